@@ -1,0 +1,64 @@
+# modelrollout: `make demo` runs the main job, `make test` runs every check.
+# Each target installs what it needs (PyPI into .venv, Debian packages, Go builds).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := operator:tests
+
+DEBIAN_PACKAGES := prometheus
+
+.PHONY: help deps venv build-cluster cluster-up cluster-down lint unit e2e test demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+deps: venv ## install Debian packages and Python packages
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed ## Python packages into .venv
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+build-cluster: deps ## build the control plane binaries (cached under .cache/)
+	$(PY) -m testenv build
+
+cluster-up: build-cluster ## start a control plane and Prometheus on 127.0.0.1 for people
+	$(PY) -m testenv up
+
+cluster-down: ## stop what cluster-up started
+	$(PY) -m testenv down
+
+lint: venv ## ruff, mypy (strict), import-linter
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: venv ## the fast tests
+	$(VENV)/bin/pytest tests/unit
+
+e2e: build-cluster ## the end-to-end tests on a real control plane
+	$(VENV)/bin/pytest tests/e2e
+
+test: deps build-cluster lint ## everything CI runs
+	$(VENV)/bin/pytest
+
+demo: cluster-up ## start the control plane and run the operator against it (Ctrl-C stops)
+	@trap '$(PY) -m testenv down' EXIT; \
+	KUBECONFIG=$$($(PY) -c 'from testenv.environment import read_state; print(read_state().kubeconfig)') \
+	  $(PY) -m modelrollout
+
+clean: cluster-down ## remove caches (keeps the Go build cache)
+	rm -rf .cache .venv

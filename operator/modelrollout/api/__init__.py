@@ -1,0 +1,1 @@
+"""The ModelDeployment resource as typed models, phases and condition reasons."""

@@ -1,0 +1,1 @@
+"""The pure rollout state machine: (spec, status, observations, now) -> (status, actions)."""

@@ -1,0 +1,1 @@
+"""The kopf handlers: the only package that imports kopf."""

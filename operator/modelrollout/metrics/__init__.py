@@ -1,0 +1,1 @@
+"""Metric providers (Prometheus first) and built-in query templates."""

@@ -1,0 +1,1 @@
+"""Observe -> decide -> act: the only place that sequences the adapters and the engine."""

@@ -1,0 +1,1 @@
+"""Traffic routers: one protocol, one file per mesh or gateway."""

@@ -1,0 +1,1 @@
+"""Deployments and Services per model revision: create, scale, promote."""

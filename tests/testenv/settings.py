@@ -1,0 +1,29 @@
+"""Where the test environment keeps its files, and the settings a person can change."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Pinned versions; hack/*/go.mod are the source of truth, these name the cache folder.
+KUBERNETES_VERSION = "v1.36.3"
+KWOK_VERSION = "v0.8.0"
+
+CACHE_DIR = Path(os.environ.get("MODELROLLOUT_CACHE", REPO_ROOT / ".cache"))
+BIN_DIR = CACHE_DIR / "bin" / f"kubernetes-{KUBERNETES_VERSION}-kwok-{KWOK_VERSION}"
+CLUSTER_DIR = CACHE_DIR / "cluster"
+
+# One setting to find the upstream traffic-API CRDs (Gateway API, Istio).
+SHARED_CRDS = Path(
+    os.environ.get("MODELROLLOUT_SHARED_CRDS", REPO_ROOT.parent / "shared" / "crds")
+).resolve()
+
+# Which cluster the e2e suite runs against: "local" (started here),
+# "existing" (the cluster $KUBECONFIG points at) or "kind" (pytest-kind, needs Docker).
+CLUSTER_MODE_ENV = "MODELROLLOUT_E2E_CLUSTER"
+
+
+def cluster_mode() -> str:
+    return os.environ.get(CLUSTER_MODE_ENV, "local")

@@ -1,0 +1,63 @@
+"""The test environment leaves nothing running, even when its owner is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testenv.procs import Process, ProcessDied, pid_alive, wait_until
+
+_OWNER = """
+import sys, time
+from pathlib import Path
+from testenv.procs import Process
+sleep = [sys.executable, "-c", "import time; time.sleep(600)"]
+child = Process("sleeper", sleep, Path(sys.argv[1]))
+child.start(detach=False)
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_attached_children_die_when_their_owner_is_killed(tmp_path: Path) -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER, str(tmp_path / "sleeper.log")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+    )
+    assert owner.stdout is not None
+    child_pid = int(owner.stdout.readline())
+    assert pid_alive(child_pid)
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    wait_until(lambda: not pid_alive(child_pid), timeout=10, what="the orphan to be killed")
+
+
+def test_stop_terminates_the_process_group(tmp_path: Path) -> None:
+    proc = Process(
+        "sleeper", [sys.executable, "-c", "import time; time.sleep(600)"], tmp_path / "l"
+    )
+    proc.start(detach=True)
+    pid = proc.pid
+    proc.stop(timeout=5)
+    assert not pid_alive(pid)
+
+
+def test_wait_until_reports_a_dead_process_with_its_log(tmp_path: Path) -> None:
+    proc = Process(
+        "crasher", [sys.executable, "-c", "print('bad flag'); raise SystemExit(3)"], tmp_path / "l"
+    )
+    proc.start(detach=False)
+    with pytest.raises(ProcessDied, match=r"(?s)crasher exited with code 3.*bad flag"):
+        wait_until(lambda: False, timeout=10, what="never", watch=[proc])
+
+
+def test_wait_until_times_out_with_what_it_waited_for() -> None:
+    with pytest.raises(TimeoutError, match="the impossible"):
+        wait_until(lambda: False, timeout=0.3, what="the impossible")
