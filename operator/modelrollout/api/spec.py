@@ -1,0 +1,340 @@
+"""ModelDeployment .spec: what a user declares. The CRD schema is generated from these."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field
+
+from modelrollout.api.base import Model, cel
+from modelrollout.api.durations import DURATION_PATTERN, parse_duration
+
+Duration = Annotated[
+    str,
+    Field(
+        pattern=DURATION_PATTERN,
+        description="A duration such as 30s, 2m, 1h30m or 500ms.",
+        json_schema_extra={"example": "30s"},
+    ),
+]
+DNSLabel = Annotated[
+    str,
+    Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+]
+IntOrString = Annotated[
+    int | str,
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
+]
+
+
+class ModelRef(Model):
+    """The model this deployment serves; changing it starts a rollout."""
+
+    version: str = Field(
+        min_length=1,
+        max_length=128,
+        description=(
+            "Version of the model: the unit of a rollout. Handed to every container as "
+            "MODEL_VERSION and used as the `version` label value in analysis queries."
+        ),
+    )
+    uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Where the model artifact lives; handed to every container as MODEL_URI.",
+    )
+
+
+class ServicePorts(Model):
+    """The Services the operator creates for the stable and canary revisions."""
+
+    port: int = Field(default=80, ge=1, le=65535, description="Port the Services listen on.")
+    target_port: IntOrString = Field(
+        default="http", description="Container port (number or name) the Services forward to."
+    )
+
+
+class Pause(Model):
+    """Wait at the current weight."""
+
+    duration: Duration | None = Field(
+        default=None,
+        description="How long to wait; without it, wait until a person promotes.",
+    )
+
+
+class CanaryStep(Model):
+    """One step of a canary: set a weight, or pause. Exactly one of the two."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            (
+                "[has(self.setWeight), has(self.pause)].exists_one(x, x)",
+                "a step sets exactly one of setWeight or pause",
+            )
+        )
+    )
+    set_weight: int | None = Field(
+        default=None, ge=0, le=100, description="Percent of live traffic sent to the canary."
+    )
+    pause: Pause | None = Field(default=None, description="Wait before the next step.")
+
+
+class CanaryStrategy(Model):
+    """Move traffic to the new revision step by step, judged at every step."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            (
+                "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
+                "setWeight values must not decrease from one step to the next",
+            )
+        )
+    )
+    steps: list[CanaryStep] = Field(
+        min_length=1,
+        max_length=64,
+        description="The steps, in order. After the last one the canary is promoted.",
+    )
+    scale_down_delay: Duration = Field(
+        default="30s",
+        description=(
+            "After promotion, how long the previous revision stays up (warm) "
+            "before it is scaled to zero."
+        ),
+    )
+    abort_scale_down_delay: Duration = Field(
+        default="30s",
+        description=(
+            "After a rollback, how long the canary stays up (for inspection) "
+            "before it is scaled to zero."
+        ),
+    )
+
+    def set_weights(self) -> list[int]:
+        return [s.set_weight for s in self.steps if s.set_weight is not None]
+
+
+class BlueGreenStrategy(Model):
+    """Bring the new revision up at full size behind a preview Service, then switch at once."""
+
+    auto_promotion_after: Duration | None = Field(
+        default=None,
+        description=(
+            "Promote this long after the preview is ready and analysis passed; "
+            "without it, wait for a person."
+        ),
+    )
+    scale_down_delay: Duration = Field(
+        default="5m", description="How long the previous revision stays warm after the switch."
+    )
+
+
+class Strategy(Model):
+    """How a new revision replaces the stable one. Exactly one of canary or blueGreen."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            (
+                "[has(self.canary), has(self.blueGreen)].exists_one(x, x)",
+                "set exactly one strategy: canary or blueGreen",
+            )
+        )
+    )
+    canary: CanaryStrategy | None = Field(default=None, description="A stepwise canary.")
+    blue_green: BlueGreenStrategy | None = Field(default=None, description="A blue/green switch.")
+
+
+class GatewayAPIRoute(Model):
+    """A Gateway API HTTPRoute in the ModelDeployment's namespace."""
+
+    http_route: DNSLabel = Field(
+        description=(
+            "Name of the HTTPRoute. Its rules must have backendRefs to the Services "
+            "<name>-stable and <name>-canary; the operator writes only their weights."
+        )
+    )
+
+
+class Traffic(Model):
+    """Where the traffic split is applied. Exactly one router."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            ("[has(self.gatewayAPI)].exists_one(x, x)", "set exactly one router: gatewayAPI")
+        )
+    )
+    gateway_api: GatewayAPIRoute | None = Field(
+        default=None, alias="gatewayAPI", description="Split traffic with a Gateway API HTTPRoute."
+    )
+
+
+class SecretRef(Model):
+    name: DNSLabel = Field(description="Name of a Secret in the ModelDeployment's namespace.")
+
+
+class MetricConventions(Model):
+    """Names of the metrics the built-in templates query. Labels expected on both:
+    `namespace`, `model` (the ModelDeployment name) and `version` (spec.model.version);
+    the request counter also carries the HTTP status code."""
+
+    requests_total: str = Field(
+        default="model_requests_total",
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="Counter of requests served.",
+    )
+    request_duration_seconds: str = Field(
+        default="model_request_duration_seconds",
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="Histogram of request latency in seconds (the _bucket series are queried).",
+    )
+    code_label: str = Field(
+        default="code",
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        description="Label of requests_total holding the HTTP status code; 5xx counts as an error.",
+    )
+
+
+class PrometheusSource(Model):
+    url: str = Field(pattern=r"^https?://", max_length=2048, description="Prometheus base URL.")
+    timeout: Duration = Field(default="5s", description="Timeout of one query.")
+    auth_secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Secret with `token` (bearer) or `username` and `password` (basic auth).",
+    )
+    insecure_skip_verify: bool = Field(
+        default=False, description="Skip TLS verification (test setups only)."
+    )
+    conventions: MetricConventions = Field(
+        default_factory=MetricConventions,
+        description="Metric names the built-in templates query.",
+        json_schema_extra={"default": {}},
+    )
+
+
+class Metric(Model):
+    """One check. Built-in template or custom PromQL; passes when the value is within [min, max]."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            (
+                "[has(self.template), has(self.query)].exists_one(x, x)",
+                "a metric sets exactly one of template or query",
+            ),
+            ("has(self.min) || has(self.max)", "a metric needs a threshold: min, max or both"),
+            (
+                "!has(self.min) || !has(self.max) || self.max >= self.min",
+                "max must not be below min",
+            ),
+        )
+    )
+    name: DNSLabel = Field(description="Name shown in status, events and the operator's metrics.")
+    template: Literal["errorRate", "latencyP99"] | None = Field(
+        default=None,
+        description=(
+            "Built-in query: errorRate (share of 5xx responses, 0..1) or latencyP99 (seconds)."
+        ),
+    )
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description=(
+            "Custom PromQL returning one number. Variables: {{ model }}, {{ version }}, "
+            "{{ revision }}, {{ namespace }}, {{ interval }}; label values are escaped."
+        ),
+    )
+    min: float | None = Field(default=None, description="Lowest passing value.")
+    max: float | None = Field(default=None, description="Highest passing value.")
+
+
+class Analysis(Model):
+    """How each step is judged. Missing data is never a pass."""
+
+    prometheus: PrometheusSource = Field(description="Where the metrics come from.")
+    interval: Duration = Field(default="30s", description="Time between two measurements.")
+    window: Duration | None = Field(
+        default=None, description="Range each measurement looks back over; default: interval."
+    )
+    failure_limit: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        description="Failed measurements tolerated in a rollout; one more rolls it back.",
+    )
+    consecutive_error_limit: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        description=(
+            "Errors in a row (Prometheus unreachable, bad query) that pause the rollout; "
+            "it resumes when Prometheus answers again."
+        ),
+    )
+    min_sample_size: int = Field(
+        default=100,
+        ge=0,
+        description="Fewer canary requests than this in a window: Inconclusive, never a pass.",
+    )
+    metrics: list[Metric] = Field(min_length=1, max_length=32, description="The checks.")
+
+    def interval_delta(self) -> timedelta:
+        return parse_duration(self.interval)
+
+    def window_delta(self) -> timedelta:
+        return parse_duration(self.window or self.interval)
+
+
+class ModelDeploymentSpec(Model):
+    """A model server and how new versions of it roll out."""
+
+    model_config = ConfigDict(
+        json_schema_extra=cel(
+            (
+                "!has(self.analysis) || self.analysis.metrics.all(m, "
+                "self.analysis.metrics.exists_one(o, o.name == m.name))",
+                "metric names must be unique",
+            )
+        )
+    )
+    replicas: int = Field(default=1, ge=0, le=1000, description="Pods of the stable revision.")
+    model: ModelRef
+    template: dict[str, Any] = Field(
+        description="Pod template (an ordinary PodTemplateSpec) of the model server.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    service: ServicePorts = Field(
+        default_factory=ServicePorts,
+        description="Ports of the stable and canary Services.",
+        json_schema_extra={"default": {}},
+    )
+    strategy: Strategy
+    traffic: Traffic
+    analysis: Analysis | None = Field(
+        default=None, description="Metrics that judge the rollout; without it, steps only wait."
+    )
+    progress_deadline_seconds: int = Field(
+        default=1800,
+        ge=30,
+        description=(
+            "How long a new revision may take to become ready before the rollout fails. "
+            "Large models load slowly: the default is 30 minutes."
+        ),
+    )
+    revision_history_limit: int = Field(
+        default=2, ge=0, le=10, description="Old revisions kept, scaled to zero, for undo."
+    )
+    paused: bool = Field(default=False, description="Hold the rollout where it is (for GitOps).")
+
+    def revision(self) -> str:
+        """Hash of everything that shapes the pods; a change makes a new revision."""
+        shaping = {
+            "model": self.model.wire(),
+            "template": self.template,
+            "targetPort": self.service.target_port,
+        }
+        digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+        return digest[:10]

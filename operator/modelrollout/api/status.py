@@ -1,0 +1,142 @@
+"""ModelDeployment .status: the state. A fresh process continues a rollout from this alone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from modelrollout.api.base import Model
+from modelrollout.api.vocabulary import Outcome, Phase
+
+MAX_MEASUREMENTS = 10
+MAX_HISTORY = 10
+
+
+class RevisionStatus(Model):
+    """One running revision of the model."""
+
+    version: str = Field(description="Model version of this revision.")
+    revision: str = Field(description="Hash of the pod-shaping spec; names its Deployment.")
+    weight: int = Field(default=0, ge=0, le=100, description="Percent of live traffic it gets.")
+    replicas: int = Field(default=0, ge=0, description="Pods requested.")
+    ready_replicas: int = Field(default=0, ge=0, description="Pods ready.")
+
+
+class Measurement(Model):
+    """One metric measured once."""
+
+    metric: str = Field(description="The metric's name from spec.analysis.metrics.")
+    outcome: Outcome = Field(description="Successful, Failed, Inconclusive or Error.")
+    value: float | None = Field(default=None, description="The measured value, if any.")
+    min: float | None = Field(default=None, description="Lowest passing value.")
+    max: float | None = Field(default=None, description="Highest passing value.")
+    message: str = Field(default="", description="Why, in words.")
+    at: datetime = Field(description="When it was measured.")
+
+
+class AnalysisStatus(Model):
+    """Counters of the current rollout's analysis."""
+
+    successful: int = Field(default=0, ge=0, description="Successful measurement runs.")
+    failed: int = Field(default=0, ge=0, description="Failed measurement runs.")
+    inconclusive: int = Field(default=0, ge=0, description="Inconclusive measurement runs.")
+    errors: int = Field(default=0, ge=0, description="Runs that could not measure.")
+    consecutive_errors: int = Field(default=0, ge=0, description="Errors since the last answer.")
+    step_successes: int = Field(
+        default=0, ge=0, description="Successful runs since the current step began."
+    )
+    last_run_at: datetime | None = Field(default=None, description="When the last run ended.")
+    last: list[Measurement] = Field(
+        default_factory=list,
+        max_length=MAX_MEASUREMENTS,
+        description="The latest measurements, newest first.",
+    )
+
+
+class Condition(Model):
+    """A condition per Kubernetes API conventions."""
+
+    type: str = Field(description="Ready, Progressing, Paused, RolledBack or InvalidSpec.")
+    status: str = Field(description="True, False or Unknown.")
+    reason: str = Field(description="One CamelCase word saying why.")
+    message: str = Field(default="", description="Why, for people.")
+    observed_generation: int | None = Field(
+        default=None, description="The spec generation this condition was computed from."
+    )
+    last_transition_time: datetime = Field(description="When status last changed.")
+
+
+class HistoryEntry(Model):
+    """A finished rollout."""
+
+    version: str = Field(description="Model version rolled out.")
+    revision: str = Field(description="Its revision hash.")
+    outcome: str = Field(description="Promoted, RolledBack, Superseded or Aborted.")
+    reason: str = Field(default="", description="Why it ended so.")
+    started_at: datetime | None = Field(default=None, description="When the rollout began.")
+    finished_at: datetime = Field(description="When it ended.")
+
+
+class ScaleDown(Model):
+    """A revision to scale to zero once `at` has passed."""
+
+    revision: str = Field(description="Revision hash.")
+    at: datetime = Field(description="When to scale it down.")
+
+
+class ModelDeploymentStatus(Model):
+    """Observed state of the rollout."""
+
+    phase: Phase = Field(default=Phase.PENDING, description="Where the rollout stands.")
+    message: str = Field(default="", description="The latest decision, in words.")
+    observed_generation: int | None = Field(
+        default=None, description="The spec generation last acted on."
+    )
+    stable: RevisionStatus | None = Field(default=None, description="The serving revision.")
+    canary: RevisionStatus | None = Field(
+        default=None, description="The revision being rolled out, if any."
+    )
+    current_step: int | None = Field(
+        default=None, ge=0, description="Index of the canary step in progress."
+    )
+    step_started_at: datetime | None = Field(default=None, description="When it began.")
+    weight_set_at: datetime | None = Field(
+        default=None, description="When the canary weight last changed."
+    )
+    rollout_started_at: datetime | None = Field(
+        default=None, description="When the current rollout began."
+    )
+    promotion_stage: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Progress of a promotion: 0 scale the canary up, 1 all traffic to it, "
+            "2 switch the stable Service, 3 traffic back through stable."
+        ),
+    )
+    pause_reason: str | None = Field(
+        default=None, description="Why the rollout waits, while it is Paused."
+    )
+    rollback_reason: str | None = Field(
+        default=None, description="Why the last rollout was rolled back."
+    )
+    aborted_revision: str | None = Field(
+        default=None,
+        description="A revision rolled back: not tried again until the spec changes or a retry.",
+    )
+    handled_request: str | None = Field(
+        default=None, description="The last manual request consumed (see annotations)."
+    )
+    analysis: AnalysisStatus = Field(
+        default_factory=AnalysisStatus, description="Analysis of the current rollout."
+    )
+    scale_downs: list[ScaleDown] = Field(
+        default_factory=list, description="Revisions waiting to be scaled to zero."
+    )
+    conditions: list[Condition] = Field(default_factory=list, description="Conditions.")
+    history: list[HistoryEntry] = Field(
+        default_factory=list,
+        max_length=MAX_HISTORY,
+        description="Finished rollouts, newest first.",
+    )

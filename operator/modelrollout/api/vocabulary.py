@@ -1,0 +1,64 @@
+"""Phases, condition types and reasons: the words the status, events and docs share."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    ROLLED_BACK = "RolledBack"
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    ROLLED_BACK = "RolledBack"
+    INVALID_SPEC = "InvalidSpec"
+
+
+class Outcome(StrEnum):
+    """How one measurement came out (Argo Rollouts' four-way split)."""
+
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+
+
+class Reason(StrEnum):
+    # Ready / Progressing
+    AVAILABLE = "Available"
+    NOT_AVAILABLE = "NotAvailable"
+    FIRST_DEPLOYMENT = "FirstDeployment"
+    ROLLOUT_STARTED = "RolloutStarted"
+    STEP_ADVANCED = "StepAdvanced"
+    WAITING_FOR_CANARY = "WaitingForCanaryReady"
+    PROMOTING = "Promoting"
+    PROMOTED = "Promoted"
+    SUPERSEDED = "Superseded"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    STABLE = "Stable"
+    # Paused
+    PAUSE_STEP = "PauseStep"
+    PAUSED_BY_SPEC = "PausedBySpec"
+    PAUSED_BY_REQUEST = "PausedByRequest"
+    ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    ANALYSIS_ERRORS = "AnalysisErrors"
+    RESUMED = "Resumed"
+    # RolledBack
+    ANALYSIS_FAILED = "AnalysisFailed"
+    ABORTED = "Aborted"
+    RETRIED = "Retried"
+    # InvalidSpec
+    INVALID_SPEC = "InvalidSpec"
+    ROUTE_NOT_FOUND = "RouteNotFound"
+    ROUTE_INVALID = "RouteInvalid"
+    SPEC_VALID = "SpecValid"
+    # Analysis
+    MEASURED = "Measured"
