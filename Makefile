@@ -10,7 +10,7 @@ export PYTHONPATH := operator:tests
 
 DEBIAN_PACKAGES := prometheus
 
-.PHONY: help deps venv build-cluster cluster-up cluster-down lint unit e2e test demo bench clean
+.PHONY: help deps venv build-cluster cluster-up cluster-down crds lint unit e2e test demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ cluster-up: build-cluster ## start a control plane and Prometheus on 127.0.0.1 f
 
 cluster-down: ## stop what cluster-up started
 	$(PY) -m testenv down
+
+crds: venv ## regenerate crds/ from the pydantic models
+	$(PY) -m modelrollout.api.crd > crds/modelrollout.io_modeldeployments.yaml
 
 lint: venv ## ruff, mypy (strict), import-linter
 	$(VENV)/bin/ruff check .

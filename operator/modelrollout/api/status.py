@@ -74,6 +74,8 @@ class HistoryEntry(Model):
     revision: str = Field(description="Its revision hash.")
     outcome: str = Field(description="Promoted, RolledBack, Superseded or Aborted.")
     reason: str = Field(default="", description="Why it ended so.")
+    from_version: str = Field(default="", description="The stable version it started from.")
+    from_revision: str = Field(default="", description="The stable revision it started from.")
     started_at: datetime | None = Field(default=None, description="When the rollout began.")
     finished_at: datetime = Field(description="When it ended.")
 

@@ -86,13 +86,16 @@ class _Tick:
         rev.ready_replicas = seen.ready_replicas if seen else 0
 
     def record(self, outcome: str, reason: str) -> None:
-        canary = self.s.canary
+        canary, stable = self.s.canary, self.s.stable
         assert canary is not None
+        assert stable is not None
         entry = HistoryEntry(
             version=canary.version,
             revision=canary.revision,
             outcome=outcome,
             reason=reason,
+            from_version=stable.version,
+            from_revision=stable.revision,
             started_at=self.s.rollout_started_at,
             finished_at=self.now,
         )
@@ -547,8 +550,9 @@ class _Tick:
         """Delete revisions beyond the history limit that are scaled down and unreferenced."""
         wanted = {d.revision for d in self.s.scale_downs}
         wanted |= {r.revision for r in (self.s.stable, self.s.canary) if r is not None}
-        recent = [h.revision for h in self.s.history][: self.spec.revision_history_limit]
-        wanted |= set(recent)
+        # Previous stables, newest first, for undo.
+        previous = [h.from_revision for h in self.s.history if h.outcome == "Promoted"]
+        wanted |= set(list(dict.fromkeys(previous))[: self.spec.revision_history_limit])
         for revision, seen in sorted(self.obs.revisions.items()):
             if revision not in wanted and seen.replicas == 0:
                 self.actions.append(DeleteRevision(revision))

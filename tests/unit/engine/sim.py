@@ -1,0 +1,118 @@
+"""A tiny in-memory world for engine tests: Deployments become ready as soon as they are scaled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.status import Measurement, ModelDeploymentStatus
+from modelrollout.api.vocabulary import Outcome
+from modelrollout.engine.model import (
+    ApplyRevision,
+    Decision,
+    DeleteRevision,
+    Emit,
+    Observations,
+    PointServices,
+    Request,
+    RevisionObservation,
+    ScaleRevision,
+    SetWeight,
+)
+from modelrollout.engine.rollout import decide
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def spec(version: str = "1.0.0", **overrides: Any) -> ModelDeploymentSpec:
+    body: dict[str, Any] = {
+        "replicas": 4,
+        "model": {"version": version},
+        "template": {"spec": {"containers": [{"name": "server", "image": f"srv:{version}"}]}},
+        "strategy": {
+            "canary": {
+                "steps": [
+                    {"setWeight": 10},
+                    {"pause": {"duration": "1m"}},
+                    {"setWeight": 50},
+                    {"pause": {"duration": "1m"}},
+                ]
+            }
+        },
+        "traffic": {"gatewayAPI": {"httpRoute": "route"}},
+        "analysis": {
+            "prometheus": {"url": "http://prometheus:9090"},
+            "interval": "30s",
+            "failureLimit": 1,
+            "metrics": [{"name": "error-rate", "template": "errorRate", "max": 0.01}],
+        },
+    }
+    body.update(overrides)
+    return ModelDeploymentSpec.model_validate(body)
+
+
+def measurement(outcome: Outcome, at: datetime, value: float | None = 0.001) -> Measurement:
+    return Measurement(
+        metric="error-rate", outcome=outcome, value=value, max=0.01, message="m", at=at
+    )
+
+
+@dataclass
+class World:
+    spec: ModelDeploymentSpec
+    now: datetime = T0
+    status: ModelDeploymentStatus = field(default_factory=ModelDeploymentStatus)
+    replicas: dict[str, int] = field(default_factory=dict)
+    ready_limit: dict[str, int] = field(default_factory=dict)  # cap readiness per revision
+    services: tuple[str, str] | None = None
+    weight: int | None = None
+    weights_seen: list[int] = field(default_factory=list)
+    events: list[Emit] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    last: Decision | None = None
+
+    def observations(self) -> dict[str, RevisionObservation]:
+        return {
+            rev: RevisionObservation(n, min(n, self.ready_limit.get(rev, n)))
+            for rev, n in self.replicas.items()
+        }
+
+    def tick(
+        self,
+        *,
+        measurements: tuple[Measurement, ...] | None = None,
+        request: Request | None = None,
+        advance: timedelta = timedelta(seconds=1),
+    ) -> Decision:
+        self.now += advance
+        obs = Observations(self.observations(), measurements, request)
+        decision = decide(self.spec, 1, self.status, obs, self.now)
+        for action in decision.actions:
+            if isinstance(action, (ApplyRevision, ScaleRevision)):
+                self.replicas[action.revision] = action.replicas
+            elif isinstance(action, PointServices):
+                self.services = (action.stable, action.canary)
+            elif isinstance(action, SetWeight):
+                if action.canary != self.weight:
+                    self.weights_seen.append(action.canary)
+                self.weight = action.canary
+            elif isinstance(action, DeleteRevision):
+                self.deleted.append(action.revision)
+                self.replicas.pop(action.revision, None)
+            else:
+                self.events.append(action)
+        self.status = decision.status
+        self.last = decision
+        return decision
+
+    def reasons(self) -> list[str]:
+        return [e.reason for e in self.events]
+
+
+def healthy_world(version: str = "1.0.0", **overrides: Any) -> World:
+    world = World(spec(version, **overrides))
+    world.tick()
+    world.tick()
+    return world
