@@ -1,0 +1,126 @@
+"""Classifying Prometheus answers, and a whole analysis run against a scripted provider."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from modelrollout.api.spec import Analysis, Metric
+from modelrollout.api.vocabulary import Outcome
+from modelrollout.metrics.classify import classify
+from modelrollout.metrics.provider import ProviderError, measure
+from modelrollout.metrics.queries import Target
+
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+METRIC = Metric(name="error-rate", template="errorRate", max=0.01)
+
+
+def series(value: str, **labels: str) -> dict[str, Any]:
+    return {"metric": labels, "value": [1700000000.0, value]}
+
+
+@pytest.mark.parametrize(
+    ("result", "outcome"),
+    [
+        ([series("0.001")], Outcome.SUCCESSFUL),
+        ([series("0.5")], Outcome.FAILED),
+        ([], Outcome.INCONCLUSIVE),
+        ([series("NaN")], Outcome.INCONCLUSIVE),
+        ([series("+Inf")], Outcome.INCONCLUSIVE),
+        ([series("0.001", pod="a"), series("0.002", pod="b")], Outcome.ERROR),
+        ([1700000000.0, "0.002"], Outcome.SUCCESSFUL),  # a scalar result
+        ([{"metric": {}}], Outcome.ERROR),
+        ({"unexpected": "shape"}, Outcome.ERROR),
+    ],
+)
+def test_classify(result: Any, outcome: Outcome) -> None:
+    assert classify(METRIC, result, NOW).outcome == outcome
+
+
+def test_classification_keeps_value_and_threshold() -> None:
+    m = classify(METRIC, [series("0.5")], NOW)
+    assert (m.value, m.max, m.metric) == (0.5, 0.01, "error-rate")
+    assert "above the maximum" in m.message
+
+
+def test_nan_is_recorded_without_a_value() -> None:
+    assert classify(METRIC, [series("NaN")], NOW).value is None
+
+
+class Scripted:
+    """A provider that answers from a table (or raises) so runs are exact."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.queries: list[str] = []
+
+    def run_query(self, query: str) -> Any:
+        self.queries.append(query)
+        for needle, answer in self.answers.items():
+            if needle in query:
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+        return []
+
+    def is_online(self) -> bool:
+        return True
+
+
+ANALYSIS = Analysis.model_validate(
+    {
+        "prometheus": {"url": "http://p:9090"},
+        "minSampleSize": 50,
+        "metrics": [
+            {"name": "error-rate", "template": "errorRate", "max": 0.01},
+            {"name": "latency", "template": "latencyP99", "max": 0.25},
+        ],
+    }
+)
+TARGET = Target("ml", "m", "2", "r", timedelta(seconds=30))
+
+
+def test_a_passing_run() -> None:
+    provider = Scripted(
+        {
+            "increase(": [series("120")],
+            "code=~": [series("0")],
+            "histogram_quantile": [series("0.1")],
+        }
+    )
+    run = measure(provider, ANALYSIS, TARGET, NOW)
+    assert [m.outcome for m in run] == [Outcome.SUCCESSFUL, Outcome.SUCCESSFUL]
+
+
+def test_too_few_requests_is_inconclusive_for_every_metric() -> None:
+    provider = Scripted({"increase(": [series("12")], "code=~": [series("0")]})
+    run = measure(provider, ANALYSIS, TARGET, NOW)
+    assert {m.outcome for m in run} == {Outcome.INCONCLUSIVE}
+    assert "fewer than minSampleSize 50" in run[0].message
+    assert len(provider.queries) == 1, "no metric is judged on too small a sample"
+
+
+def test_no_traffic_at_all_is_inconclusive() -> None:
+    run = measure(Scripted({}), ANALYSIS, TARGET, NOW)
+    assert {m.outcome for m in run} == {Outcome.INCONCLUSIVE}
+
+
+def test_unreachable_prometheus_is_an_error_not_a_failure() -> None:
+    down = ProviderError("Prometheus at http://p:9090 unreachable: refused")
+    run = measure(Scripted({"": down}), ANALYSIS, TARGET, NOW)
+    assert {m.outcome for m in run} == {Outcome.ERROR}
+    assert "unreachable" in run[0].message
+
+
+def test_a_bad_query_is_an_error_for_that_metric_only() -> None:
+    provider = Scripted(
+        {
+            "increase(": [series("500")],
+            "code=~": [series("0.0")],
+            "histogram_quantile": ProviderError("Prometheus refused the query: parse error"),
+        }
+    )
+    run = measure(provider, ANALYSIS, TARGET, NOW)
+    assert [m.outcome for m in run] == [Outcome.SUCCESSFUL, Outcome.ERROR]
