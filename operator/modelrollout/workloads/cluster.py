@@ -1,0 +1,82 @@
+"""Deployments and Services in the cluster: apply (server-side), scale, delete, observe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.engine.model import RevisionObservation
+from modelrollout.workloads.render import (
+    FIELD_MANAGER,
+    LABEL_NAME,
+    LABEL_REVISION,
+    deployment_name,
+    render_deployment,
+    render_service,
+)
+
+_APPLY: dict[str, Any] = {
+    "field_manager": FIELD_MANAGER,
+    "force": True,
+    "_content_type": "application/apply-patch+yaml",
+}
+
+
+class Workloads:
+    """The workloads of one ModelDeployment."""
+
+    def __init__(self, api: client.ApiClient, name: str, namespace: str, uid: str) -> None:
+        self.apps = client.AppsV1Api(api)
+        self.core = client.CoreV1Api(api)
+        self.name, self.namespace, self.uid = name, namespace, uid
+
+    def observe(self) -> dict[str, RevisionObservation]:
+        found = self.apps.list_namespaced_deployment(
+            self.namespace, label_selector=f"{LABEL_NAME}={self.name}"
+        )
+        revisions: dict[str, RevisionObservation] = {}
+        for dep in found.items:
+            meta = dep.metadata or client.V1ObjectMeta()
+            revision = (meta.labels or {}).get(LABEL_REVISION)
+            if revision is None or meta.deletion_timestamp is not None:
+                continue
+            replicas = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 0
+            ready = (dep.status.ready_replicas or 0) if dep.status else 0
+            revisions[revision] = RevisionObservation(replicas, ready)
+        return revisions
+
+    def apply_revision(self, spec: ModelDeploymentSpec, replicas: int) -> None:
+        body = render_deployment(self.name, self.namespace, self.uid, spec, replicas)
+        self.apps.patch_namespaced_deployment(
+            body["metadata"]["name"], self.namespace, body, **_APPLY
+        )
+
+    def scale_revision(self, revision: str, replicas: int) -> None:
+        """Scale through the scale subresource: the pod template is never touched."""
+        body: dict[str, Any] = {"spec": {"replicas": replicas}}
+        try:
+            self.apps.patch_namespaced_deployment_scale(
+                deployment_name(self.name, revision), self.namespace, body
+            )
+        except ApiException as exc:
+            if exc.status != 404 or replicas > 0:
+                raise
+
+    def delete_revision(self, revision: str) -> None:
+        try:
+            self.apps.delete_namespaced_deployment(
+                deployment_name(self.name, revision), self.namespace
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None:
+        for role, revision in (("stable", stable), ("canary", canary)):
+            body = render_service(self.name, self.namespace, self.uid, spec, role, revision)
+            self.core.patch_namespaced_service(
+                body["metadata"]["name"], self.namespace, body, **_APPLY
+            )

@@ -1,0 +1,119 @@
+"""The Deployment of each revision and the stable/canary Services, rendered as plain objects.
+
+Each model revision runs in its own Deployment whose pod template never changes after
+creation; promotion only re-points Services and traffic, so no model pod restarts.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from modelrollout.api.crd import GROUP, KIND, VERSION
+from modelrollout.api.spec import ModelDeploymentSpec
+
+LABEL_NAME = "modelrollout.io/name"
+LABEL_REVISION = "modelrollout.io/revision"
+LABEL_ROLE = "modelrollout.io/role"
+ANNOTATION_VERSION = "modelrollout.io/version"
+FIELD_MANAGER = "modelrollout"
+
+
+def deployment_name(name: str, revision: str) -> str:
+    return f"{name}-{revision}"
+
+
+def service_name(name: str, role: str) -> str:
+    return f"{name}-{role}"
+
+
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _labels(name: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/managed-by": "modelrollout",
+        LABEL_NAME: name,
+    }
+
+
+def _with_model_env(container: dict[str, Any], env: list[dict[str, str]]) -> dict[str, Any]:
+    ours = {e["name"] for e in env}
+    kept = [e for e in container.get("env") or [] if e.get("name") not in ours]
+    return {**container, "env": kept + env}
+
+
+def render_deployment(
+    name: str, namespace: str, uid: str, spec: ModelDeploymentSpec, replicas: int
+) -> dict[str, Any]:
+    revision = spec.revision()
+    selector = {LABEL_NAME: name, LABEL_REVISION: revision}
+    template = copy.deepcopy(spec.template)
+    meta = template.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **_labels(name), **selector}
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        ANNOTATION_VERSION: spec.model.version,
+    }
+    env = [
+        {"name": "MODEL_NAME", "value": name},
+        {"name": "MODEL_VERSION", "value": spec.model.version},
+        {"name": "MODEL_REVISION", "value": revision},
+    ]
+    if spec.model.uri:
+        env.append({"name": "MODEL_URI", "value": spec.model.uri})
+    pod = template.setdefault("spec", {})
+    pod["containers"] = [_with_model_env(c, env) for c in pod.get("containers") or []]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": deployment_name(name, revision),
+            "namespace": namespace,
+            "labels": {**_labels(name), LABEL_REVISION: revision},
+            "annotations": {ANNOTATION_VERSION: spec.model.version},
+            "ownerReferences": [owner_reference(name, uid)],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": template,
+            "progressDeadlineSeconds": spec.progress_deadline_seconds,
+            "revisionHistoryLimit": 1,
+        },
+    }
+
+
+def render_service(
+    name: str, namespace: str, uid: str, spec: ModelDeploymentSpec, role: str, revision: str
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(name, role),
+            "namespace": namespace,
+            "labels": {**_labels(name), LABEL_ROLE: role},
+            "ownerReferences": [owner_reference(name, uid)],
+        },
+        "spec": {
+            "selector": {LABEL_NAME: name, LABEL_REVISION: revision},
+            "ports": [
+                {
+                    "name": "http",
+                    "port": spec.service.port,
+                    "targetPort": spec.service.target_port,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
