@@ -23,6 +23,7 @@ from testenv.binaries import ensure_all, prometheus_binary
 from testenv.cluster import Cluster
 from testenv.controlplane import LocalControlPlane
 from testenv.crds import apply_crds, upstream_crd_files
+from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
 
 E2E_DIR = settings.CACHE_DIR / "e2e"
@@ -115,3 +116,19 @@ def gateway_api_crds(api: client.ApiClient) -> list[str]:
 @pytest.fixture(scope="session")
 def istio_crds(api: client.ApiClient) -> list[str]:
     return apply_crds(api, upstream_crd_files("istio"))
+
+
+@pytest.fixture(scope="session")
+def modelrollout_crd(api: client.ApiClient) -> list[str]:
+    return apply_crds(api, [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"])
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, modelrollout_crd: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One operator process for the session; a test may kill and restart it."""
+    proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator"))
+    proc.start()
+    yield proc
+    proc.stop()

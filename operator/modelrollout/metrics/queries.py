@@ -53,8 +53,10 @@ def error_rate(target: Target, conv: MetricConventions) -> str:
     window = format_duration(target.window)
     errors = _selector(target, f'{conv.code_label}=~"5.."')
     every = _selector(target)
+    # No 5xx series at all means no errors, not no data: `or vector(0)`. No requests
+    # at all still gives an empty denominator, hence no data (Inconclusive).
     return (
-        f"sum(rate({conv.requests_total}{errors}[{window}]))"
+        f"(sum(rate({conv.requests_total}{errors}[{window}])) or vector(0))"
         f" / sum(rate({conv.requests_total}{every}[{window}]))"
     )
 

@@ -22,9 +22,9 @@ CONV = MetricConventions()
 
 def test_error_rate_template() -> None:
     assert error_rate(TARGET, CONV) == (
-        'sum(rate(model_requests_total{namespace="ml", model="fraud", version="2.1.0", '
-        'code=~"5.."}[30s])) / sum(rate(model_requests_total{namespace="ml", model="fraud", '
-        'version="2.1.0"}[30s]))'
+        '(sum(rate(model_requests_total{namespace="ml", model="fraud", version="2.1.0", '
+        'code=~"5.."}[30s])) or vector(0)) / sum(rate(model_requests_total{namespace="ml", '
+        'model="fraud", version="2.1.0"}[30s]))'
     )
 
 

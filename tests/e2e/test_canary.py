@@ -1,0 +1,235 @@
+"""Canary rollouts on the real control plane, judged by a real Prometheus.
+
+The operator runs as a process; a test exporter's per-version traffic is scraped by
+Prometheus; the HTTPRoute is the upstream Gateway API CRD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from testenv.exporter import Traffic
+from testenv.operator import OperatorProcess
+from testenv.prometheus import LocalPrometheus
+from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, model_deployment
+
+GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
+
+
+@pytest.fixture
+def scenario(
+    api: client.ApiClient,
+    namespace: str,
+    prometheus: LocalPrometheus,
+    gateway_api_crds: list[str],
+    operator: OperatorProcess,
+) -> Iterator[Scenario]:
+    s = Scenario(api, namespace, prometheus, "fraud")
+    s.create_route()
+    s.traffic("1.0.0", GOOD)
+    yield s
+    s.close()
+
+
+def healthy_v1(s: Scenario) -> dict[str, Any]:
+    s.create("1.0.0")
+    status = s.wait_healthy("1.0.0")
+    assert s.route_canary_weight() == 0
+    return status
+
+
+def revision_of(s: Scenario, version: str) -> str:
+    status = s.wait_status(
+        lambda st: (st.get("canary") or {}).get("version") == version, f"canary {version}"
+    )
+    return str(status["canary"]["revision"])
+
+
+def test_good_canary_walks_its_steps_and_is_promoted_without_restarts(s: Scenario) -> None:
+    healthy_v1(s)
+    s.traffic("2.0.0", GOOD)
+    s.set_version("2.0.0")
+    canary = revision_of(s, "2.0.0")
+    s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 50, "canary at 50%")
+    pods_before = s.pods(canary)
+    assert pods_before, "the canary has pods while it takes traffic"
+
+    status = s.wait_healthy("2.0.0")
+
+    assert status["stable"]["revision"] == canary
+    assert s.recorder is not None
+    assert s.recorder.weights == [0, 20, 50, 100, 0], "route weights follow the steps"
+    assert s.route_canary_weight() == 0
+    pods_after = s.pods(canary)
+    assert set(pods_before) <= set(pods_after), "promotion restarted no canary pod"
+    assert all(pods_after[uid] for uid in pods_before)
+    assert status["history"][0]["outcome"] == "Promoted"
+    assert status["analysis"]["successful"] >= 2
+    assert any(reason == "Promoted" for _, reason, _ in s.events())
+
+
+@pytest.fixture
+def s(scenario: Scenario) -> Scenario:
+    return scenario
+
+
+@pytest.mark.parametrize(
+    ("bad", "metric"),
+    [
+        (Traffic(rps=50, error_ratio=0.5), "error-rate"),
+        (Traffic(rps=50, latency_seconds=1.5), "latency-p99"),
+    ],
+    ids=["errors", "slow"],
+)
+def test_bad_canary_is_rolled_back(s: Scenario, bad: Traffic, metric: str) -> None:
+    healthy_v1(s)
+    s.traffic("2.0.0", bad)
+    s.set_version("2.0.0")
+    canary = revision_of(s, "2.0.0")
+
+    status = s.wait_status(lambda st: st.get("phase") == "RolledBack", "rollback")
+
+    assert s.route_canary_weight() == 0
+    assert status["stable"]["version"] == "1.0.0"
+    assert status["abortedRevision"] == canary
+    rolled_back = s.condition("RolledBack")
+    assert rolled_back is not None
+    assert rolled_back["status"] == "True"
+    assert rolled_back["reason"] == "AnalysisFailed"
+    assert metric in rolled_back["message"]
+    warnings = [m for t, r, m in s.events() if t == "Warning" and r == "AnalysisFailed"]
+    assert any(metric in m and "above the maximum" in m for m in warnings), warnings
+    # The canary is scaled down after abortScaleDownDelay and the rollback stands.
+    s.wait_status(lambda _: not s.pods(canary), "the canary scaled to zero")
+    assert s.status()["phase"] == "RolledBack"
+
+
+def test_canary_without_traffic_is_paused_not_promoted(s: Scenario) -> None:
+    healthy_v1(s)
+    s.set_version("2.0.0")  # no traffic profile for 2.0.0: the canary gets no requests
+    status = s.wait_status(
+        lambda st: (
+            st.get("phase") == "Paused" and (st.get("analysis") or {}).get("inconclusive", 0) >= 2
+        ),
+        "Paused after inconclusive measurements",
+    )
+    assert status["pauseReason"] == "AnalysisInconclusive"
+    assert status["stable"]["version"] == "1.0.0"
+    assert status["analysis"]["successful"] == 0
+    assert status["canary"]["weight"] == 20, "held at its step, not promoted"
+    assert "minSampleSize" in status["analysis"]["last"][0]["message"]
+
+
+def test_prometheus_down_pauses_and_the_rollout_resumes_when_it_returns(
+    s: Scenario, prometheus: LocalPrometheus
+) -> None:
+    healthy_v1(s)
+    s.traffic("2.0.0", GOOD)
+    s.set_version("2.0.0")
+    s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 20, "canary at 20%")
+    port = prometheus.port
+    prometheus.stop()
+    try:
+        status = s.wait_status(
+            lambda st: st.get("pauseReason") == "AnalysisErrors", "paused on analysis errors"
+        )
+        assert status["analysis"]["failed"] == 0, "an unreachable Prometheus is no failed check"
+        assert status["canary"]["weight"] == 20
+        assert "unreachable" in status["analysis"]["last"][0]["message"]
+    finally:
+        prometheus.start(port=port)
+    s.wait_healthy("2.0.0")
+    assert any(reason == "Resumed" for _, reason, _ in s.events())
+
+
+def test_operator_killed_mid_rollout_completes_once(s: Scenario, operator: OperatorProcess) -> None:
+    healthy_v1(s)
+    s.traffic("2.0.0", GOOD)
+    s.set_version("2.0.0")
+    s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 20, "canary at 20%")
+    operator.kill()
+    operator.start()
+    status = s.wait_healthy("2.0.0")
+    assert [h["outcome"] for h in status["history"]] == ["Promoted"]
+    assert s.recorder is not None
+    assert s.recorder.weights == [0, 20, 50, 100, 0], "no step repeated or skipped"
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"strategy": {"canary": {"steps": [{"setWeight": 150}]}}}, "setWeight"),
+        (
+            {"strategy": {"canary": {"steps": [{"setWeight": 50}, {"setWeight": 20}]}}},
+            "must not decrease",
+        ),
+        ({"strategy": {"canary": {"steps": [{"setWeight": 5, "pause": {}}]}}}, "exactly one"),
+        (
+            {"strategy": {"canary": {"steps": [{"setWeight": 5}]}, "blueGreen": {}}},
+            "exactly one strategy",
+        ),
+        ({"strategy": {"canary": {"steps": [{"pause": {"duration": "soon"}}]}}}, "duration"),
+        ({"replicas": -1}, "replicas"),
+    ],
+    ids=["weight-range", "decreasing", "step-both", "two-strategies", "duration", "replicas"],
+)
+def test_invalid_resources_are_rejected_at_apply_time(
+    api: client.ApiClient,
+    namespace: str,
+    modelrollout_crd: list[str],
+    change: dict[str, Any],
+    says: str,
+) -> None:
+    body = model_deployment("bad", "1.0.0", "http://127.0.0.1:9")
+    body["spec"].update(change)
+    with pytest.raises(ApiException) as rejected:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, body
+        )
+    assert rejected.value.status == 422
+    assert says in rejected.value.body
+
+
+def test_metric_thresholds_are_checked_at_apply_time(
+    api: client.ApiClient, namespace: str, modelrollout_crd: list[str]
+) -> None:
+    body = model_deployment("bad", "1.0.0", "http://127.0.0.1:9")
+    body["spec"]["analysis"]["metrics"] = [
+        {"name": "m", "template": "errorRate", "min": 0.5, "max": 0.1}
+    ]
+    with pytest.raises(ApiException) as rejected:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, body
+        )
+    assert "max must not be below min" in rejected.value.body
+
+
+def test_missing_route_is_a_clear_condition_and_changes_nothing(
+    api: client.ApiClient,
+    namespace: str,
+    prometheus: LocalPrometheus,
+    operator: OperatorProcess,
+) -> None:
+    custom = client.CustomObjectsApi(api)
+    body = model_deployment("lost", "1.0.0", prometheus.url, route="no-such-route")
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    s = Scenario.__new__(Scenario)  # only the status helpers are needed here
+    s.custom, s.namespace, s.name = custom, namespace, "lost"
+    s.core = client.CoreV1Api(api)
+    status = s.wait_status(
+        lambda st: any(
+            c["type"] == "InvalidSpec" and c["status"] == "True" for c in st.get("conditions", [])
+        ),
+        "an InvalidSpec condition",
+    )
+    invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
+    assert invalid["reason"] == "RouteNotFound"
+    assert "no-such-route" in invalid["message"]
+    assert any(r == "RouteNotFound" and t == "Warning" for t, r, _ in s.events())
+    assert client.AppsV1Api(api).list_namespaced_deployment(namespace).items == []
+    assert client.CoreV1Api(api).list_namespaced_service(namespace).items == []

@@ -1,0 +1,48 @@
+"""The operator as a real process against the test cluster, restartable (and killable)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from testenv import settings
+from testenv.procs import Process
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, log_dir: Path, tick_seconds: float = 0.5) -> None:
+        self.env = dict(
+            os.environ,
+            KUBECONFIG=str(kubeconfig),
+            PYTHONPATH=str(settings.REPO_ROOT / "operator"),
+            MODELROLLOUT_TICK_SECONDS=str(tick_seconds),
+        )
+        self.log_dir = log_dir
+        self.starts = 0
+        self.process: Process | None = None
+
+    def start(self) -> None:
+        self.starts += 1
+        self.process = Process(
+            "operator",
+            [sys.executable, "-m", "modelrollout"],
+            self.log_dir / f"operator-{self.starts}.log",
+            env=self.env,
+        )
+        self.process.start(detach=False)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no last status write; as a crash or an OOM kill would."""
+        assert self.process is not None
+        assert self.process.popen is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.popen.wait()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text() for p in sorted(self.log_dir.glob("operator-*.log")))

@@ -1,0 +1,245 @@
+"""Helpers for rollout scenarios on the real cluster: a ModelDeployment, its HTTPRoute
+(every write to it recorded through a watch), its metrics exporter, its events."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from kubernetes import client, watch
+
+from testenv.exporter import ModelExporter, Traffic
+from testenv.procs import wait_until
+from testenv.prometheus import LocalPrometheus
+
+GROUP, VERSION, PLURAL = "modelrollout.io", "v1alpha1", "modeldeployments"
+GW = ("gateway.networking.k8s.io", "v1")
+
+FAST_STEPS = [
+    {"setWeight": 20},
+    {"pause": {"duration": "3s"}},
+    {"setWeight": 50},
+    {"pause": {"duration": "3s"}},
+]
+
+
+def model_deployment(
+    name: str, version: str, prometheus_url: str, *, route: str | None = None, **spec: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "replicas": 2,
+        "model": {"version": version},
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "server",
+                        "image": f"example.test/{name}:{version}",
+                        "ports": [{"name": "http", "containerPort": 8080}],
+                    }
+                ]
+            }
+        },
+        "strategy": {
+            "canary": {"steps": FAST_STEPS, "scaleDownDelay": "2s", "abortScaleDownDelay": "2s"}
+        },
+        "traffic": {"gatewayAPI": {"httpRoute": route or name}},
+        "analysis": {
+            "prometheus": {"url": prometheus_url, "timeout": "2s"},
+            "interval": "2s",
+            "window": "4s",
+            "failureLimit": 0,
+            "consecutiveErrorLimit": 2,
+            "minSampleSize": 20,
+            "metrics": [
+                {"name": "error-rate", "template": "errorRate", "max": 0.05},
+                {"name": "latency-p99", "template": "latencyP99", "max": 0.5},
+            ],
+        },
+    }
+    body.update(spec)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ModelDeployment",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def http_route(name: str, stable: str, canary: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GW[0]}/{GW[1]}",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name},
+        "spec": {
+            "parentRefs": [{"name": "gateway"}],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [
+                        {"name": stable, "port": 80, "weight": 100},
+                        {"name": canary, "port": 80, "weight": 0},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+class RouteRecorder:
+    """Records the canary weight of every version of an HTTPRoute, through a watch."""
+
+    def __init__(self, api: client.ApiClient, namespace: str, name: str, canary: str) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.namespace, self.name, self.canary = namespace, name, canary
+        self.weights: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _weight(self, route: dict[str, Any]) -> int | None:
+        for rule in route["spec"].get("rules", []):
+            for ref in rule.get("backendRefs", []):
+                if ref["name"] == self.canary:
+                    return int(ref.get("weight", 1))
+        return None
+
+    def _run(self) -> None:
+        resource_version = None
+        while not self._stop.is_set():
+            stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+                self.custom.list_namespaced_custom_object,
+                *GW,
+                self.namespace,
+                "httproutes",
+                field_selector=f"metadata.name={self.name}",
+                resource_version=resource_version,
+                timeout_seconds=2,
+            )
+            for event in stream:
+                route = event["object"]
+                resource_version = route["metadata"]["resourceVersion"]
+                weight = self._weight(route)
+                if weight is not None and (not self.weights or self.weights[-1] != weight):
+                    self.weights.append(weight)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Scenario:
+    """One ModelDeployment in its own namespace with a route, an exporter and a recorder."""
+
+    def __init__(
+        self, api: client.ApiClient, namespace: str, prometheus: LocalPrometheus, name: str
+    ) -> None:
+        self.api, self.namespace, self.name = api, namespace, name
+        self.prometheus = prometheus
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.exporter = ModelExporter(namespace, name)
+        prometheus.add_target(f"{namespace}-{name}", self.exporter.address)
+        self.recorder: RouteRecorder | None = None
+
+    def create_route(self) -> None:
+        stable, canary = f"{self.name}-stable", f"{self.name}-canary"
+        self.custom.create_namespaced_custom_object(
+            *GW, self.namespace, "httproutes", http_route(self.name, stable, canary)
+        )
+        self.recorder = RouteRecorder(self.api, self.namespace, self.name, canary)
+
+    def traffic(self, version: str, traffic: Traffic) -> None:
+        self.exporter.set(version, traffic)
+
+    def create(self, version: str, **spec: Any) -> None:
+        body = model_deployment(self.name, version, self.prometheus.url, **spec)
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
+
+    def set_version(self, version: str) -> None:
+        image = f"example.test/{self.name}:{version}"
+        container = {
+            "name": "server",
+            "image": image,
+            "ports": [{"name": "http", "containerPort": 8080}],
+        }
+        patch = {
+            "spec": {
+                "model": {"version": version},
+                "template": {"spec": {"containers": [container]}},
+            }
+        }
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, self.name, patch
+        )
+
+    def get(self) -> dict[str, Any]:
+        md: Any = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, self.name
+        )
+        return dict(md)
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.get().get("status") or {})
+
+    def wait_status(self, predicate: Any, what: str, timeout: float = 90) -> dict[str, Any]:
+        try:
+            wait_until(lambda: bool(predicate(self.status())), timeout=timeout, what=what)
+        except TimeoutError as exc:
+            status = json.dumps(self.status(), indent=1, default=str)[-3000:]
+            raise TimeoutError(f"{exc}\nlast status:\n{status}") from None
+        return self.status()
+
+    def wait_healthy(self, version: str, timeout: float = 90) -> dict[str, Any]:
+        return self.wait_status(
+            lambda s: (
+                s.get("phase") == "Healthy"
+                and (s.get("stable") or {}).get("version") == version
+                and not s.get("canary")
+            ),
+            f"Healthy on version {version}",
+            timeout,
+        )
+
+    def condition(self, type_: str) -> dict[str, Any] | None:
+        for c in self.status().get("conditions", []):
+            if c["type"] == type_:
+                return dict(c)
+        return None
+
+    def route_canary_weight(self) -> int:
+        route: Any = self.custom.get_namespaced_custom_object(
+            *GW, self.namespace, "httproutes", self.name
+        )
+        for rule in route["spec"]["rules"]:
+            for ref in rule["backendRefs"]:
+                if ref["name"] == f"{self.name}-canary":
+                    return int(ref["weight"])
+        raise AssertionError("no canary backendRef")
+
+    def events(self) -> list[tuple[str, str, str]]:
+        items: list[Any] = self.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={self.name}"
+        ).items
+        return [(e.type, e.reason, e.message) for e in items]
+
+    def pods(self, revision: str) -> dict[str, bool]:
+        """Pod UID -> Ready, for one revision."""
+        pods: list[Any] = self.core.list_namespaced_pod(
+            self.namespace, label_selector=f"modelrollout.io/revision={revision}"
+        ).items
+        return {
+            p.metadata.uid: any(
+                c.type == "Ready" and c.status == "True" for c in p.status.conditions or []
+            )
+            for p in pods
+            if p.metadata.deletion_timestamp is None
+        }
+
+    def close(self) -> None:
+        if self.recorder:
+            self.recorder.stop()
+        self.exporter.stop()
+        self.prometheus.remove_target(f"{self.namespace}-{self.name}")
