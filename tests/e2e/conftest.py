@@ -24,6 +24,7 @@ from testenv.cluster import Cluster
 from testenv.controlplane import LocalControlPlane
 from testenv.crds import apply_crds, upstream_crd_files
 from testenv.operator import OperatorProcess
+from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
 
 E2E_DIR = settings.CACHE_DIR / "e2e"
@@ -94,6 +95,15 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     core = client.CoreV1Api(api)
     core.create_namespace({"metadata": {"name": name, "labels": {"modelrollout.io/test": "e2e"}}})
+    # Pods are refused until the ServiceAccount controller made `default`, and the
+    # ReplicaSet controller backs off after a refusal: wait for it, as kubectl users do.
+    wait_until(
+        lambda: bool(
+            core.list_namespaced_service_account(name, field_selector="metadata.name=default").items
+        ),
+        timeout=30,
+        what=f"the default ServiceAccount in {name}",
+    )
     yield name
     core.delete_namespace(name)
 

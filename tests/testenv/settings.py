@@ -10,9 +10,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Pinned versions; hack/*/go.mod are the source of truth, these name the cache folder.
 KUBERNETES_VERSION = "v1.36.3"
 KWOK_VERSION = "v0.8.0"
+ETCD_VERSION = "v3.6.16"
 
 CACHE_DIR = Path(os.environ.get("MODELROLLOUT_CACHE", REPO_ROOT / ".cache"))
-BIN_DIR = CACHE_DIR / "bin" / f"kubernetes-{KUBERNETES_VERSION}-kwok-{KWOK_VERSION}"
+BIN_DIR = (
+    CACHE_DIR / "bin" / f"kubernetes-{KUBERNETES_VERSION}-kwok-{KWOK_VERSION}-etcd-{ETCD_VERSION}"
+)
 CLUSTER_DIR = CACHE_DIR / "cluster"
 
 # One setting to find the upstream traffic-API CRDs (Gateway API, Istio).

@@ -432,14 +432,15 @@ class _Tick:
         summary = "; ".join(f"{m.metric}: {m.outcome.value} ({m.message})" for m in measurements)
         if outcome != Outcome.ERROR:
             analysis.consecutive_errors = 0
-            if self.s.pause_reason == Reason.ANALYSIS_ERRORS:
-                self.s.pause_reason = None
-                self.s.phase = Phase.PROGRESSING
-                self.emit(Reason.RESUMED, "Prometheus answers again: rollout resumed")
         if outcome == Outcome.SUCCESSFUL:
             analysis.successful += 1
             analysis.step_successes += 1
             self.actions.append(Emit("Normal", "AnalysisSuccessful", summary))
+            # A pause the analysis caused lifts once it passes again; a person's pause does not.
+            if self.s.pause_reason in (Reason.ANALYSIS_ERRORS, Reason.ANALYSIS_INCONCLUSIVE):
+                self.s.pause_reason = None
+                self.s.phase = Phase.PROGRESSING
+                self.emit(Reason.RESUMED, f"analysis passes again: rollout resumed ({summary})")
         elif outcome == Outcome.FAILED:
             analysis.failed += 1
             limit = self.spec.analysis.failure_limit

@@ -292,16 +292,27 @@ def test_inconclusive_pauses_and_never_promotes() -> None:
     assert world.status.analysis.successful == 0
 
 
-def test_inconclusive_pause_holds_even_when_data_returns() -> None:
+def test_inconclusive_pause_lifts_only_on_a_real_pass() -> None:
     world = healthy_world()
     start_rollout(world)
     world.tick()
     world.tick(measurements=(measurement(Outcome.INCONCLUSIVE, world.now, None),))
-    world.tick(measurements=(measurement(OK, world.now),), advance=timedelta(minutes=2))
-    assert world.status.phase == Phase.PAUSED, "a person decides after missing data"
-    world.tick(request=Request("resume", "r1"))
-    world.tick(measurements=(measurement(OK, world.now),), advance=timedelta(seconds=31))
+    world.tick(advance=timedelta(minutes=2))
+    world.tick(measurements=(measurement(Outcome.ERROR, world.now, None),))
+    assert world.status.phase == Phase.PAUSED, "time and errors do not lift it"
+    world.tick(measurements=(measurement(OK, world.now),))
     assert world.status.phase == Phase.PROGRESSING
+    assert Reason.RESUMED in world.reasons()
+
+
+def test_a_person_s_pause_is_not_lifted_by_the_analysis() -> None:
+    world = healthy_world()
+    start_rollout(world)
+    world.tick()
+    world.tick(request=Request("pause", "p1"))
+    world.tick(measurements=(measurement(OK, world.now),), advance=timedelta(minutes=2))
+    assert world.status.phase == Phase.PAUSED
+    assert world.status.pause_reason == Reason.PAUSED_BY_REQUEST
 
 
 def test_a_failure_while_paused_still_rolls_back() -> None:
