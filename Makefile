@@ -58,6 +58,9 @@ e2e: build-cluster ## the end-to-end tests on a real control plane
 test: deps build-cluster lint ## everything CI runs
 	$(VENV)/bin/pytest
 
+bench: build-cluster ## benchmarks; figures go to tests/bench/results/
+	$(PY) tests/bench/detection.py --runs 5 --interval 10s
+
 demo: cluster-up ## start the control plane and run the operator against it (Ctrl-C stops)
 	@trap '$(PY) -m testenv down' EXIT; \
 	KUBECONFIG=$$($(PY) -c 'from testenv.environment import read_state; print(read_state().kubeconfig)') \

@@ -10,14 +10,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from modelrollout.api.spec import ModelDeploymentSpec
+from testenv import settings
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, model_deployment
 
+EXAMPLE = settings.REPO_ROOT / "examples" / "fraud-scorer.yaml"
 GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
 
 
@@ -233,3 +237,19 @@ def test_missing_route_is_a_clear_condition_and_changes_nothing(
     assert any(r == "RouteNotFound" and t == "Warning" for t, r, _ in s.events())
     assert client.AppsV1Api(api).list_namespaced_deployment(namespace).items == []
     assert client.CoreV1Api(api).list_namespaced_service(namespace).items == []
+
+
+def test_the_example_in_examples_is_accepted_by_the_api_server(
+    api: client.ApiClient, namespace: str, modelrollout_crd: list[str], gateway_api_crds: list[str]
+) -> None:
+    docs = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d]
+    custom = client.CustomObjectsApi(api)
+    for doc in docs:
+        group, version = doc["apiVersion"].split("/")
+        plural = {"HTTPRoute": "httproutes", "ModelDeployment": PLURAL}[doc["kind"]]
+        created = custom.create_namespaced_custom_object(
+            group, version, namespace, plural, doc, dry_run="All"
+        )
+        assert created["metadata"]["name"] == "fraud-scorer"
+    md = next(d for d in docs if d["kind"] == "ModelDeployment")
+    assert ModelDeploymentSpec.model_validate(md["spec"]).replicas == 4

@@ -39,7 +39,10 @@ def api_client() -> client.ApiClient:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.posting.level = logging.INFO
+    # Our events carry the decisions; kopf would otherwise post "Timer succeeded" as an
+    # Event every tick, for every ModelDeployment.
+    settings.posting.enabled = False
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
     api_client()
     logger.info("modelrollout %s starting (tick %.1fs)", __version__, TICK_SECONDS)

@@ -1,0 +1,189 @@
+"""Benchmark: from a canary's errors becoming visible in Prometheus to its weight being 0.
+
+Runs on the real test environment (control plane, Prometheus, the operator as a process
+with its default tick). Each run: v1 Healthy, v2 canary at 20% passing analysis, then
+v2 starts failing half its requests at a random phase of the analysis interval. We
+time (a) when Prometheus first shows v2's error rate above the threshold and (b) when
+the HTTPRoute gives the canary weight 0. Writes JSON and a markdown table.
+
+    python tests/bench/detection.py --runs 5 --interval 10s
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from prometheus_api_client import PrometheusConnect
+
+from testenv import settings
+from testenv.binaries import ensure_all
+from testenv.cluster import api_client_for
+from testenv.controlplane import LocalControlPlane
+from testenv.crds import apply_crds, upstream_crd_files
+from testenv.exporter import Traffic
+from testenv.operator import OperatorProcess
+from testenv.procs import wait_until
+from testenv.prometheus import LocalPrometheus
+from testenv.rollouts import Scenario
+
+RESULTS = Path(__file__).parent / "results"
+THRESHOLD = 0.05
+POLL = 0.05
+
+
+def one_run(
+    api: client.ApiClient, prom: LocalPrometheus, interval: str, rng: random.Random
+) -> dict[str, float]:
+    core = client.CoreV1Api(api)
+    namespace = f"bench-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    wait_until(
+        lambda: bool(
+            core.list_namespaced_service_account(
+                namespace, field_selector="metadata.name=default"
+            ).items
+        ),
+        timeout=30,
+        what="default ServiceAccount",
+    )
+    s = Scenario(api, namespace, prom, "bench")
+    try:
+        s.create_route()
+        s.traffic("1.0.0", Traffic())
+        s.traffic("2.0.0", Traffic())
+        analysis = {
+            "prometheus": {"url": prom.url, "timeout": "2s"},
+            "interval": interval,
+            "failureLimit": 0,
+            "minSampleSize": 20,
+            "metrics": [{"name": "error-rate", "template": "errorRate", "max": THRESHOLD}],
+        }
+        steps = {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}
+        s.create("1.0.0", analysis=analysis, strategy=steps)
+        s.wait_healthy("1.0.0")
+        s.set_version("2.0.0")
+        s.wait_status(
+            lambda st: (st.get("analysis") or {}).get("successful", 0) >= 1,
+            "a first successful analysis of the canary",
+            timeout=120,
+        )
+        seconds = float(interval.rstrip("s"))
+        time.sleep(rng.uniform(0, seconds))  # start failing at a random phase of the interval
+        s.traffic("2.0.0", Traffic(error_ratio=0.5))
+        flipped = time.monotonic()
+        query = (
+            f'(sum(rate(model_requests_total{{namespace="{namespace}", version="2.0.0", '
+            f'code=~"5.."}}[{interval}])) or vector(0)) / sum(rate(model_requests_total'
+            f'{{namespace="{namespace}", version="2.0.0"}}[{interval}]))'
+        )
+        promql = PrometheusConnect(url=prom.url, disable_ssl=True)
+
+        def visible() -> bool:
+            result = promql.custom_query(query)
+            return bool(result) and float(result[0]["value"][1]) > THRESHOLD
+
+        wait_until(visible, timeout=120, what="errors visible in Prometheus", interval=POLL)
+        seen = time.monotonic()
+        wait_until(
+            lambda: s.route_canary_weight() == 0, timeout=120, what="weight 0", interval=POLL
+        )
+        zero = time.monotonic()
+        assert s.status()["phase"] == "RolledBack"
+        return {
+            "visible_to_weight_zero_s": round(zero - seen, 2),
+            "failing_to_weight_zero_s": round(zero - flipped, 2),
+            "failing_to_visible_s": round(seen - flipped, 2),
+        }
+    finally:
+        s.close()
+        core.delete_namespace(namespace)
+
+
+def summarize(runs: list[dict[str, float]], interval: str, tick: float) -> dict[str, Any]:
+    key = "visible_to_weight_zero_s"
+    values = [r[key] for r in runs]
+    seconds = float(interval.rstrip("s"))
+    return {
+        "benchmark": "detection",
+        "analysis_interval": interval,
+        "operator_tick_s": tick,
+        "scrape_interval": "1s",
+        "runs": runs,
+        "median_visible_to_weight_zero_s": statistics.median(values),
+        "max_visible_to_weight_zero_s": max(values),
+        "goal_s": 2 * seconds,
+        "goal_met": max(values) <= 2 * seconds,
+    }
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        f"# Detection: errors visible in Prometheus -> canary weight 0 "
+        f"(analysis interval {summary['analysis_interval']}, operator tick "
+        f"{summary['operator_tick_s']}s, scrape {summary['scrape_interval']})",
+        "",
+        "| run | failing -> visible (s) | visible -> weight 0 (s) | failing -> weight 0 (s) |",
+        "|---|---|---|---|",
+    ]
+    for i, r in enumerate(summary["runs"], 1):
+        lines.append(
+            f"| {i} | {r['failing_to_visible_s']} | {r['visible_to_weight_zero_s']} "
+            f"| {r['failing_to_weight_zero_s']} |"
+        )
+    lines += [
+        "",
+        f"Median {summary['median_visible_to_weight_zero_s']} s, maximum "
+        f"{summary['max_visible_to_weight_zero_s']} s; goal at most {summary['goal_s']} s "
+        f"(two intervals): {'met' if summary['goal_met'] else 'NOT met'}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--interval", default="10s")
+    args = parser.parse_args()
+    tick = 2.0  # the operator's default
+    workdir = settings.CACHE_DIR / "bench"
+    plane = LocalControlPlane(workdir / "controlplane", ensure_all())
+    prom = LocalPrometheus(workdir / "prometheus", ensure_all().prometheus)
+    operator: OperatorProcess | None = None
+    try:
+        endpoints = plane.start()
+        prom.start()
+        api = api_client_for(endpoints.kubeconfig)
+        apply_crds(api, upstream_crd_files("gateway-api"))
+        apply_crds(api, [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"])
+        operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator", tick_seconds=tick)
+        (workdir / "operator").mkdir(parents=True, exist_ok=True)
+        operator.start()
+        rng = random.Random(42)
+        runs = []
+        for i in range(args.runs):
+            runs.append(one_run(api, prom, args.interval, rng))
+            print(f"run {i + 1}/{args.runs}: {runs[-1]}", flush=True)
+    finally:
+        if operator is not None:
+            operator.stop()
+        prom.stop()
+        plane.stop()
+    summary = summarize(runs, args.interval, tick)
+    RESULTS.mkdir(exist_ok=True)
+    stem = f"detection-{args.interval}"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(markdown(summary))
+    print(markdown(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
