@@ -39,9 +39,9 @@ def api_client() -> client.ApiClient:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # Our events carry the decisions; kopf would otherwise post "Timer succeeded" as an
-    # Event every tick, for every ModelDeployment.
-    settings.posting.enabled = False
+    # Our own events carry the decisions. Below WARNING, kopf would post "Timer succeeded"
+    # as an Event every tick, for every ModelDeployment; handler errors still become Events.
+    settings.posting.level = logging.WARNING
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
     api_client()
