@@ -77,7 +77,7 @@ def reconcile(api: client.ApiClient, body: Mapping[str, Any], now: datetime) -> 
             request=parse_request(meta.get("annotations") or {}),
         )
         decision = decide(spec, generation, status, obs, now)
-        _act(decision.actions, spec, workloads, router)
+        _act(decision.actions, spec, workloads, router, obs)
     except (InvalidSpec, RouteError) as bad:
         return _invalid(status, generation, bad.reason, bad.message, now)
     new = decision.status
@@ -157,11 +157,15 @@ def _credentials(
 
 
 def _act(
-    actions: tuple[Any, ...], spec: ModelDeploymentSpec, workloads: Workloads, router: Router
+    actions: tuple[Any, ...],
+    spec: ModelDeploymentSpec,
+    workloads: Workloads,
+    router: Router,
+    obs: Observations,
 ) -> None:
     for action in actions:
         if isinstance(action, ApplyRevision):
-            workloads.apply_revision(spec, action.replicas)
+            workloads.apply_revision(spec, action.replicas, obs.revisions.get(action.revision))
         elif isinstance(action, ScaleRevision):
             workloads.scale_revision(action.revision, action.replicas)
         elif isinstance(action, PointServices):

@@ -217,26 +217,33 @@ def test_missing_route_is_a_clear_condition_and_changes_nothing(
     api: client.ApiClient,
     namespace: str,
     prometheus: LocalPrometheus,
+    gateway_api_crds: list[str],
     operator: OperatorProcess,
 ) -> None:
-    custom = client.CustomObjectsApi(api)
-    body = model_deployment("lost", "1.0.0", prometheus.url, route="no-such-route")
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-    s = Scenario.__new__(Scenario)  # only the status helpers are needed here
-    s.custom, s.namespace, s.name = custom, namespace, "lost"
-    s.core = client.CoreV1Api(api)
-    status = s.wait_status(
-        lambda st: any(
-            c["type"] == "InvalidSpec" and c["status"] == "True" for c in st.get("conditions", [])
-        ),
-        "an InvalidSpec condition",
-    )
-    invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
-    assert invalid["reason"] == "RouteNotFound"
-    assert "no-such-route" in invalid["message"]
-    assert any(r == "RouteNotFound" and t == "Warning" for t, r, _ in s.events())
-    assert client.AppsV1Api(api).list_namespaced_deployment(namespace).items == []
-    assert client.CoreV1Api(api).list_namespaced_service(namespace).items == []
+    s = Scenario(api, namespace, prometheus, "lost")
+    try:
+        s.create("1.0.0")
+        status = s.wait_status(
+            lambda st: any(
+                c["type"] == "InvalidSpec" and c["status"] == "True"
+                for c in st.get("conditions", [])
+            ),
+            "an InvalidSpec condition",
+        )
+        invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
+        assert invalid["reason"] == "RouteNotFound"
+        assert f"{namespace}/lost not found" in invalid["message"]
+        assert any(r == "RouteNotFound" and t == "Warning" for t, r, _ in s.events())
+        assert client.AppsV1Api(api).list_namespaced_deployment(namespace).items == []
+        assert client.CoreV1Api(api).list_namespaced_service(namespace).items == []
+        # Once the route exists, the same resource deploys with no other change.
+        s.create_route()
+        s.wait_healthy("1.0.0")
+        cleared = s.condition("InvalidSpec")
+        assert cleared is not None
+        assert cleared["status"] == "False"
+    finally:
+        s.close()
 
 
 def test_the_example_in_examples_is_accepted_by_the_api_server(

@@ -64,6 +64,7 @@ class GatewayAPIRouter:
         self.custom = client.CustomObjectsApi(api)
         self.namespace, self.route = namespace, route
         self.stable, self.canary = stable, canary
+        self._checked: dict[str, Any] | None = None
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -93,11 +94,14 @@ class GatewayAPIRouter:
         return refs
 
     def check(self) -> None:
-        self._refs(self._read())
+        self._checked = self._read()
+        self._refs(self._checked)
 
     def set_weight(self, canary: int) -> None:
         for attempt in range(2):
-            refs = self._refs(self._read())
+            # The route read by check() this tick saves a second GET on the usual path.
+            route, self._checked = (self._checked or self._read()), None
+            refs = self._refs(route)
             if all(
                 r.weight == (canary if r.service == self.canary else 100 - canary) for r in refs
             ):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from kubernetes import client
@@ -23,6 +25,15 @@ _APPLY: dict[str, Any] = {
     "force": True,
     "_content_type": "application/apply-patch+yaml",
 }
+
+
+# Deployments this process last applied: a tick re-asserts the desired state, but an
+# unchanged body whose Deployment is observed at the right size needs no write.
+_applied: dict[tuple[str, str, str], str] = {}
+
+
+def _fingerprint(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 class Workloads:
@@ -48,11 +59,16 @@ class Workloads:
             revisions[revision] = RevisionObservation(replicas, ready)
         return revisions
 
-    def apply_revision(self, spec: ModelDeploymentSpec, replicas: int) -> None:
+    def apply_revision(
+        self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None
+    ) -> None:
         body = render_deployment(self.name, self.namespace, self.uid, spec, replicas)
-        self.apps.patch_namespaced_deployment(
-            body["metadata"]["name"], self.namespace, body, **_APPLY
-        )
+        key = ("Deployment", self.namespace, body["metadata"]["name"])
+        unchanged = observed is not None and observed.replicas == replicas
+        if unchanged and _applied.get(key) == _fingerprint(body):
+            return
+        self.apps.patch_namespaced_deployment(key[2], self.namespace, body, **_APPLY)
+        _applied[key] = _fingerprint(body)
 
     def scale_revision(self, revision: str, replicas: int) -> None:
         """Scale through the scale subresource: the pod template is never touched."""
