@@ -48,7 +48,7 @@ class Binaries:
     prometheus: Path
 
 
-def _go_build(module_dir: Path, out_dir: Path, ldflags: str) -> None:
+def _go_build(module_dir: Path, out_dir: Path, ldflags: str, package: str = "tool") -> None:
     go = shutil.which("go")
     if go is None:
         raise MissingTool("Go is not installed: the control plane is built from Go modules")
@@ -57,7 +57,7 @@ def _go_build(module_dir: Path, out_dir: Path, ldflags: str) -> None:
     started = time.monotonic()
     print(f"building {module_dir.name} binaries into {out_dir} (first time only) ...", flush=True)
     subprocess.run(
-        [go, "build", "-trimpath", f"-ldflags=-s -w {ldflags}", "-o", f"{out_dir}/", "tool"],
+        [go, "build", "-trimpath", f"-ldflags=-s -w {ldflags}", "-o", f"{out_dir}/", package],
         cwd=module_dir,
         env=env,
         check=True,
@@ -68,9 +68,10 @@ def _go_build(module_dir: Path, out_dir: Path, ldflags: str) -> None:
 def ensure_kubernetes(bin_dir: Path = settings.BIN_DIR) -> None:
     if not all((bin_dir / name).exists() for name in KUBE_COMPONENTS):
         _go_build(settings.REPO_ROOT / "hack" / "controlplane", bin_dir, _VERSION_LDFLAGS)
-    for tool in ("kwok", "etcd"):
-        if not (bin_dir / tool).exists():
-            _go_build(settings.REPO_ROOT / "hack" / tool, bin_dir, "")
+    if not (bin_dir / "kwok").exists():
+        _go_build(settings.REPO_ROOT / "hack" / "kwok", bin_dir, "")
+    if not (bin_dir / "etcd").exists():  # hack/etcd is a main package of its own
+        _go_build(settings.REPO_ROOT / "hack" / "etcd", bin_dir, "", package=".")
 
 
 def prometheus_binary() -> Path:
