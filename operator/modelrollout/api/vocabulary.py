@@ -38,7 +38,6 @@ class Reason(StrEnum):
     FIRST_DEPLOYMENT = "FirstDeployment"
     ROLLOUT_STARTED = "RolloutStarted"
     STEP_ADVANCED = "StepAdvanced"
-    WAITING_FOR_CANARY = "WaitingForCanaryReady"
     PROMOTING = "Promoting"
     PROMOTED = "Promoted"
     SUPERSEDED = "Superseded"
@@ -60,5 +59,3 @@ class Reason(StrEnum):
     ROUTE_NOT_FOUND = "RouteNotFound"
     ROUTE_INVALID = "RouteInvalid"
     SPEC_VALID = "SpecValid"
-    # Analysis
-    MEASURED = "Measured"
