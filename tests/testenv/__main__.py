@@ -6,7 +6,9 @@ import argparse
 import json
 from dataclasses import asdict
 
+from testenv import settings
 from testenv.binaries import ensure_kubernetes
+from testenv.crds import apply_crds, upstream_crd_files
 from testenv.environment import Environment, read_state, stop_recorded, write_state
 
 
@@ -22,9 +24,13 @@ def main() -> int:
             print(f"stopped {stopped} processes of the previous environment")
         env = Environment(detach=True)
         env.start()
+        api = env.control_plane.api_client()
+        crds = [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"]
+        crds += upstream_crd_files("gateway-api") + upstream_crd_files("istio")
+        apply_crds(api, crds)
         state = env.state()
         write_state(state)
-        print(f"control plane and Prometheus up in {state.start_seconds:.1f}s")
+        print(f"control plane and Prometheus up in {state.start_seconds:.1f}s; CRDs installed")
         print(f"  export KUBECONFIG={state.kubeconfig}")
         print(f"  Prometheus: {state.prometheus}")
         print("stop it with: make cluster-down")

@@ -429,7 +429,7 @@ class _Tick:
         outcome = run_outcome(measurements)
         analysis.last_run_at = self.now
         analysis.last = [*measurements, *analysis.last][:MAX_MEASUREMENTS]
-        summary = "; ".join(f"{m.metric}: {m.outcome.value} ({m.message})" for m in measurements)
+        summary = _summary(measurements)
         if outcome != Outcome.ERROR:
             analysis.consecutive_errors = 0
         if outcome == Outcome.SUCCESSFUL:
@@ -609,6 +609,18 @@ class _Tick:
             now,
         )
         self.s.conditions = c
+
+
+def _summary(measurements: tuple[Measurement, ...]) -> str:
+    """One line for a run; a reason shared by every metric (no data, no Prometheus) once."""
+    if not measurements:
+        return "nothing measured"
+    first = measurements[0]
+    if len(measurements) > 1 and all(
+        (m.outcome, m.message) == (first.outcome, first.message) for m in measurements
+    ):
+        return f"all metrics: {first.outcome.value} ({first.message})"
+    return "; ".join(f"{m.metric}: {m.outcome.value} ({m.message})" for m in measurements)
 
 
 def decide(

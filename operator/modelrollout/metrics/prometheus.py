@@ -52,14 +52,25 @@ class PrometheusProvider:
             return self._client.custom_query(query)
         except PrometheusApiClientException as exc:
             raise ProviderError(f"Prometheus refused the query: {_short(exc)}") from exc
+        except requests.Timeout as exc:
+            raise ProviderError(
+                f"Prometheus at {self.url} did not answer within {self.timeout:g}s"
+            ) from exc
         except requests.RequestException as exc:
-            raise ProviderError(f"Prometheus at {self.url} unreachable: {_short(exc)}") from exc
+            raise ProviderError(f"Prometheus at {self.url} unreachable ({_cause(exc)})") from exc
 
     def is_online(self) -> bool:
         try:
             return bool(self._client.check_prometheus_connection())
         except requests.RequestException:
             return False
+
+
+def _cause(exc: requests.RequestException) -> str:
+    """The underlying reason's class (e.g. NameResolutionError), not urllib3's long URL text."""
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, "reason", inner)
+    return type(reason).__name__ if isinstance(reason, Exception) else type(exc).__name__
 
 
 def _short(exc: Exception) -> str:
