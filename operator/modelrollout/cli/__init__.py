@@ -1,0 +1,1 @@
+"""`kubectl modelrollout`: watch and steer rollouts from a terminal."""

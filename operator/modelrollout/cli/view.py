@@ -1,0 +1,100 @@
+"""The terminal view of a ModelDeployment's status, rendered with rich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.status import ModelDeploymentStatus
+
+_PHASE_STYLE = {
+    "Healthy": "bold green",
+    "Progressing": "bold cyan",
+    "Paused": "bold yellow",
+    "RolledBack": "bold red",
+    "Degraded": "bold red",
+    "Pending": "dim",
+}
+_OUTCOME_STYLE = {
+    "Successful": "green",
+    "Failed": "red",
+    "Inconclusive": "yellow",
+    "Error": "magenta",
+}
+
+
+def _step_text(step: Any) -> str:
+    if step.set_weight is not None:
+        return f"setWeight {step.set_weight}%"
+    duration = step.pause.duration if step.pause else None
+    return f"pause {duration}" if duration else "pause (until promoted)"
+
+
+def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Group:
+    head = Text.assemble(
+        (f"{name}  ", "bold"),
+        (status.phase.value, _PHASE_STYLE.get(status.phase.value, "")),
+        f"  {status.message}" if status.message else "",
+    )
+    revisions = Table("", "version", "revision", "weight", "ready", box=None)
+    for label, rev in (("stable", status.stable), ("canary", status.canary)):
+        if rev is not None:
+            revisions.add_row(
+                label,
+                rev.version,
+                rev.revision,
+                f"{rev.weight}%",
+                f"{rev.ready_replicas}/{rev.replicas}",
+            )
+    steps = Table("", "step", box=None)
+    canary = spec.strategy.canary
+    for index, step in enumerate(canary.steps if canary else []):
+        current = status.canary is not None and status.current_step == index
+        done = status.canary is not None and (status.current_step or 0) > index
+        marker = ">" if current else ("✓" if done else " ")
+        steps.add_row(
+            marker, _step_text(step), style="bold" if current else ("dim" if done else "")
+        )
+    measurements = Table("metric", "outcome", "value", "threshold", "message", box=None)
+    for m in status.analysis.last[:6]:
+        bounds = " ".join(
+            part
+            for part in (
+                f"min {m.min:g}" if m.min is not None else "",
+                f"max {m.max:g}" if m.max is not None else "",
+            )
+            if part
+        )
+        measurements.add_row(
+            m.metric,
+            Text(m.outcome.value, _OUTCOME_STYLE.get(m.outcome.value, "")),
+            "-" if m.value is None else f"{m.value:.4g}",
+            bounds,
+            m.message,
+        )
+    conditions = Table("condition", "status", "reason", "message", box=None)
+    for c in status.conditions:
+        conditions.add_row(c.type, c.status, c.reason, c.message)
+    a = status.analysis
+    counters = Text(
+        f"analysis: {a.successful} successful, {a.failed} failed, "
+        f"{a.inconclusive} inconclusive, {a.errors} errors"
+    )
+    return Group(head, revisions, steps, counters, measurements, conditions)
+
+
+def history_table(status: ModelDeploymentStatus) -> Table:
+    table = Table("finished", "version", "from", "outcome", "reason")
+    for h in status.history:
+        table.add_row(
+            h.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{h.version} ({h.revision})",
+            h.from_version,
+            Text(h.outcome, "green" if h.outcome == "Promoted" else "red"),
+            h.reason,
+        )
+    return table
