@@ -1,0 +1,104 @@
+"""The real `kubectl-modelrollout` console script against the test cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from testenv.cluster import Cluster
+from testenv.exporter import Traffic
+from testenv.operator import OperatorProcess
+from testenv.prometheus import LocalPrometheus
+from testenv.rollouts import Scenario
+
+HOLD = {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {}}]}}
+PLUGIN = Path(sys.executable).parent / "kubectl-modelrollout"
+
+
+def plugin(cluster: Cluster, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+    assert PLUGIN.exists(), f"{PLUGIN} is not installed: run `make venv`"
+    return subprocess.run(
+        [str(PLUGIN), "-n", namespace, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, KUBECONFIG=str(cluster.kubeconfig), COLUMNS="200"),
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def held(
+    api: client.ApiClient,
+    namespace: str,
+    prometheus: LocalPrometheus,
+    gateway_api_crds: list[str],
+    operator: OperatorProcess,
+) -> Iterator[Scenario]:
+    """v1 Healthy, v2 canary held at the `pause: {}` after 20%."""
+    s = Scenario(api, namespace, prometheus, "fraud")
+    s.create_route()
+    s.traffic("1.0.0", Traffic())
+    s.traffic("2.0.0", Traffic())
+    s.create("1.0.0", strategy=HOLD)
+    s.wait_healthy("1.0.0")
+    s.set_version("2.0.0")
+    s.wait_status(lambda st: st.get("pauseReason") == "PauseStep", "held at the pause step")
+    yield s
+    s.close()
+
+
+def test_kubectl_finds_the_plugin_on_path(cluster: Cluster) -> None:
+    found = shutil.which("kubectl-modelrollout", path=str(PLUGIN.parent))
+    assert found == str(PLUGIN)
+
+
+def test_status_shows_phase_steps_and_weights(held: Scenario, cluster: Cluster) -> None:
+    result = plugin(cluster, held.namespace, "status", "fraud")
+    assert result.returncode == 0, result.stderr
+    assert "Paused" in result.stdout
+    assert "pause (until promoted)" in result.stdout
+    assert "20%" in result.stdout
+
+
+def test_promote_ends_the_pause_step_once_even_across_an_operator_restart(
+    held: Scenario, cluster: Cluster, operator: OperatorProcess
+) -> None:
+    operator.kill()
+    result = plugin(cluster, held.namespace, "promote", "fraud")
+    assert result.returncode == 0, result.stderr
+    operator.start()
+    status = held.wait_status(
+        lambda st: (st.get("canary") or {}).get("weight") == 40 and st.get("phase") == "Paused",
+        "held again at the second pause, weight 40",
+    )
+    assert status["currentStep"] == 3, "one step promoted, not two"
+    assert status["handledRequest"].startswith("promote:")
+    assert plugin(cluster, held.namespace, "promote", "fraud", "--full").returncode == 0
+    held.wait_healthy("2.0.0")
+
+
+def test_abort_then_retry_then_nonsense(held: Scenario, cluster: Cluster) -> None:
+    assert plugin(cluster, held.namespace, "abort", "fraud").returncode == 0
+    held.wait_status(lambda st: st.get("phase") == "RolledBack", "rolled back")
+    assert held.route_canary_weight() == 0
+    again = plugin(cluster, held.namespace, "abort", "fraud")
+    assert again.returncode == 1
+    assert "no rollout in progress" in again.stderr
+    assert plugin(cluster, held.namespace, "retry", "fraud").returncode == 0
+    held.wait_status(lambda st: st.get("pauseReason") == "PauseStep", "the retried canary held")
+    history = plugin(cluster, held.namespace, "history", "fraud")
+    assert "RolledBack" in history.stdout
+
+
+def test_missing_object_and_wrong_namespace(cluster: Cluster, namespace: str) -> None:
+    result = plugin(cluster, namespace, "status", "nope")
+    assert result.returncode == 3
+    assert f'not found in namespace "{namespace}"' in result.stderr
