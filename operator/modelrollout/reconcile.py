@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import ConditionType, Reason
-from modelrollout.engine.analysis import analysis_due
+from modelrollout.engine.analysis import analysis_due, analysis_target
 from modelrollout.engine.conditions import condition, set_condition
 from modelrollout.engine.model import (
     REQUEST_ACTIONS,
@@ -95,10 +95,6 @@ def _parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise InvalidSpec(Reason.INVALID_SPEC, f"spec is invalid: {problems}") from exc
-    if spec.strategy.canary is None:
-        raise InvalidSpec(
-            Reason.INVALID_SPEC, "strategy.blueGreen is not supported by this operator version"
-        )
     return spec
 
 
@@ -122,11 +118,11 @@ def _measure(
     name: str,
     now: datetime,
 ) -> tuple[Any, ...] | None:
-    analysis, canary = spec.analysis, status.canary
-    if analysis is None or canary is None or not analysis_due(spec, status, now):
+    analysis, judged = spec.analysis, analysis_target(status)
+    if analysis is None or judged is None or not analysis_due(spec, status, now):
         return None
     provider = provider_for(analysis, _credentials(api, spec, namespace))
-    target = Target(namespace, name, canary.version, canary.revision, analysis.window_delta())
+    target = Target(namespace, name, judged.version, judged.revision, analysis.window_delta())
     return measure(provider, analysis, target, now)
 
 

@@ -128,8 +128,22 @@ class BlueGreenStrategy(Model):
             "without it, wait for a person."
         ),
     )
+    preview_duration: Duration | None = Field(
+        default=None,
+        description="Least time the ready preview is analysed before it may be promoted.",
+    )
     scale_down_delay: Duration = Field(
-        default="5m", description="How long the previous revision stays warm after the switch."
+        default="5m",
+        description=(
+            "How long the previous revision stays warm after the switch; post-promotion "
+            "analysis runs meanwhile and a failure switches traffic straight back to it."
+        ),
+    )
+    abort_scale_down_delay: Duration = Field(
+        default="30s",
+        description=(
+            "After a rollback, how long the new revision stays up before it is scaled to zero."
+        ),
     )
 
 
@@ -146,6 +160,17 @@ class Strategy(Model):
     )
     canary: CanaryStrategy | None = Field(default=None, description="A stepwise canary.")
     blue_green: BlueGreenStrategy | None = Field(default=None, description="A blue/green switch.")
+
+    def _chosen(self) -> CanaryStrategy | BlueGreenStrategy:
+        chosen = self.canary or self.blue_green
+        assert chosen is not None, "the CRD requires exactly one strategy"
+        return chosen
+
+    def scale_down_delay(self) -> str:
+        return self._chosen().scale_down_delay
+
+    def abort_scale_down_delay(self) -> str:
+        return self._chosen().abort_scale_down_delay
 
 
 class GatewayAPIRoute(Model):

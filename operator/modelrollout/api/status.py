@@ -99,6 +99,13 @@ class ModelDeploymentStatus(Model):
     canary: RevisionStatus | None = Field(
         default=None, description="The revision being rolled out, if any."
     )
+    previous: RevisionStatus | None = Field(
+        default=None,
+        description="After a blue/green switch: the replaced revision, kept warm meanwhile.",
+    )
+    post_promotion_until: datetime | None = Field(
+        default=None, description="End of the post-promotion analysis of a blue/green switch."
+    )
     current_step: int | None = Field(
         default=None, ge=0, description="Index of the canary step in progress."
     )

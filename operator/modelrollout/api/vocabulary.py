@@ -38,6 +38,7 @@ class Reason(StrEnum):
     FIRST_DEPLOYMENT = "FirstDeployment"
     ROLLOUT_STARTED = "RolloutStarted"
     STEP_ADVANCED = "StepAdvanced"
+    PREVIEW_READY = "PreviewReady"
     PROMOTING = "Promoting"
     PROMOTED = "Promoted"
     SUPERSEDED = "Superseded"
@@ -45,6 +46,7 @@ class Reason(StrEnum):
     STABLE = "Stable"
     # Paused
     PAUSE_STEP = "PauseStep"
+    AWAITING_PROMOTION = "AwaitingPromotion"
     PAUSED_BY_SPEC = "PausedBySpec"
     PAUSED_BY_REQUEST = "PausedByRequest"
     ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from modelrollout.api.spec import ModelDeploymentSpec
-from modelrollout.api.status import Measurement, ModelDeploymentStatus
+from modelrollout.api.status import Measurement, ModelDeploymentStatus, RevisionStatus
 from modelrollout.api.vocabulary import Outcome
 
 # A failed metric outweighs an unreachable Prometheus; missing data never counts as a pass.
@@ -32,10 +32,21 @@ def run_outcome(measurements: Sequence[Measurement]) -> Outcome:
     return min((m.outcome for m in measurements), key=_SEVERITY.index)
 
 
+def analysis_target(status: ModelDeploymentStatus) -> RevisionStatus | None:
+    """The revision under analysis: the canary or preview, or the new stable while the
+    previous one is kept warm after a blue/green switch."""
+    if status.canary is not None:
+        return status.canary
+    return status.stable if status.previous is not None else None
+
+
 def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
     """Measure the canary only while it takes live traffic, and once per interval."""
-    canary = status.canary
-    if spec.analysis is None or canary is None or canary.weight == 0:
+    target = analysis_target(status)
+    if spec.analysis is None or target is None:
+        return False
+    # A canary is judged on live traffic; a blue/green preview on whoever calls it.
+    if status.canary is not None and status.canary.weight == 0 and spec.strategy.canary:
         return False
     if status.promotion_stage is not None and status.promotion_stage >= 1:
         return False  # traffic is moving over for good; the verdict is in

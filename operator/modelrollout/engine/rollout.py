@@ -85,8 +85,14 @@ class _Tick:
         seen = self.obs.revisions.get(rev.revision)
         rev.ready_replicas = seen.ready_replicas if seen else 0
 
-    def record(self, outcome: str, reason: str) -> None:
-        canary, stable = self.s.canary, self.s.stable
+    def record(
+        self,
+        outcome: str,
+        reason: str,
+        rolled: RevisionStatus | None = None,
+        base: RevisionStatus | None = None,
+    ) -> None:
+        canary, stable = rolled or self.s.canary, base or self.s.stable
         assert canary is not None
         assert stable is not None
         entry = HistoryEntry(
@@ -187,6 +193,8 @@ class _Tick:
         stable.replicas = self.spec.replicas
         stable.weight = 100
         self.observe(stable)
+        if self.s.previous is not None and self.post_promotion():
+            return
         self.s.aborted_revision = None  # the spec is back on the stable version: moved on
         if stable.ready_replicas >= self.spec.replicas:
             if self.s.phase != Phase.HEALTHY:
@@ -268,6 +276,9 @@ class _Tick:
         if self.s.promotion_stage is not None:
             self.promote()
             return
+        if self.spec.strategy.blue_green is not None:
+            self.preview()
+            return
         steps = self.canary_strategy.steps
         step_index = self.s.current_step or 0
         target = steps[step_index].set_weight if step_index < len(steps) else None
@@ -330,7 +341,7 @@ class _Tick:
         return (
             self.spec.analysis is not None
             and canary is not None
-            and canary.weight > 0
+            and (canary.weight > 0 or self.spec.strategy.blue_green is not None)
             and self.s.analysis.step_successes == 0
         )
 
@@ -398,22 +409,100 @@ class _Tick:
                 replicas=self.spec.replicas,
                 ready_replicas=canary.ready_replicas,
             )
-            self.schedule_scale_down(old, parse_duration(self.canary_strategy.scale_down_delay))
+            delay = self.spec.strategy.scale_down_delay()
+            self.schedule_scale_down(old, parse_duration(delay))
             self.end_rollout()
+            if self.spec.strategy.blue_green is not None and self.spec.analysis is not None:
+                # Post-promotion analysis while the previous revision stays warm.
+                self.s.previous = stable.model_copy(update={"weight": 0})
+                self.s.post_promotion_until = self.now + parse_duration(delay)
+                self.s.analysis.last_run_at = self.now
             self.s.phase = Phase.HEALTHY
             self.emit(
                 Reason.PROMOTED,
-                f"version {canary.version} promoted; {stable.version} scales down after "
-                f"{self.canary_strategy.scale_down_delay}",
+                f"version {canary.version} promoted; {stable.version} scales down after {delay}",
             )
 
-    def roll_back(self, reason: str, message: str) -> None:
+    def preview(self) -> None:
+        """Blue/green before the switch: the new revision at full size, no live traffic."""
         canary = self.s.canary
+        strategy = self.spec.strategy.blue_green
         assert canary is not None
+        assert strategy is not None
+        canary.replicas = self.spec.replicas
+        if canary.ready_replicas < canary.replicas:
+            if self.deadline_passed():
+                self.roll_back(
+                    Reason.PROGRESS_DEADLINE_EXCEEDED,
+                    f"preview of version {canary.version} not ready after "
+                    f"{self.spec.progress_deadline_seconds}s "
+                    f"({canary.ready_replicas}/{canary.replicas} ready)",
+                )
+            elif not self.held():
+                self.s.phase = Phase.PROGRESSING
+                self.s.message = f"preview: {canary.ready_replicas}/{canary.replicas} ready"
+            return
+        if not self.s.current_step:
+            self.s.current_step = 1  # 1: the preview is ready; timers count from here
+            self.s.step_started_at = self.now
+            self.emit(Reason.PREVIEW_READY, f"preview of version {canary.version} is ready")
+        if self.held():
+            return
+        self.s.phase = Phase.PROGRESSING
+        elapsed = self.now - (self.s.step_started_at or self.now)
+        if strategy.preview_duration and elapsed < parse_duration(strategy.preview_duration):
+            self.s.message = f"preview under analysis for at least {strategy.preview_duration}"
+            return
+        if self.needs_a_pass():
+            self.s.message = "preview ready: waiting for a successful measurement"
+            return
+        if strategy.auto_promotion_after is None:
+            self.pause(
+                Reason.AWAITING_PROMOTION, "preview ready and passing: waiting for promotion"
+            )
+            return
+        if elapsed < parse_duration(strategy.auto_promotion_after):
+            self.s.message = f"preview passing: promotion after {strategy.auto_promotion_after}"
+            return
+        self.s.promotion_stage = _SCALE_UP
+        self.emit(Reason.PROMOTING, f"promoting version {canary.version}")
+        self.promote()
+
+    def post_promotion(self) -> bool:
+        """After a blue/green switch; True when it switched traffic back (a rollback)."""
+        if self.obs.measurements is not None:
+            self.apply_analysis(self.obs.measurements)
+            if self.s.phase == Phase.ROLLED_BACK:
+                return True
+        until = self.s.post_promotion_until
+        if until is None or self.now >= until:
+            self.s.previous = None
+            self.s.post_promotion_until = None
+        return False
+
+    def switch_back(self, reason: str, message: str, delay: timedelta) -> None:
+        """Post-promotion failure: the stable Service goes back to the warm previous pods."""
+        new, old = self.s.stable, self.s.previous
+        assert new is not None
+        assert old is not None
+        self.record("RolledBack", message, rolled=new, base=old)
+        self.s.stable = old.model_copy(update={"weight": 100, "replicas": self.spec.replicas})
+        self.s.previous = None
+        self.s.post_promotion_until = None
+        self.schedule_scale_down(new.revision, delay)
+        self.s.aborted_revision = new.revision
+        self.s.phase = Phase.ROLLED_BACK
+        self.s.rollback_reason = reason
+        self.emit(reason, f"rolled back after the switch: {message}", warning=True)
+
+    def roll_back(self, reason: str, message: str) -> None:
+        delay = parse_duration(self.spec.strategy.abort_scale_down_delay())
+        if self.s.canary is None:
+            self.switch_back(reason, message, delay)
+            return
+        canary = self.s.canary
         self.set_weight(0)
-        self.schedule_scale_down(
-            canary.revision, parse_duration(self.canary_strategy.abort_scale_down_delay)
-        )
+        self.schedule_scale_down(canary.revision, delay)
         self.record("RolledBack", message)
         self.s.aborted_revision = canary.revision
         self.end_rollout()
@@ -456,14 +545,16 @@ class _Tick:
                 self.roll_back(Reason.ANALYSIS_FAILED, failing)
         elif outcome == Outcome.INCONCLUSIVE:
             analysis.inconclusive += 1
-            self.pause(
-                Reason.ANALYSIS_INCONCLUSIVE, f"analysis inconclusive, never a pass: {summary}"
-            )
+            if self.s.canary is not None:  # after a switch there is nothing left to pause
+                self.pause(
+                    Reason.ANALYSIS_INCONCLUSIVE, f"analysis inconclusive, never a pass: {summary}"
+                )
         else:
             analysis.errors += 1
             analysis.consecutive_errors += 1
             self.actions.append(Emit("Warning", "AnalysisError", summary))
-            if analysis.consecutive_errors >= self.spec.analysis.consecutive_error_limit:
+            limit = self.spec.analysis.consecutive_error_limit
+            if self.s.canary is not None and analysis.consecutive_errors >= limit:
                 self.pause(
                     Reason.ANALYSIS_ERRORS,
                     f"{analysis.consecutive_errors} analysis errors in a row: paused until "
@@ -498,6 +589,10 @@ class _Tick:
             self.s.pause_reason = None
             self.s.phase = Phase.PROGRESSING
             self.emit(Reason.RESUMED, "resumed by request")
+        elif action == "promote" and self.spec.strategy.blue_green is not None:
+            self.s.pause_reason = None
+            self.s.promotion_stage = _SCALE_UP
+            self.emit(Reason.PROMOTING, "promotion requested")
         elif action == "promote":
             self.s.pause_reason = None
             self.s.phase = Phase.PROGRESSING
@@ -505,7 +600,8 @@ class _Tick:
             self.emit(Reason.STEP_ADVANCED, "step promoted by request")
         else:  # promote-full
             self.s.pause_reason = None
-            self.s.current_step = len(self.canary_strategy.steps)
+            if self.spec.strategy.canary is not None:
+                self.s.current_step = len(self.spec.strategy.canary.steps)
             self.s.promotion_stage = _SCALE_UP
             self.emit(Reason.PROMOTING, "full promotion requested")
 
@@ -514,7 +610,7 @@ class _Tick:
     def assert_workloads(self) -> None:
         stable, canary = self.s.stable, self.s.canary
         assert stable is not None
-        for rev in (stable, canary):
+        for rev in (stable, canary, self.s.previous):
             if rev is None:
                 continue
             if rev.revision == self.revision:
@@ -533,6 +629,7 @@ class _Tick:
         self.actions.append(SetWeight(weight))
 
     def due_scale_downs(self) -> None:
+        warm = self.s.previous.revision if self.s.previous else None
         live = {
             self.s.stable.revision if self.s.stable else None,
             self.s.canary.revision if self.s.canary else None,
@@ -540,6 +637,9 @@ class _Tick:
         keep = []
         for pending in self.s.scale_downs:
             if pending.revision in live:
+                continue
+            if pending.revision == warm:
+                keep.append(pending)  # still needed by post-promotion analysis
                 continue
             if pending.at <= self.now:
                 self.actions.append(ScaleRevision(pending.revision, 0))
