@@ -1,0 +1,85 @@
+"""Blue/green rollouts on the real control plane, judged by a real Prometheus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from testenv.exporter import Traffic
+from testenv.operator import OperatorProcess
+from testenv.prometheus import LocalPrometheus
+from testenv.rollouts import Scenario
+
+BAD = Traffic(error_ratio=0.5)
+
+
+def blue_green(**extra: Any) -> dict[str, Any]:
+    return {"blueGreen": {"autoPromotionAfter": "2s", "scaleDownDelay": "20s", **extra}}
+
+
+@pytest.fixture
+def s(
+    api: client.ApiClient,
+    namespace: str,
+    prometheus: LocalPrometheus,
+    gateway_api_crds: list[str],
+    operator: OperatorProcess,
+) -> Iterator[Scenario]:
+    scenario = Scenario(api, namespace, prometheus, "ranker")
+    scenario.create_route()
+    scenario.traffic("1.0.0", Traffic())
+    scenario.create("1.0.0", strategy=blue_green())
+    scenario.wait_healthy("1.0.0")
+    yield scenario
+    scenario.close()
+
+
+def preview_revision(s: Scenario) -> str:
+    status = s.wait_status(lambda st: (st.get("canary") or {}).get("version") == "2.0.0", "preview")
+    return str(status["canary"]["revision"])
+
+
+def test_blue_green_is_auto_promoted_after_passing_analysis(s: Scenario) -> None:
+    s.traffic("2.0.0", Traffic())
+    s.set_version("2.0.0")
+    preview = preview_revision(s)
+    s.wait_status(lambda st: (st.get("canary") or {}).get("readyReplicas") == 2, "preview full")
+    assert s.route_canary_weight() == 0, "no live traffic on the preview"
+    pods = s.pods(preview)
+    status = s.wait_healthy("2.0.0")
+    assert status["stable"]["revision"] == preview
+    assert s.recorder is not None
+    assert s.recorder.weights == [0, 100, 0], "all traffic switched at once"
+    assert set(pods) <= set(s.pods(preview)), "promotion restarted nothing"
+    assert status["analysis"]["successful"] >= 1
+
+
+def test_blue_green_rolled_back_in_pre_promotion_analysis(s: Scenario) -> None:
+    s.traffic("2.0.0", BAD)
+    s.set_version("2.0.0")
+    preview_revision(s)
+    status = s.wait_status(lambda st: st.get("phase") == "RolledBack", "rollback")
+    assert status["stable"]["version"] == "1.0.0"
+    assert s.recorder is not None
+    assert s.recorder.weights == [0], "live traffic never moved"
+
+
+def test_post_promotion_failure_returns_to_the_warm_previous_revision(s: Scenario) -> None:
+    old = s.status()["stable"]["revision"]
+    old_pods = s.pods(old)
+    s.traffic("2.0.0", Traffic())
+    s.set_version("2.0.0")
+    new = preview_revision(s)
+    s.wait_healthy("2.0.0")
+    assert s.status()["previous"]["revision"] == old
+    s.traffic("2.0.0", BAD)
+    status = s.wait_status(lambda st: st.get("phase") == "RolledBack", "switched back")
+    assert status["stable"]["revision"] == old
+    assert status["abortedRevision"] == new
+    service = client.CoreV1Api(s.api).read_namespaced_service("ranker-stable", s.namespace)
+    assert service.spec.selector["modelrollout.io/revision"] == old
+    assert s.pods(old) == old_pods, "the same warm pods serve again: no pod started"
+    assert status["history"][0]["outcome"] == "RolledBack"
