@@ -102,3 +102,21 @@ def test_missing_object_and_wrong_namespace(cluster: Cluster, namespace: str) ->
     result = plugin(cluster, namespace, "status", "nope")
     assert result.returncode == 3
     assert f'not found in namespace "{namespace}"' in result.stderr
+
+
+def test_undo_rolls_the_previous_version_out_again(held: Scenario, cluster: Cluster) -> None:
+    first = held.status()["stable"]["revision"]
+    nothing = plugin(cluster, held.namespace, "undo", "fraud")
+    assert nothing.returncode == 1, "a rollout is in progress"
+    assert plugin(cluster, held.namespace, "promote", "fraud", "--full").returncode == 0
+    held.wait_healthy("2.0.0")
+    result = plugin(cluster, held.namespace, "undo", "fraud")
+    assert result.returncode == 0, result.stderr
+    assert first in result.stdout
+    status = held.wait_status(
+        lambda st: (st.get("canary") or {}).get("revision") == first,
+        "the previous revision rolling out again",
+    )
+    assert status["canary"]["version"] == "1.0.0"
+    assert plugin(cluster, held.namespace, "promote", "fraud", "--full").returncode == 0
+    assert held.wait_healthy("1.0.0")["stable"]["revision"] == first

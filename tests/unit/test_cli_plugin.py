@@ -117,3 +117,20 @@ def test_history_view() -> None:
 def test_promote_full_flag() -> None:
     args = parse_args(["-n", "ml", "promote", "fraud", "--full"])
     assert (args.command, args.name, args.full, args.namespace) == ("promote", "fraud", True, "ml")
+
+
+def test_undo_goes_back_to_the_stable_before_the_last_promotion() -> None:
+    from modelrollout.cli.requests import undo_target
+
+    st = status(Phase.HEALTHY, canary=False)
+    st.history = [
+        HistoryEntry(
+            version="3", revision="c", outcome="RolledBack", from_revision="b", finished_at=NOW
+        ),
+        HistoryEntry(
+            version="2", revision="b", outcome="Promoted", from_revision="a", finished_at=NOW
+        ),
+    ]
+    assert undo_target(st) == "a"
+    with pytest.raises(LookupError, match="nothing to undo"):
+        undo_target(status(Phase.HEALTHY, canary=False))

@@ -354,12 +354,15 @@ class ModelDeploymentSpec(Model):
     )
     paused: bool = Field(default=False, description="Hold the rollout where it is (for GitOps).")
 
-    def revision(self) -> str:
-        """Hash of everything that shapes the pods; a change makes a new revision."""
-        shaping = {
+    def shaping(self) -> dict[str, Any]:
+        """Everything that shapes the pods, as written in the spec (kept for undo)."""
+        return {
             "model": self.model.wire(),
             "template": self.template,
             "targetPort": self.service.target_port,
         }
-        digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+
+    def revision(self) -> str:
+        """Hash of what shapes the pods; a change makes a new revision."""
+        digest = hashlib.sha256(json.dumps(self.shaping(), sort_keys=True).encode()).hexdigest()
         return digest[:10]

@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 the request makes no sense in the current phase; 2 usage;
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import uuid
@@ -21,9 +22,10 @@ from rich.live import Live
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.cli.requests import refusal
+from modelrollout.cli.requests import refusal, undo_target
 from modelrollout.cli.view import history_table, render
 from modelrollout.engine.model import RequestAction
+from modelrollout.workloads.render import ANNOTATION_SOURCE, deployment_name
 
 REQUEST_ANNOTATION = "modelrollout.io/request"
 OK, NONSENSE, USAGE, NOT_FOUND, CLUSTER = 0, 1, 2, 3, 4
@@ -86,6 +88,41 @@ def request(
     return token
 
 
+def undo(custom: client.CustomObjectsApi, namespace: str, name: str) -> str:
+    """Put back the spec fields of the previous stable revision; the operator rolls it out
+    (as any spec change: a canary or blue/green, judged like the rest)."""
+    body = _get(custom, namespace, name)
+    status = _status(body)
+    if status.canary is not None:
+        raise Failure(NONSENSE, "undo refused: a rollout is in progress (abort it first)")
+    try:
+        revision = undo_target(status)
+    except LookupError as exc:
+        raise Failure(NONSENSE, f"undo refused: {exc}") from exc
+    try:
+        deployment = client.AppsV1Api().read_namespaced_deployment(
+            deployment_name(name, revision), namespace
+        )
+    except ApiException as exc:
+        raise Failure(
+            NONSENSE,
+            f"undo refused: revision {revision} is no longer kept (revisionHistoryLimit)",
+        ) from exc
+    annotations = (deployment.metadata or client.V1ObjectMeta()).annotations or {}
+    if ANNOTATION_SOURCE not in annotations:
+        raise Failure(NONSENSE, f"undo refused: revision {revision} does not record its spec")
+    source = json.loads(annotations[ANNOTATION_SOURCE])
+    patch = {
+        "spec": {
+            "model": source["model"],
+            "template": source["template"],
+            "service": {"targetPort": source["targetPort"]},
+        }
+    }
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
+    return f"{source['model']['version']} ({revision})"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="kubectl modelrollout",
@@ -102,6 +139,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     promote = commands.add_parser("promote", help="end the current step (or all: --full)")
     promote.add_argument("name")
     promote.add_argument("--full", action="store_true", help="skip the remaining steps")
+    commands.add_parser("undo", help="roll out the previous stable version again").add_argument(
+        "name"
+    )
     for name, text in (
         ("abort", "roll back now"),
         ("retry", "start a rolled-back version again"),
@@ -123,6 +163,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
         )
         token = request(custom, namespace, args.name, action)
         console.print(f"{action} requested for {namespace}/{args.name} ({token})")
+        return OK
+    if args.command == "undo":
+        console.print(
+            f"undo: {namespace}/{args.name} goes back to {undo(custom, namespace, args.name)}"
+        )
         return OK
     body = _get(custom, namespace, args.name)
     if args.command == "history":

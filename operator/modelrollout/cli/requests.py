@@ -21,3 +21,11 @@ def refusal(action: RequestAction, status: ModelDeploymentStatus) -> str | None:
     if action == "pause" and status.phase == Phase.PAUSED:
         return "the rollout is already paused"
     return None
+
+
+def undo_target(status: ModelDeploymentStatus) -> str:
+    """The revision to go back to: the stable one before the last promotion."""
+    for entry in status.history:
+        if entry.outcome == "Promoted" and entry.from_revision:
+            return entry.from_revision
+    raise LookupError("nothing to undo: no promotion in the history")

@@ -7,6 +7,7 @@ creation; promotion only re-points Services and traffic, so no model pod restart
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from modelrollout.api.crd import GROUP, KIND, VERSION
@@ -16,6 +17,8 @@ LABEL_NAME = "modelrollout.io/name"
 LABEL_REVISION = "modelrollout.io/revision"
 LABEL_ROLE = "modelrollout.io/role"
 ANNOTATION_VERSION = "modelrollout.io/version"
+# The spec fields that made this revision, verbatim, so `undo` can restore them exactly.
+ANNOTATION_SOURCE = "modelrollout.io/source"
 FIELD_MANAGER = "modelrollout"
 
 
@@ -80,7 +83,10 @@ def render_deployment(
             "name": deployment_name(name, revision),
             "namespace": namespace,
             "labels": {**_labels(name), LABEL_REVISION: revision},
-            "annotations": {ANNOTATION_VERSION: spec.model.version},
+            "annotations": {
+                ANNOTATION_VERSION: spec.model.version,
+                ANNOTATION_SOURCE: json.dumps(spec.shaping(), sort_keys=True),
+            },
             "ownerReferences": [owner_reference(name, uid)],
         },
         "spec": {

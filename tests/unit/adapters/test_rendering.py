@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from modelrollout.api.spec import ModelDeploymentSpec
@@ -115,3 +116,15 @@ def test_services_select_one_revision() -> None:
     }
     assert svc["spec"]["ports"][0]["port"] == 8000
     assert svc["spec"]["ports"][0]["targetPort"] == 8080
+
+
+def test_each_revision_records_its_spec_verbatim_for_undo() -> None:
+    dep = render_deployment("m", "ml", "u", SPEC, 2)
+    source = json.loads(dep["metadata"]["annotations"]["modelrollout.io/source"])
+    restored = SPEC.model_copy(
+        update={
+            "model": SPEC.model.model_validate(source["model"]),
+            "template": source["template"],
+        }
+    )
+    assert restored.revision() == SPEC.revision()
