@@ -15,6 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.cli.lint import lint_document
 from testenv import settings
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
@@ -197,6 +198,9 @@ def test_invalid_resources_are_rejected_at_apply_time(
         )
     assert rejected.value.status == 422
     assert says in rejected.value.body
+    # The offline lint agrees with the API server, in the same words.
+    problems = [str(p) for p in lint_document(body)]
+    assert any(says in p for p in problems), problems
 
 
 def test_metric_thresholds_are_checked_at_apply_time(
@@ -211,6 +215,7 @@ def test_metric_thresholds_are_checked_at_apply_time(
             GROUP, VERSION, namespace, PLURAL, body
         )
     assert "max must not be below min" in rejected.value.body
+    assert any("max must not be below min" in str(p) for p in lint_document(body))
 
 
 def test_missing_route_is_a_clear_condition_and_changes_nothing(

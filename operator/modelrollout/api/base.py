@@ -1,10 +1,29 @@
-"""The base of every resource model: camelCase on the wire, snake_case in Python."""
+"""The base of every resource model: camelCase on the wire, snake_case in Python, and
+validation rules written once for both the API server (CEL) and Python (offline lint)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple, Self
+
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
+
+
+class Rule(NamedTuple):
+    """A rule the schema's types cannot express: CEL for the API server, and the same
+    rule in Python so `kubectl modelrollout lint` and the operator agree with it."""
+
+    cel: str
+    message: str
+    holds: Callable[[Any], bool]
+
+
+def _add_rules(schema: JsonDict, cls: type[Any]) -> None:
+    rules: tuple[Rule, ...] = cls.__dict__.get("__rules__", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [{"rule": r.cel, "message": r.message} for r in rules]
 
 
 class Model(BaseModel):
@@ -12,13 +31,17 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="ignore",  # the API server prunes unknown fields; tolerate newer ones
+        json_schema_extra=_add_rules,
     )
+    __rules__: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Self:
+        for rule in type(self).__rules__:
+            if not rule.holds(self):
+                raise ValueError(rule.message)
+        return self
 
     def wire(self) -> dict[str, object]:
         """The JSON-ready dict as stored in the cluster (aliases, no unset optionals)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def cel(*rules: tuple[str, str]) -> JsonDict:
-    """CEL validation rules for a model's schema: (rule, message) pairs."""
-    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}

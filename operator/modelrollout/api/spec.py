@@ -7,9 +7,9 @@ import json
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from modelrollout.api.base import Model, cel
+from modelrollout.api.base import Model, Rule
 from modelrollout.api.durations import DURATION_PATTERN, parse_duration
 
 Duration = Annotated[
@@ -69,13 +69,12 @@ class Pause(Model):
 class CanaryStep(Model):
     """One step of a canary: set a weight, or pause. Exactly one of the two."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            (
-                "[has(self.setWeight), has(self.pause)].exists_one(x, x)",
-                "a step sets exactly one of setWeight or pause",
-            )
-        )
+    __rules__ = (
+        Rule(
+            "[has(self.setWeight), has(self.pause)].exists_one(x, x)",
+            "a step sets exactly one of setWeight or pause",
+            lambda step: (step.set_weight is None) != (step.pause is None),
+        ),
     )
     set_weight: int | None = Field(
         default=None, ge=0, le=100, description="Percent of live traffic sent to the canary."
@@ -86,13 +85,12 @@ class CanaryStep(Model):
 class CanaryStrategy(Model):
     """Move traffic to the new revision step by step, judged at every step."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            (
-                "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
-                "setWeight values must not decrease from one step to the next",
-            )
-        )
+    __rules__ = (
+        Rule(
+            "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
+            "setWeight values must not decrease from one step to the next",
+            lambda canary: canary.set_weights() == sorted(canary.set_weights()),
+        ),
     )
     steps: list[CanaryStep] = Field(
         min_length=1,
@@ -150,13 +148,12 @@ class BlueGreenStrategy(Model):
 class Strategy(Model):
     """How a new revision replaces the stable one. Exactly one of canary or blueGreen."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            (
-                "[has(self.canary), has(self.blueGreen)].exists_one(x, x)",
-                "set exactly one strategy: canary or blueGreen",
-            )
-        )
+    __rules__ = (
+        Rule(
+            "[has(self.canary), has(self.blueGreen)].exists_one(x, x)",
+            "set exactly one strategy: canary or blueGreen",
+            lambda strategy: (strategy.canary is None) != (strategy.blue_green is None),
+        ),
     )
     canary: CanaryStrategy | None = Field(default=None, description="A stepwise canary.")
     blue_green: BlueGreenStrategy | None = Field(default=None, description="A blue/green switch.")
@@ -187,10 +184,12 @@ class GatewayAPIRoute(Model):
 class Traffic(Model):
     """Where the traffic split is applied. Exactly one router."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            ("[has(self.gatewayAPI)].exists_one(x, x)", "set exactly one router: gatewayAPI")
-        )
+    __rules__ = (
+        Rule(
+            "[has(self.gatewayAPI)].exists_one(x, x)",
+            "set exactly one router: gatewayAPI",
+            lambda traffic: traffic.gateway_api is not None,
+        ),
     )
     gateway_api: GatewayAPIRoute | None = Field(
         default=None, alias="gatewayAPI", description="Split traffic with a Gateway API HTTPRoute."
@@ -243,18 +242,22 @@ class PrometheusSource(Model):
 class Metric(Model):
     """One check. Built-in template or custom PromQL; passes when the value is within [min, max]."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            (
-                "[has(self.template), has(self.query)].exists_one(x, x)",
-                "a metric sets exactly one of template or query",
-            ),
-            ("has(self.min) || has(self.max)", "a metric needs a threshold: min, max or both"),
-            (
-                "!has(self.min) || !has(self.max) || self.max >= self.min",
-                "max must not be below min",
-            ),
-        )
+    __rules__ = (
+        Rule(
+            "[has(self.template), has(self.query)].exists_one(x, x)",
+            "a metric sets exactly one of template or query",
+            lambda metric: (metric.template is None) != (metric.query is None),
+        ),
+        Rule(
+            "has(self.min) || has(self.max)",
+            "a metric needs a threshold: min, max or both",
+            lambda metric: metric.min is not None or metric.max is not None,
+        ),
+        Rule(
+            "!has(self.min) || !has(self.max) || self.max >= self.min",
+            "max must not be below min",
+            lambda metric: metric.min is None or metric.max is None or metric.max >= metric.min,
+        ),
     )
     name: DNSLabel = Field(description="Name shown in status, events and the operator's metrics.")
     template: Literal["errorRate", "latencyP99"] | None = Field(
@@ -316,14 +319,16 @@ class Analysis(Model):
 class ModelDeploymentSpec(Model):
     """A model server and how new versions of it roll out."""
 
-    model_config = ConfigDict(
-        json_schema_extra=cel(
-            (
-                "!has(self.analysis) || self.analysis.metrics.all(m, "
-                "self.analysis.metrics.exists_one(o, o.name == m.name))",
-                "metric names must be unique",
-            )
-        )
+    __rules__ = (
+        Rule(
+            "!has(self.analysis) || self.analysis.metrics.all(m, "
+            "self.analysis.metrics.exists_one(o, o.name == m.name))",
+            "metric names must be unique",
+            lambda spec: (
+                spec.analysis is None
+                or len({m.name for m in spec.analysis.metrics}) == len(spec.analysis.metrics)
+            ),
+        ),
     )
     replicas: int = Field(default=1, ge=0, le=1000, description="Pods of the stable revision.")
     model: ModelRef

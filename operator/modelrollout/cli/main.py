@@ -1,6 +1,7 @@
 """`kubectl modelrollout COMMAND NAME`: status, history and manual requests.
 
-Exit codes: 0 done; 1 the request makes no sense in the current phase; 2 usage;
+Exit codes: 0 done (lint: valid); 1 the request makes no sense in the current phase
+(lint: problems found); 2 usage or unreadable file;
 3 no such ModelDeployment (in that namespace); 4 the cluster refused or is unreachable.
 """
 
@@ -12,8 +13,10 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from rich.console import Console
@@ -22,6 +25,7 @@ from rich.live import Live
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.cli.lint import lint_file
 from modelrollout.cli.requests import refusal, undo_target
 from modelrollout.cli.view import history_table, render
 from modelrollout.engine.model import RequestAction
@@ -139,6 +143,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     promote = commands.add_parser("promote", help="end the current step (or all: --full)")
     promote.add_argument("name")
     promote.add_argument("--full", action="store_true", help="skip the remaining steps")
+    commands.add_parser("lint", help="check a ModelDeployment file offline").add_argument(
+        "file", type=Path
+    )
     commands.add_parser("undo", help="roll out the previous stable version again").add_argument(
         "name"
     )
@@ -152,7 +159,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def lint(path: Path, console: Console) -> int:
+    try:
+        checked, problems = lint_file(path)
+    except (OSError, yaml.YAMLError) as exc:
+        raise Failure(USAGE, f"cannot read {path}: {exc}") from exc
+    if not checked:
+        raise Failure(NONSENSE, f"{path} holds no ModelDeployment")
+    for problem in problems:
+        console.print(f"[red]✗[/red] {problem}", highlight=False)
+    if problems:
+        return NONSENSE
+    console.print(f"[green]✓[/green] {path}: {checked} ModelDeployment(s) valid")
+    return OK
+
+
 def run(args: argparse.Namespace, console: Console) -> int:
+    if args.command == "lint":
+        return lint(args.file, console)
     custom, default_namespace = _api(args.context)
     namespace = args.namespace or default_namespace
     if args.command in ("promote", *REQUESTS):

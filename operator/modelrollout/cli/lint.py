@@ -1,0 +1,84 @@
+"""`kubectl modelrollout lint FILE`: check ModelDeployments offline, explained in plain words.
+
+Two passes, as the API server does them: the CRD's OpenAPI schema (types, ranges,
+patterns, required fields) and then the rules it enforces with CEL, here in Python from
+the same definitions (api.base.Rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from pydantic import ValidationError
+
+from modelrollout.api.crd import GROUP, KIND, custom_resource_definition
+from modelrollout.api.spec import ModelDeploymentSpec
+
+
+@dataclass(frozen=True)
+class Problem:
+    resource: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.resource}: {self.path}: {self.message}"
+
+
+def _schema() -> dict[str, Any]:
+    version = custom_resource_definition()["spec"]["versions"][0]
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def _path(parts: Iterable[Any]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def lint_document(doc: dict[str, Any]) -> list[Problem]:
+    name = f"{KIND}/{(doc.get('metadata') or {}).get('name', '<no name>')}"
+    if not isinstance(doc.get("metadata"), dict) or not doc["metadata"].get("name"):
+        return [Problem(name, "metadata.name", "every resource needs a name")]
+    validator = jsonschema.Draft7Validator(_schema())
+    problems = [
+        Problem(name, _path(error.absolute_path), error.message)
+        for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
+    ]
+    if problems:
+        return problems
+    try:
+        ModelDeploymentSpec.model_validate(doc["spec"])
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = _path(
+                ("spec", *(p for p in error["loc"] if not str(p).startswith("function-")))
+            )
+            problems.append(Problem(name, where, error["msg"].removeprefix("Value error, ")))
+    return problems
+
+
+def lint_file(path: Path) -> tuple[int, list[Problem]]:
+    """(ModelDeployments checked, problems); other kinds in the file are skipped."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    checked = [d for d in docs if isinstance(d, dict) and d.get("kind") == KIND]
+    problems: list[Problem] = []
+    for doc in checked:
+        if doc.get("apiVersion") != f"{GROUP}/v1alpha1":
+            problems.append(
+                Problem(
+                    f"{KIND}",
+                    "apiVersion",
+                    f"expected {GROUP}/v1alpha1, got {doc.get('apiVersion')}",
+                )
+            )
+            continue
+        problems += lint_document(doc)
+    return len(checked), problems

@@ -1,0 +1,63 @@
+"""`kubectl modelrollout lint`: offline checks in plain words, with exit codes."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelrollout.cli.lint import lint_document
+from modelrollout.cli.main import main
+from testenv.settings import REPO_ROOT
+
+EXAMPLE = REPO_ROOT / "examples" / "fraud-scorer.yaml"
+GOOD = next(d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d["kind"] == "ModelDeployment")
+
+
+def broken(change: dict[str, Any]) -> dict[str, Any]:
+    doc = copy.deepcopy(GOOD)
+    doc["spec"].update(change)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "says"),
+    [
+        ({"replicas": "four"}, "spec.replicas", "is not of type 'integer'"),
+        ({"strategy": {"canary": {"steps": [{"setWeight": 150}]}}}, "setWeight", "maximum of 100"),
+        (
+            {"strategy": {"canary": {"steps": [{"setWeight": 50}, {"setWeight": 10}]}}},
+            "spec.strategy.canary",
+            "must not decrease",
+        ),
+        ({"strategy": {}}, "spec.strategy", "exactly one strategy"),
+        (
+            {"strategy": {"canary": {"steps": [{"pause": {"duration": "2 minutes"}}]}}},
+            "duration",
+            "does not match",
+        ),
+        ({"model": {}}, "spec.model", "'version' is a required property"),
+    ],
+)
+def test_problems_say_where_and_what(change: dict[str, Any], where: str, says: str) -> None:
+    problems = lint_document(broken(change))
+    assert any(where in p.path and says in p.message for p in problems), [str(p) for p in problems]
+
+
+def test_the_example_is_valid() -> None:
+    assert lint_document(GOOD) == []
+
+
+def test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint", str(EXAMPLE)]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(broken({"replicas": -1})))
+    assert main(["lint", str(bad)]) == 1
+    assert "spec.replicas" in capsys.readouterr().out
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("kind: ConfigMap\n")
+    assert main(["lint", str(empty)]) == 1
+    assert main(["lint", str(tmp_path / "missing.yaml")]) == 2
