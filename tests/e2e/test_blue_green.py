@@ -11,7 +11,7 @@ from kubernetes import client
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
-from testenv.rollouts import Scenario
+from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, model_deployment
 
 BAD = Traffic(error_ratio=0.5)
 
@@ -83,3 +83,33 @@ def test_post_promotion_failure_returns_to_the_warm_previous_revision(s: Scenari
     assert service.spec.selector["modelrollout.io/revision"] == old
     assert s.pods(old) == old_pods, "the same warm pods serve again: no pod started"
     assert status["history"][0]["outcome"] == "RolledBack"
+
+
+def test_without_a_router_the_switch_moves_the_stable_service_selector(
+    api: client.ApiClient,
+    namespace: str,
+    prometheus: LocalPrometheus,
+    operator: OperatorProcess,
+) -> None:
+    s = Scenario(api, namespace, prometheus, "plain")
+    try:
+        s.traffic("1.0.0", Traffic())
+        s.traffic("2.0.0", Traffic())
+        body = model_deployment("plain", "1.0.0", prometheus.url, strategy=blue_green())
+        del body["spec"]["traffic"]
+        s.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+        old = s.wait_healthy("1.0.0")["stable"]["revision"]
+        core = client.CoreV1Api(api)
+
+        def stable_selects() -> str:
+            svc = core.read_namespaced_service("plain-stable", namespace)
+            return str(svc.spec.selector["modelrollout.io/revision"])
+
+        assert stable_selects() == old
+        s.set_version("2.0.0")
+        new = preview_revision(s)
+        assert stable_selects() == old, "the preview gets no live traffic"
+        s.wait_healthy("2.0.0")
+        assert stable_selects() == new
+    finally:
+        s.close()

@@ -61,3 +61,11 @@ def test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty.write_text("kind: ConfigMap\n")
     assert main(["lint", str(empty)]) == 1
     assert main(["lint", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_a_canary_needs_a_router_but_blue_green_does_not() -> None:
+    doc = copy.deepcopy(GOOD)
+    del doc["spec"]["traffic"]
+    assert any("a canary needs spec.traffic" in p.message for p in lint_document(doc))
+    doc["spec"]["strategy"] = {"blueGreen": {}}
+    assert lint_document(doc) == []

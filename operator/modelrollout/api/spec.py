@@ -321,6 +321,11 @@ class ModelDeploymentSpec(Model):
 
     __rules__ = (
         Rule(
+            "has(self.traffic) || has(self.strategy.blueGreen)",
+            "a canary needs spec.traffic: a router to split traffic with",
+            lambda spec: spec.traffic is not None or spec.strategy.blue_green is not None,
+        ),
+        Rule(
             "!has(self.analysis) || self.analysis.metrics.all(m, "
             "self.analysis.metrics.exists_one(o, o.name == m.name))",
             "metric names must be unique",
@@ -342,7 +347,13 @@ class ModelDeploymentSpec(Model):
         json_schema_extra={"default": {}},
     )
     strategy: Strategy
-    traffic: Traffic
+    traffic: Traffic | None = Field(
+        default=None,
+        description=(
+            "Where the traffic split is applied. Required for a canary; without it a "
+            "blue/green switch moves the stable Service's selector."
+        ),
+    )
     analysis: Analysis | None = Field(
         default=None, description="Metrics that judge the rollout; without it, steps only wait."
     )
