@@ -147,11 +147,10 @@ class _Tick:
             stable.ready_replicas == 0 and self.s.canary is None and not self.s.history
         ):
             self.deploy_directly()
-        elif self.s.canary is not None and self.s.canary.revision != self.revision:
-            self.supersede()
-            self.after_supersede()
         else:
-            self.after_supersede()
+            if self.s.canary is not None and self.s.canary.revision != self.revision:
+                self.supersede()
+            self.follow_spec()
         self.assert_workloads()
         self.due_scale_downs()
         self.collect_garbage()
@@ -159,7 +158,8 @@ class _Tick:
         self.s.observed_generation = self.generation
         return Decision(self.s, tuple(self.actions))
 
-    def after_supersede(self) -> None:
+    def follow_spec(self) -> None:
+        """The spec's revision decides: steady state, a standing rollback, or a rollout."""
         stable = self.s.stable
         assert stable is not None
         if self.revision == stable.revision:
@@ -244,6 +244,9 @@ class _Tick:
         stable = self.s.stable
         assert stable is not None
         self.s.canary = RevisionStatus(version=self.spec.model.version, revision=self.revision)
+        # A newer version ends a post-promotion window early; its scale-down stays scheduled.
+        self.s.previous = None
+        self.s.post_promotion_until = None
         self.s.scale_downs = [d for d in self.s.scale_downs if d.revision != self.revision]
         self.s.current_step = 0
         self.s.step_started_at = self.now

@@ -145,3 +145,14 @@ def test_post_promotion_window_ends_and_the_previous_revision_scales_down() -> N
     assert world.status.previous is None
     assert world.replicas[old] == 0
     assert world.status.phase == Phase.HEALTHY
+
+
+def test_a_new_version_during_post_promotion_ends_the_window() -> None:
+    strategy = bg(autoPromotionAfter="30s")
+    world, old, _ = promoted(strategy)
+    world.spec = spec("3.0.0", strategy=strategy, analysis=_strict())
+    world.tick()
+    assert world.status.previous is None
+    assert world.status.canary is not None
+    world.tick(advance=timedelta(minutes=6))
+    assert world.replicas[old] == 0, "the previous revision still scales down on schedule"
