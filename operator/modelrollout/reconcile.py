@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.api.vocabulary import ConditionType, Reason
+from modelrollout.api.vocabulary import REQUEST_ANNOTATION, ConditionType, Reason
 from modelrollout.engine.analysis import analysis_due, analysis_target
 from modelrollout.engine.conditions import condition, set_condition
 from modelrollout.engine.model import (
@@ -42,8 +42,6 @@ from modelrollout.routing.registry import router_for
 from modelrollout.routing.router import RouteError, Router
 from modelrollout.workloads.cluster import Workloads
 from modelrollout.workloads.render import service_name
-
-REQUEST_ANNOTATION = "modelrollout.io/request"
 
 
 class InvalidSpec(Exception):

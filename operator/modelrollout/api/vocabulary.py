@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+# Manual requests: `<action>:<unique id>`, consumed once (see engine.model.Request).
+REQUEST_ANNOTATION = "modelrollout.io/request"
+
 
 class Phase(StrEnum):
     PENDING = "Pending"

@@ -25,13 +25,13 @@ from rich.live import Live
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.api.vocabulary import REQUEST_ANNOTATION
 from modelrollout.cli.lint import lint_file
 from modelrollout.cli.requests import refusal, undo_target
 from modelrollout.cli.view import history_table, render
 from modelrollout.engine.model import RequestAction
 from modelrollout.workloads.render import ANNOTATION_SOURCE, deployment_name
 
-REQUEST_ANNOTATION = "modelrollout.io/request"
 OK, NONSENSE, USAGE, NOT_FOUND, CLUSTER = 0, 1, 2, 3, 4
 REQUESTS: dict[str, RequestAction] = {
     "abort": "abort",
