@@ -82,7 +82,19 @@ def reconcile(api: client.ApiClient, body: Mapping[str, Any], now: datetime) -> 
     new.conditions = set_condition(
         new.conditions, ConditionType.INVALID_SPEC, False, Reason.SPEC_VALID, "", generation, now
     )
-    return Result(new.wire(), decision.events())
+    events = decision.events()
+    unknown = (meta.get("annotations") or {}).get(REQUEST_ANNOTATION)
+    if unknown and obs.request is None and unknown != status.handled_request:
+        new.handled_request = unknown  # said once, not every tick
+        events.append(
+            Emit(
+                "Warning",
+                "RequestInvalid",
+                f"{REQUEST_ANNOTATION}={unknown!r}: expected ACTION:ID with ACTION one of "
+                f"{', '.join(REQUEST_ACTIONS)}",
+            )
+        )
+    return Result(new.wire(), events)
 
 
 def _parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:

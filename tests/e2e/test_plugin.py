@@ -120,3 +120,15 @@ def test_undo_rolls_the_previous_version_out_again(held: Scenario, cluster: Clus
     assert status["canary"]["version"] == "1.0.0"
     assert plugin(cluster, held.namespace, "promote", "fraud", "--full").returncode == 0
     assert held.wait_healthy("1.0.0")["stable"]["revision"] == first
+
+
+def test_a_malformed_request_is_reported_once_and_changes_nothing(held: Scenario) -> None:
+    patch = {"metadata": {"annotations": {"modelrollout.io/request": "explode:1"}}}
+    held.custom.patch_namespaced_custom_object(
+        "modelrollout.io", "v1alpha1", held.namespace, "modeldeployments", "fraud", patch
+    )
+    status = held.wait_status(lambda st: st.get("handledRequest") == "explode:1", "request seen")
+    assert status["pauseReason"] == "PauseStep", "the rollout did not move"
+    invalid = [m for t, r, m in held.events() if r == "RequestInvalid" and t == "Warning"]
+    assert len(invalid) == 1
+    assert "promote" in invalid[0]
