@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from testenv.crds import apply_crds, upstream_crd_files
 from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
+from testenv.rollouts import Scenario
 
 E2E_DIR = settings.CACHE_DIR / "e2e"
 
@@ -142,3 +143,26 @@ def operator(
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def make_scenario(
+    api: client.ApiClient,
+    namespace: str,
+    prometheus: LocalPrometheus,
+    gateway_api_crds: list[str],
+    operator: OperatorProcess,
+) -> Iterator[Callable[..., Scenario]]:
+    """Scenarios in this test's namespace (with an HTTPRoute unless route=False), closed after."""
+    made: list[Scenario] = []
+
+    def make(name: str, *, route: bool = True) -> Scenario:
+        scenario = Scenario(api, namespace, prometheus, name)
+        made.append(scenario)
+        if route:
+            scenario.create_route()
+        return scenario
+
+    yield make
+    for scenario in made:
+        scenario.close()

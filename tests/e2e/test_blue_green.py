@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from testenv.exporter import Traffic
-from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, model_deployment
 
@@ -21,20 +20,12 @@ def blue_green(**extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def s(
-    api: client.ApiClient,
-    namespace: str,
-    prometheus: LocalPrometheus,
-    gateway_api_crds: list[str],
-    operator: OperatorProcess,
-) -> Iterator[Scenario]:
-    scenario = Scenario(api, namespace, prometheus, "ranker")
-    scenario.create_route()
+def s(make_scenario: Callable[..., Scenario]) -> Scenario:
+    scenario = make_scenario("ranker")
     scenario.traffic("1.0.0", Traffic())
     scenario.create("1.0.0", strategy=blue_green())
     scenario.wait_healthy("1.0.0")
-    yield scenario
-    scenario.close()
+    return scenario
 
 
 def preview_revision(s: Scenario) -> str:
@@ -89,27 +80,24 @@ def test_without_a_router_the_switch_moves_the_stable_service_selector(
     api: client.ApiClient,
     namespace: str,
     prometheus: LocalPrometheus,
-    operator: OperatorProcess,
+    make_scenario: Callable[..., Scenario],
 ) -> None:
-    s = Scenario(api, namespace, prometheus, "plain")
-    try:
-        s.traffic("1.0.0", Traffic())
-        s.traffic("2.0.0", Traffic())
-        body = model_deployment("plain", "1.0.0", prometheus.url, strategy=blue_green())
-        del body["spec"]["traffic"]
-        s.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-        old = s.wait_healthy("1.0.0")["stable"]["revision"]
-        core = client.CoreV1Api(api)
+    s = make_scenario("plain", route=False)
+    s.traffic("1.0.0", Traffic())
+    s.traffic("2.0.0", Traffic())
+    body = model_deployment("plain", "1.0.0", prometheus.url, strategy=blue_green())
+    del body["spec"]["traffic"]
+    s.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    old = s.wait_healthy("1.0.0")["stable"]["revision"]
+    core = client.CoreV1Api(api)
 
-        def stable_selects() -> str:
-            svc = core.read_namespaced_service("plain-stable", namespace)
-            return str(svc.spec.selector["modelrollout.io/revision"])
+    def stable_selects() -> str:
+        svc = core.read_namespaced_service("plain-stable", namespace)
+        return str(svc.spec.selector["modelrollout.io/revision"])
 
-        assert stable_selects() == old
-        s.set_version("2.0.0")
-        new = preview_revision(s)
-        assert stable_selects() == old, "the preview gets no live traffic"
-        s.wait_healthy("2.0.0")
-        assert stable_selects() == new
-    finally:
-        s.close()
+    assert stable_selects() == old
+    s.set_version("2.0.0")
+    new = preview_revision(s)
+    assert stable_selects() == old, "the preview gets no live traffic"
+    s.wait_healthy("2.0.0")
+    assert stable_selects() == new

@@ -6,7 +6,7 @@ Prometheus; the HTTPRoute is the upstream Gateway API CRD.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,18 +27,10 @@ GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
 
 
 @pytest.fixture
-def scenario(
-    api: client.ApiClient,
-    namespace: str,
-    prometheus: LocalPrometheus,
-    gateway_api_crds: list[str],
-    operator: OperatorProcess,
-) -> Iterator[Scenario]:
-    s = Scenario(api, namespace, prometheus, "fraud")
-    s.create_route()
+def scenario(make_scenario: Callable[..., Scenario]) -> Scenario:
+    s = make_scenario("fraud")
     s.traffic("1.0.0", GOOD)
-    yield s
-    s.close()
+    return s
 
 
 def healthy_v1(s: Scenario) -> dict[str, Any]:
@@ -221,34 +213,28 @@ def test_metric_thresholds_are_checked_at_apply_time(
 def test_missing_route_is_a_clear_condition_and_changes_nothing(
     api: client.ApiClient,
     namespace: str,
-    prometheus: LocalPrometheus,
-    gateway_api_crds: list[str],
-    operator: OperatorProcess,
+    make_scenario: Callable[..., Scenario],
 ) -> None:
-    s = Scenario(api, namespace, prometheus, "lost")
-    try:
-        s.create("1.0.0")
-        status = s.wait_status(
-            lambda st: any(
-                c["type"] == "InvalidSpec" and c["status"] == "True"
-                for c in st.get("conditions", [])
-            ),
-            "an InvalidSpec condition",
-        )
-        invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
-        assert invalid["reason"] == "RouteNotFound"
-        assert f"{namespace}/lost not found" in invalid["message"]
-        assert any(r == "RouteNotFound" and t == "Warning" for t, r, _ in s.events())
-        assert client.AppsV1Api(api).list_namespaced_deployment(namespace).items == []
-        assert client.CoreV1Api(api).list_namespaced_service(namespace).items == []
-        # Once the route exists, the same resource deploys with no other change.
-        s.create_route()
-        s.wait_healthy("1.0.0")
-        cleared = s.condition("InvalidSpec")
-        assert cleared is not None
-        assert cleared["status"] == "False"
-    finally:
-        s.close()
+    s = make_scenario("lost", route=False)
+    s.create("1.0.0")
+    status = s.wait_status(
+        lambda st: any(
+            c["type"] == "InvalidSpec" and c["status"] == "True" for c in st.get("conditions", [])
+        ),
+        "an InvalidSpec condition",
+    )
+    invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
+    assert invalid["reason"] == "RouteNotFound"
+    assert f"{namespace}/lost not found" in invalid["message"]
+    assert any(r == "RouteNotFound" and t == "Warning" for t, r, _ in s.events())
+    assert client.AppsV1Api(api).list_namespaced_deployment(namespace).items == []
+    assert client.CoreV1Api(api).list_namespaced_service(namespace).items == []
+    # Once the route exists, the same resource deploys with no other change.
+    s.create_route()
+    s.wait_healthy("1.0.0")
+    cleared = s.condition("InvalidSpec")
+    assert cleared is not None
+    assert cleared["status"] == "False"
 
 
 def test_the_example_in_examples_is_accepted_by_the_api_server(

@@ -6,16 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from kubernetes import client
 
 from testenv.cluster import Cluster
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
-from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import Scenario
 
 HOLD = {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {}}]}}
@@ -35,24 +33,16 @@ def plugin(cluster: Cluster, namespace: str, *args: str) -> subprocess.Completed
 
 
 @pytest.fixture
-def held(
-    api: client.ApiClient,
-    namespace: str,
-    prometheus: LocalPrometheus,
-    gateway_api_crds: list[str],
-    operator: OperatorProcess,
-) -> Iterator[Scenario]:
+def held(make_scenario: Callable[..., Scenario]) -> Scenario:
     """v1 Healthy, v2 canary held at the `pause: {}` after 20%."""
-    s = Scenario(api, namespace, prometheus, "fraud")
-    s.create_route()
+    s = make_scenario("fraud")
     s.traffic("1.0.0", Traffic())
     s.traffic("2.0.0", Traffic())
     s.create("1.0.0", strategy=HOLD)
     s.wait_healthy("1.0.0")
     s.set_version("2.0.0")
     s.wait_status(lambda st: st.get("pauseReason") == "PauseStep", "held at the pause step")
-    yield s
-    s.close()
+    return s
 
 
 def test_kubectl_finds_the_plugin_on_path(cluster: Cluster) -> None:
