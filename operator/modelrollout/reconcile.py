@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from modelrollout.api.spec import ModelDeploymentSpec
-from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION, ConditionType, Reason
 from modelrollout.engine.analysis import analysis_due, analysis_target
 from modelrollout.engine.conditions import condition, set_condition
@@ -55,6 +55,7 @@ class InvalidSpec(Exception):
 class Result:
     status: dict[str, Any]
     events: list[Emit]
+    measurements: tuple[Measurement, ...] | None = None
 
 
 def reconcile(api: client.ApiClient, body: Mapping[str, Any], now: datetime) -> Result:
@@ -94,7 +95,7 @@ def reconcile(api: client.ApiClient, body: Mapping[str, Any], now: datetime) -> 
                 f"{', '.join(REQUEST_ACTIONS)}",
             )
         )
-    return Result(new.wire(), events)
+    return Result(new.wire(), events, obs.measurements)
 
 
 def _parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:

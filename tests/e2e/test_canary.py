@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.cli.lint import lint_document
@@ -47,12 +49,23 @@ def revision_of(s: Scenario, version: str) -> str:
     return str(status["canary"]["revision"])
 
 
-def test_good_canary_walks_its_steps_and_is_promoted_without_restarts(s: Scenario) -> None:
+def test_good_canary_walks_its_steps_and_is_promoted_without_restarts(
+    s: Scenario, operator: OperatorProcess
+) -> None:
     healthy_v1(s)
     s.traffic("2.0.0", GOOD)
     s.set_version("2.0.0")
     canary = revision_of(s, "2.0.0")
     s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 50, "canary at 50%")
+    text = requests.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    ours = (("name", "fraud"), ("namespace", s.namespace))
+    assert samples[("modelrollout_canary_weight_percent", ours)] == 50
+    assert samples[("modelrollout_phase", (*ours, ("phase", "Progressing")))] == 1
     pods_before = s.pods(canary)
     assert pods_before, "the canary has pods while it takes traffic"
 

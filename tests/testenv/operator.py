@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from testenv import settings
+from testenv.ports import free_port
 from testenv.procs import Process
 
 
@@ -21,13 +22,14 @@ class OperatorProcess:
         )
         self.log_dir = log_dir
         self.starts = 0
+        self.metrics_port = free_port()
         self.process: Process | None = None
 
     def start(self) -> None:
         self.starts += 1
         self.process = Process(
             "operator",
-            [sys.executable, "-m", "modelrollout"],
+            [sys.executable, "-m", "modelrollout", "--metrics-port", str(self.metrics_port)],
             self.log_dir / f"operator-{self.starts}.log",
             env=self.env,
         )

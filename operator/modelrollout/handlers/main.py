@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,8 @@ from kubernetes import client, config
 
 from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.handlers import telemetry
 from modelrollout.reconcile import reconcile
 
 logger = logging.getLogger("modelrollout")
@@ -50,7 +53,21 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=True)
 def tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    result = reconcile(api_client(), body, datetime.now(UTC))
+    started = time.monotonic()
+    try:
+        result = reconcile(api_client(), body, datetime.now(UTC))
+    except Exception:
+        telemetry.RECONCILE_ERRORS.inc()
+        raise
+    finally:
+        telemetry.RECONCILE_SECONDS.observe(time.monotonic() - started)
+    telemetry.record(
+        body.metadata.namespace or "",
+        body.metadata.name or "",
+        ModelDeploymentStatus.model_validate(body.get("status") or {}),
+        ModelDeploymentStatus.model_validate(result.status),
+        result.measurements,
+    )
     old = dict(body.get("status") or {})
     for key in old.keys() - result.status.keys():
         patch.status[key] = None  # a merge patch removes a field by setting it to null
@@ -63,6 +80,11 @@ def tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         log(
             "%s/%s %s: %s", body.metadata.namespace, body.metadata.name, event.reason, event.message
         )
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)  # optional: no finalizer is added
+def deleted(body: kopf.Body, **_: Any) -> None:
+    telemetry.forget(body.metadata.namespace or "", body.metadata.name or "")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -81,6 +103,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="serve kopf's liveness probe here, e.g. http://0.0.0.0:8080/healthz",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve the operator's Prometheus metrics on this port (default: off)",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -91,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.metrics_port is not None:
+        telemetry.serve(args.metrics_port)
     asyncio.run(
         kopf.operator(
             clusterwide=not args.namespace,

@@ -1,0 +1,74 @@
+"""The operator's own Prometheus metrics: one series set per ModelDeployment, never per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from modelrollout.api.status import Measurement, ModelDeploymentStatus
+from modelrollout.api.vocabulary import Phase
+
+PHASE = Gauge(
+    "modelrollout_phase",
+    "1 for the ModelDeployment's current phase, 0 for the others",
+    ["namespace", "name", "phase"],
+)
+WEIGHT = Gauge(
+    "modelrollout_canary_weight_percent",
+    "Percent of live traffic on the canary (0 without a rollout)",
+    ["namespace", "name"],
+)
+MEASUREMENTS = Counter(
+    "modelrollout_analysis_measurements",
+    "Analysis measurements by metric and outcome",
+    ["namespace", "name", "metric", "outcome"],
+)
+FINISHED = Counter(
+    "modelrollout_rollouts_finished",
+    "Finished rollouts by outcome (Promoted, RolledBack, Superseded)",
+    ["namespace", "name", "outcome"],
+)
+DURATION = Histogram(
+    "modelrollout_rollout_duration_seconds",
+    "Time from a rollout's start to its end, by outcome",
+    ["outcome"],
+    buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
+)
+RECONCILE_ERRORS = Counter("modelrollout_reconcile_errors", "Ticks that raised an error")
+RECONCILE_SECONDS = Histogram("modelrollout_reconcile_duration_seconds", "Time of one tick")
+
+
+def serve(port: int) -> None:
+    start_http_server(port)
+
+
+def record(
+    namespace: str,
+    name: str,
+    old: ModelDeploymentStatus,
+    new: ModelDeploymentStatus,
+    measurements: Iterable[Measurement] | None,
+) -> None:
+    for phase in Phase:
+        PHASE.labels(namespace, name, phase.value).set(1 if new.phase == phase else 0)
+    WEIGHT.labels(namespace, name).set(new.canary.weight if new.canary else 0)
+    for m in measurements or ():
+        MEASUREMENTS.labels(namespace, name, m.metric, m.outcome.value).inc()
+    last = old.history[0].finished_at if old.history else None
+    for entry in new.history:
+        if last is not None and entry.finished_at <= last:
+            break
+        FINISHED.labels(namespace, name, entry.outcome).inc()
+        if entry.started_at is not None:
+            DURATION.labels(entry.outcome).observe(
+                (entry.finished_at - entry.started_at).total_seconds()
+            )
+
+
+def forget(namespace: str, name: str, **_: Any) -> None:
+    """Drop a deleted ModelDeployment's series."""
+    for phase in Phase:
+        PHASE.remove(namespace, name, phase.value)
+    WEIGHT.remove(namespace, name)
