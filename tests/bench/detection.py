@@ -23,6 +23,9 @@ from typing import Any
 from kubernetes import client
 from prometheus_api_client import PrometheusConnect
 
+from modelrollout.api.durations import parse_duration
+from modelrollout.api.spec import MetricConventions
+from modelrollout.metrics.queries import Target, error_rate
 from testenv import settings
 from testenv.binaries import ensure_all
 from testenv.cluster import api_client_for
@@ -79,11 +82,9 @@ def one_run(
         time.sleep(rng.uniform(0, seconds))  # start failing at a random phase of the interval
         s.traffic("2.0.0", Traffic(error_ratio=0.5))
         flipped = time.monotonic()
-        query = (
-            f'(sum(rate(model_requests_total{{namespace="{namespace}", version="2.0.0", '
-            f'code=~"5.."}}[{interval}])) or vector(0)) / sum(rate(model_requests_total'
-            f'{{namespace="{namespace}", version="2.0.0"}}[{interval}]))'
-        )
+        # The same query the operator's errorRate template runs.
+        window = parse_duration(interval)
+        query = error_rate(Target(namespace, "bench", "2.0.0", "", window), MetricConventions())
         promql = PrometheusConnect(url=prom.url, disable_ssl=True)
 
         def visible() -> bool:

@@ -9,11 +9,11 @@ from typing import Any
 
 from kubernetes import client, watch
 
+from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from testenv.exporter import ModelExporter, Traffic
 from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
 
-GROUP, VERSION, PLURAL = "modelrollout.io", "v1alpha1", "modeldeployments"
 GW = ("gateway.networking.k8s.io", "v1")
 
 FAST_STEPS = [

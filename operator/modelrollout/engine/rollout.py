@@ -288,20 +288,7 @@ class _Tick:
         canary.replicas = canary_replicas(
             self.spec.replicas, max(canary.weight, target if target is not None else 0)
         )
-        if canary.ready_replicas < canary.replicas:
-            if self.deadline_passed():
-                self.roll_back(
-                    Reason.PROGRESS_DEADLINE_EXCEEDED,
-                    f"canary version {canary.version} not ready after "
-                    f"{self.spec.progress_deadline_seconds}s "
-                    f"({canary.ready_replicas}/{canary.replicas} ready)",
-                )
-                return
-            if not self.held():
-                self.s.phase = Phase.PROGRESSING
-                self.s.message = (
-                    f"waiting for canary pods: {canary.ready_replicas}/{canary.replicas} ready"
-                )
+        if self.waiting_for_pods("canary"):
             return
         if self.held():
             return
@@ -337,6 +324,25 @@ class _Tick:
             Reason.STEP_ADVANCED,
             f"step {step_index + 1}/{len(steps)}: pause of {step.pause.duration} done",
         )
+
+    def waiting_for_pods(self, what: str, *, promoting: bool = False) -> bool:
+        """True while the canary lacks ready pods: a rollback at the progress deadline,
+        else a message saying what it waits for (a promotion is not held by pauses)."""
+        canary = self.s.canary
+        assert canary is not None
+        if canary.ready_replicas >= canary.replicas:
+            return False
+        ready = f"{canary.ready_replicas}/{canary.replicas} ready"
+        if self.deadline_passed():
+            self.roll_back(
+                Reason.PROGRESS_DEADLINE_EXCEEDED,
+                f"{what} of version {canary.version} not ready after "
+                f"{self.spec.progress_deadline_seconds}s ({ready})",
+            )
+        elif promoting or not self.held():
+            self.s.phase = Phase.PROGRESSING
+            self.s.message = f"{what}: {ready}"
+        return True
 
     def needs_a_pass(self) -> bool:
         """With analysis and live canary traffic, a step ends only after a successful run."""
@@ -385,16 +391,7 @@ class _Tick:
         stage = self.s.promotion_stage or 0
         canary.replicas = self.spec.replicas
         if stage == _SCALE_UP:
-            if canary.ready_replicas < canary.replicas:
-                if self.deadline_passed():
-                    self.roll_back(
-                        Reason.PROGRESS_DEADLINE_EXCEEDED,
-                        f"canary could not scale to {canary.replicas} ready pods",
-                    )
-                else:
-                    self.s.message = (
-                        f"promoting: canary at {canary.ready_replicas}/{canary.replicas} ready"
-                    )
+            if self.waiting_for_pods("promoting: canary at full size", promoting=True):
                 return
             self.s.promotion_stage = _ALL_TO_CANARY
             self.set_weight(100)
@@ -433,17 +430,7 @@ class _Tick:
         assert canary is not None
         assert strategy is not None
         canary.replicas = self.spec.replicas
-        if canary.ready_replicas < canary.replicas:
-            if self.deadline_passed():
-                self.roll_back(
-                    Reason.PROGRESS_DEADLINE_EXCEEDED,
-                    f"preview of version {canary.version} not ready after "
-                    f"{self.spec.progress_deadline_seconds}s "
-                    f"({canary.ready_replicas}/{canary.replicas} ready)",
-                )
-            elif not self.held():
-                self.s.phase = Phase.PROGRESSING
-                self.s.message = f"preview: {canary.ready_replicas}/{canary.replicas} ready"
+        if self.waiting_for_pods("preview"):
             return
         if not self.s.current_step:
             self.s.current_step = 1  # 1: the preview is ready; timers count from here
