@@ -23,8 +23,8 @@ from testenv.binaries import ensure_all, prometheus_binary
 from testenv.cluster import Cluster
 from testenv.controlplane import LocalControlPlane
 from testenv.crds import apply_crds, upstream_crd_files
+from testenv.namespaces import temporary_namespace
 from testenv.operator import OperatorProcess
-from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import Scenario
 
@@ -93,20 +93,8 @@ def api(cluster: Cluster) -> Iterator[client.ApiClient]:
 @pytest.fixture
 def namespace(api: client.ApiClient) -> Iterator[str]:
     """A fresh namespace per test, deleted afterwards."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": name, "labels": {"modelrollout.io/test": "e2e"}}})
-    # Pods are refused until the ServiceAccount controller made `default`, and the
-    # ReplicaSet controller backs off after a refusal: wait for it, as kubectl users do.
-    wait_until(
-        lambda: bool(
-            core.list_namespaced_service_account(name, field_selector="metadata.name=default").items
-        ),
-        timeout=30,
-        what=f"the default ServiceAccount in {name}",
-    )
-    yield name
-    core.delete_namespace(name)
+    with temporary_namespace(api) as name:
+        yield name
 
 
 @pytest.fixture(scope="session")

@@ -103,6 +103,9 @@ class LocalControlPlane:
                 f"--tls-private-key-file={serving.key}",
                 f"--client-ca-file={ca.cert_path}",
                 "--authorization-mode=RBAC",
+                # As strict clusters (OpenShift) run: setting blockOwnerDeletion needs
+                # `update` on the owner's finalizers, so the chart's RBAC is tested for it.
+                "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={sa.cert}",
                 f"--service-account-signing-key-file={sa.key}",

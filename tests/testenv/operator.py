@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from testenv import settings
@@ -13,7 +14,13 @@ from testenv.procs import Process
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log_dir: Path, tick_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_dir: Path,
+        tick_seconds: float = 0.5,
+        args: Sequence[str] = (),
+    ) -> None:
         self.env = dict(
             os.environ,
             KUBECONFIG=str(kubeconfig),
@@ -23,13 +30,22 @@ class OperatorProcess:
         self.log_dir = log_dir
         self.starts = 0
         self.metrics_port = free_port()
+        self.health_port = free_port()
+        self.args = list(args)
         self.process: Process | None = None
 
     def start(self) -> None:
         self.starts += 1
         self.process = Process(
             "operator",
-            [sys.executable, "-m", "modelrollout", "--metrics-port", str(self.metrics_port)],
+            [
+                sys.executable,
+                "-m",
+                "modelrollout",
+                f"--metrics-port={self.metrics_port}",
+                f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+                *self.args,
+            ],
             self.log_dir / f"operator-{self.starts}.log",
             env=self.env,
         )

@@ -47,8 +47,26 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
-    api_client()
+    # No watches on CustomResourceDefinitions or Namespaces: least privilege (RBAC needs
+    # nothing cluster-wide in namespaced mode). So the CRD must be served at startup.
+    settings.scanning.disabled = True
+    require_crd(api_client())
     logger.info("modelrollout %s starting (tick %.1fs)", __version__, TICK_SECONDS)
+
+
+def require_crd(api: client.ApiClient) -> None:
+    """Stop at startup with a clear message when our CRD is not installed (discovery only)."""
+    try:
+        served = client.CustomObjectsApi(api).get_api_resources(GROUP, VERSION).resources
+    except client.ApiException as exc:
+        if exc.status != 404:  # 404: the group/version is not served at all
+            raise
+        served = []
+    if not any(r.name == PLURAL for r in served):
+        raise kopf.PermanentError(
+            f"{PLURAL}.{GROUP}/{VERSION} is not served: install the CRD "
+            "(crds/modelrollout.io_modeldeployments.yaml, or the Helm chart) and restart"
+        )
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=True)
@@ -82,9 +100,12 @@ def tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         )
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)  # optional: no finalizer is added
-def deleted(body: kopf.Body, **_: Any) -> None:
-    telemetry.forget(body.metadata.namespace or "", body.metadata.name or "")
+# A watch-event handler, not on.delete: change handlers would make kopf write its
+# last-handled-configuration annotation (drift for GitOps, and `patch` on the resource).
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def deleted(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    if event["type"] == "DELETED":
+        telemetry.forget(body.metadata.namespace or "", body.metadata.name or "")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

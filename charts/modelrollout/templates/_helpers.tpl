@@ -1,0 +1,76 @@
+{{- define "modelrollout.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "modelrollout.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "modelrollout.labels" -}}
+{{ include "modelrollout.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "modelrollout.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "modelrollout.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "modelrollout.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/*
+The rules the operator needs, and nothing more; tests/unit/chart/rbac-reviewed.yaml is
+the reviewed list a test compares them with. The same rules go into the ClusterRole or
+into a Role per watched namespace.
+*/}}
+{{- define "modelrollout.rules" -}}
+# Watch ModelDeployments and write their status (kopf: list + watch, status patch).
+- apiGroups: [modelrollout.io]
+  resources: [modeldeployments]
+  verbs: [list, watch]
+- apiGroups: [modelrollout.io]
+  resources: [modeldeployments/status]
+  verbs: [patch]
+# Owner references with blockOwnerDeletion (OwnerReferencesPermissionEnforcement).
+- apiGroups: [modelrollout.io]
+  resources: [modeldeployments/finalizers]
+  verbs: [update]
+# One Deployment per revision: server-side apply, scale, garbage-collect old revisions.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [list, create, patch, delete]
+- apiGroups: [apps]
+  resources: [deployments/scale]
+  verbs: [patch]
+# The stable and canary Services (server-side apply).
+- apiGroups: [""]
+  resources: [services]
+  verbs: [create, patch]
+# Traffic weights on the HTTPRoute named in spec.traffic.
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, patch]
+# The decisions, as Events.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- with .Values.prometheusCredentialsSecrets }}
+# Prometheus credentials: only the Secrets named in values.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+  resourceNames: {{ toJson . }}
+{{- end }}
+{{- end -}}

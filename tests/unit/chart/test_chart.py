@@ -1,0 +1,244 @@
+"""The Helm chart, offline: lint, schema-valid manifests, least-privilege RBAC, hardening,
+alert rules checked by promtool, and a dashboard that only uses metrics the operator exports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+from modelrollout.handlers import telemetry
+from modelrollout.handlers.main import parse_args
+from testenv import settings
+from testenv.helm import helm
+
+CHART = settings.REPO_ROOT / "charts" / "modelrollout"
+HERE = Path(__file__).parent
+EVERYTHING_ON = [
+    "--set=serviceMonitor.enabled=true",
+    "--set=prometheusRule.enabled=true",
+    "--set=grafanaDashboard.enabled=true",
+    "--set=prometheusCredentialsSecrets={prometheus-credentials}",
+]
+NAMESPACED = ["--set=watchNamespaces={team-a,team-b}"]
+# Kinds of the Prometheus Operator: no schema in kubernetes-validate; checked below instead.
+PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+def render(*values: str) -> list[dict[str, Any]]:
+    out = helm("template", "mr", str(CHART), "--namespace=modelrollout-system", *values)
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def kinds(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for doc in docs:
+        if doc["kind"] in ("Deployment", "Job"):
+            yield doc["metadata"]["name"], doc["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("values", [[], EVERYTHING_ON, EVERYTHING_ON + NAMESPACED])
+def test_helm_lint_strict(values: list[str]) -> None:
+    helm("lint", "--strict", str(CHART), *values)
+
+
+@pytest.mark.parametrize("values", [[], EVERYTHING_ON, EVERYTHING_ON + NAMESPACED])
+def test_every_manifest_is_valid_for_the_kubernetes_version_we_test_on(
+    values: list[str],
+) -> None:
+    docs = render(*values)
+    version = settings.KUBERNETES_VERSION.lstrip("v")
+    unchecked = set()
+    for doc in docs:
+        if doc["kind"] in PROMETHEUS_OPERATOR_KINDS:
+            unchecked.add(doc["kind"])
+            continue
+        kubernetes_validate.validate(doc, version, strict=True)  # raises on any problem
+    assert unchecked <= PROMETHEUS_OPERATOR_KINDS
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (["--set=replicas=2"], "replicas must be one of the following: 0, 1"),
+        (["--set=watchNamespaces={Not_A_Namespace}"], "watchNamespaces.0"),
+        (["--set=tickSeconds=0"], "tickSeconds"),
+        (["--set=prometheusRule.stuckFor=an hour"], "stuckFor"),
+        (["--set=unknownValue=1"], "unknownValue"),
+    ],
+)
+def test_values_schema_rejects_bad_values(values: list[str], says: str) -> None:
+    with pytest.raises(RuntimeError, match=re.escape(says)):
+        render(*values)
+
+
+def test_chart_crds_are_the_generated_ones() -> None:
+    """`make chart-crds` copies crds/ into the chart; this fails when someone forgot to."""
+    top = sorted((settings.REPO_ROOT / "crds").glob("*.yaml"))
+    chart = sorted((CHART / "crds").glob("*.yaml"))
+    assert [p.name for p in chart] == [p.name for p in top]
+    for a, b in zip(top, chart, strict=True):
+        assert a.read_bytes() == b.read_bytes(), f"{b} is stale: run `make chart-crds`"
+
+
+def rbac_grants(
+    docs: list[dict[str, Any]], kind: str
+) -> set[tuple[str, str, str, tuple[str, ...]]]:
+    return {
+        (group, resource, verb, tuple(rule.get("resourceNames", ())))
+        for role in kinds(docs, kind)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def reviewed(with_secrets: bool) -> set[tuple[str, str, str, tuple[str, ...]]]:
+    entries = yaml.safe_load((HERE / "rbac-reviewed.yaml").read_text())
+    return {
+        (e["apiGroup"], e["resource"], verb, tuple(e.get("resourceNames", ())))
+        for e in entries
+        if with_secrets or e["resource"] != "secrets"
+        for verb in e["verbs"]
+    }
+
+
+@pytest.mark.parametrize("with_secrets", [False, True])
+def test_cluster_wide_rbac_is_exactly_the_reviewed_list(with_secrets: bool) -> None:
+    values = EVERYTHING_ON if with_secrets else []
+    docs = render(*values)
+    assert rbac_grants(docs, "ClusterRole") == reviewed(with_secrets)
+    assert not kinds(docs, "Role")
+    assert not kinds(docs, "RoleBinding")
+    (binding,) = kinds(docs, "ClusterRoleBinding")
+    (account,) = kinds(docs, "ServiceAccount")
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": account["metadata"]["name"],
+            "namespace": "modelrollout-system",
+        }
+    ]
+
+
+def test_watch_namespaces_use_roles_and_nothing_cluster_wide() -> None:
+    docs = render(*EVERYTHING_ON, *NAMESPACED)
+    assert not kinds(docs, "ClusterRole")
+    assert not kinds(docs, "ClusterRoleBinding")
+    roles = kinds(docs, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    for role in roles:
+        assert rbac_grants([role], "Role") == reviewed(with_secrets=True)
+    bindings = kinds(docs, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    (operator,) = kinds(docs, "Deployment")
+    args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert parse_args(args).namespace == ["team-a", "team-b"]
+
+
+def test_no_wildcards_and_secrets_only_by_name() -> None:
+    for docs in (render(*EVERYTHING_ON), render(*EVERYTHING_ON, *NAMESPACED)):
+        for group, resource, verb, names in rbac_grants(docs, "ClusterRole") | rbac_grants(
+            docs, "Role"
+        ):
+            assert "*" not in (group, resource, verb)
+            if resource == "secrets":
+                assert names == ("prometheus-credentials",)
+                assert verb == "get"
+
+
+def test_pods_are_hardened_and_bounded() -> None:
+    docs = render(*EVERYTHING_ON)
+    found = dict(pod_specs(docs))
+    assert set(found) == {"mr-modelrollout", "mr-modelrollout-test"}
+    for name, spec in found.items():
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True, name
+        assert pod["runAsUser"] != 0, name
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in spec["containers"]:
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert "add" not in sc["capabilities"], name
+            assert container["resources"]["requests"]
+            assert container["resources"]["limits"]
+    operator = found["mr-modelrollout"]["containers"][0]
+    assert operator["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert operator["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    args = parse_args(operator["args"])  # the operator accepts what the chart passes
+    assert args.namespace == []
+    assert args.metrics_port == 9090
+    assert args.liveness == "http://0.0.0.0:8080/healthz"
+    (deployment,) = kinds(docs, "Deployment")
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two operators
+
+
+def test_helm_test_hook_is_a_job_without_credentials() -> None:
+    (job,) = kinds(render(), "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    assert not kinds(render("--set=tests.enabled=false"), "Job")
+
+
+def promtool() -> str:
+    found = shutil.which("promtool") or "/usr/bin/promtool"
+    if not Path(found).exists():
+        pytest.fail("promtool is missing: `apt-get install prometheus` (or `make deps`)")
+    return found
+
+
+def test_alert_rules_pass_promtool_and_fire_when_they_should(tmp_path: Path) -> None:
+    (rule,) = kinds(render(*EVERYTHING_ON), "PrometheusRule")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    subprocess.run([promtool(), "check", "rules", str(rules)], check=True, capture_output=True)
+    tests = tmp_path / "tests.yaml"
+    tests.write_text((HERE / "alerts-test.yaml").read_text())
+    done = subprocess.run(
+        [promtool(), "test", "rules", str(tests)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def exported_metric_names() -> set[str]:
+    telemetry.PHASE.labels("ns", "n", "Healthy").set(1)  # make labelled families show samples
+    telemetry.WEIGHT.labels("ns", "n").set(0)
+    telemetry.MEASUREMENTS.labels("ns", "n", "m", "Successful").inc(0)
+    telemetry.FINISHED.labels("ns", "n", "Promoted").inc(0)
+    telemetry.DURATION.labels("Promoted").observe(0)
+    return {s.name for family in REGISTRY.collect() for s in family.samples}
+
+
+def test_dashboard_and_alerts_only_use_metrics_the_operator_exports(tmp_path: Path) -> None:
+    docs = render(*EVERYTHING_ON)
+    (dashboard,) = kinds(docs, "ConfigMap")
+    panels = json.loads(dashboard["data"]["modelrollout.json"])["panels"]
+    exprs = [t["expr"] for p in panels for t in p["targets"]]
+    (rule,) = kinds(docs, "PrometheusRule")
+    exprs += [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    used = {m for e in exprs for m in re.findall(r"modelrollout_[a-z_]+", e)}
+    assert used
+    assert used <= exported_metric_names(), used - exported_metric_names()
+    # The panels' PromQL parses: promtool checks it as recording rules.
+    recording = [
+        {"record": f"dashboard:panel_{i}", "expr": e.replace("$namespace", ".*")}
+        for i, e in enumerate(exprs[: -len(rule["spec"]["groups"][0]["rules"])])
+    ]
+    path = tmp_path / "dashboard-rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": recording}]}))
+    subprocess.run([promtool(), "check", "rules", str(path)], check=True, capture_output=True)
