@@ -15,6 +15,7 @@ import pytest
 import requests
 from kubernetes import client
 
+from modelrollout.api.crd import GROUP
 from testenv import settings
 from testenv.cluster import Cluster
 from testenv.exporter import Traffic
@@ -96,14 +97,13 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
             assert can(api, user, "patch", "deployments", namespace, group="apps")
             assert not can(api, user, "get", "secrets", namespace)
             assert not can(api, user, "list", "pods", namespace)
-            assert not can(
-                api, user, "patch", "modeldeployments", namespace, group="modelrollout.io"
-            ), "the operator writes status only; the spec belongs to people and Git"
+            for verb in ("create", "update", "delete"):  # the spec belongs to people and Git
+                assert not can(api, user, verb, "modeldeployments", namespace, group=GROUP)
             assert not can(
                 api, user, "create", "clusterroles", "", group="rbac.authorization.k8s.io"
             )
             other = "default"
-            assert can(api, user, "list", "modeldeployments", other, group="modelrollout.io") == (
+            assert can(api, user, "list", "modeldeployments", other, group=GROUP) == (
                 scope == "cluster-wide"
             )
 
@@ -132,6 +132,10 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
                 assert scenario.recorder is not None
                 assert scenario.recorder.weights == [0, 20, 50, 100, 0]
                 assert any(reason == "Promoted" for _, reason, _ in scenario.events())
+                # What `patch` on the resource is for: kopf's finalizer, and nothing else.
+                metadata = scenario.get()["metadata"]
+                assert metadata["finalizers"] == [f"{GROUP}/finalizer"]
+                assert not [a for a in metadata.get("annotations", {}) if "kopf" in a]
                 health = requests.get(f"http://127.0.0.1:{operator.health_port}/healthz", timeout=5)
                 assert health.status_code == 200
             finally:

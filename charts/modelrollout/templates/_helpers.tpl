@@ -39,7 +39,7 @@ into a Role per watched namespace.
 # Watch ModelDeployments and write their status (kopf: list + watch, status patch).
 - apiGroups: [modelrollout.io]
   resources: [modeldeployments]
-  verbs: [list, watch]
+  verbs: [list, watch, patch]  # patch: only kopf's finalizer (metadata.finalizers)
 - apiGroups: [modelrollout.io]
   resources: [modeldeployments/status]
   verbs: [patch]

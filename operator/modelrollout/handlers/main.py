@@ -50,6 +50,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # No watches on CustomResourceDefinitions or Namespaces: least privilege (RBAC needs
     # nothing cluster-wide in namespaced mode). So the CRD must be served at startup.
     settings.scanning.disabled = True
+    # kopf puts a finalizer on objects with timers, to stop the timer before the object goes.
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
     require_crd(api_client())
     logger.info("modelrollout %s starting (tick %.1fs)", __version__, TICK_SECONDS)
 
