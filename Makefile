@@ -10,7 +10,7 @@ export PYTHONPATH := operator:tests
 
 DEBIAN_PACKAGES := prometheus
 
-.PHONY: help deps venv build-cluster helm cluster-up cluster-down crds lint unit e2e test demo bench clean
+.PHONY: help deps venv build-cluster helm cluster-up cluster-down crds argocd-cm lint unit e2e test demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ cluster-down: ## stop what cluster-up started
 crds: venv ## regenerate crds/ from the pydantic models, and the chart's copy
 	$(PY) -m modelrollout.api.crd > crds/modelrollout.io_modeldeployments.yaml
 	cp crds/*.yaml charts/modelrollout/crds/
+
+argocd-cm: venv ## regenerate argocd/argocd-cm.yaml from the Argo CD scripts
+	$(PY) -m testenv.argocd > argocd/argocd-cm.yaml
 
 lint: venv ## ruff, mypy (strict), import-linter
 	$(VENV)/bin/ruff check .

@@ -14,9 +14,8 @@ import pytest
 from testenv.cluster import Cluster
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
-from testenv.rollouts import Scenario
+from testenv.rollouts import HELD_CANARY, Scenario
 
-HOLD = {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {}}]}}
 PLUGIN = Path(sys.executable).parent / "kubectl-modelrollout"
 
 
@@ -38,7 +37,7 @@ def held(make_scenario: Callable[..., Scenario]) -> Scenario:
     s = make_scenario("fraud")
     s.traffic("1.0.0", Traffic())
     s.traffic("2.0.0", Traffic())
-    s.create("1.0.0", strategy=HOLD)
+    s.create("1.0.0", strategy=HELD_CANARY)
     s.wait_healthy("1.0.0")
     s.set_version("2.0.0")
     s.wait_status(lambda st: st.get("pauseReason") == "PauseStep", "held at the pause step")

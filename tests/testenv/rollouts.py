@@ -23,6 +23,11 @@ FAST_STEPS = [
     {"pause": {"duration": "3s"}},
 ]
 
+# A canary that waits for a person at 20% and at 40% (`pause: {}` steps).
+HELD_CANARY = {
+    "canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {}}]}
+}
+
 
 def model_deployment(
     name: str, version: str, prometheus_url: str, *, route: str | None = None, **spec: Any
@@ -154,11 +159,16 @@ class Scenario:
     def traffic(self, version: str, traffic: Traffic) -> None:
         self.exporter.set(version, traffic)
 
-    def create(self, version: str, **spec: Any) -> None:
+    def create(self, version: str, **spec: Any) -> dict[str, Any]:
+        """Returns the object as the API server stored it."""
         body = model_deployment(self.name, version, self.prometheus.url, **spec)
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
+        created: Any = self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, body
+        )
+        return dict(created)
 
-    def set_version(self, version: str) -> None:
+    def set_version(self, version: str) -> dict[str, Any]:
+        """Returns the patched object (a new generation the operator has not seen yet)."""
         image = f"example.test/{self.name}:{version}"
         container = {
             "name": "server",
@@ -171,9 +181,10 @@ class Scenario:
                 "template": {"spec": {"containers": [container]}},
             }
         }
-        self.custom.patch_namespaced_custom_object(
+        patched: Any = self.custom.patch_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, self.name, patch
         )
+        return dict(patched)
 
     def get(self) -> dict[str, Any]:
         md: Any = self.custom.get_namespaced_custom_object(
@@ -191,6 +202,17 @@ class Scenario:
             status = json.dumps(self.status(), indent=1, default=str)[-3000:]
             raise TimeoutError(f"{exc}\nlast status:\n{status}") from None
         return self.status()
+
+    def wait_object(self, predicate: Any, what: str, timeout: float = 90) -> dict[str, Any]:
+        """The whole object, as first read with a status satisfying `predicate`."""
+        seen: list[dict[str, Any]] = []
+
+        def matches() -> bool:
+            seen[:] = [self.get()]
+            return bool(predicate(seen[0].get("status") or {}))
+
+        self.wait_status(lambda _: matches(), what, timeout)
+        return seen[0]
 
     def wait_healthy(self, version: str, timeout: float = 90) -> dict[str, Any]:
         return self.wait_status(

@@ -1,0 +1,8 @@
+-- A one-shot request to the operator, the same the kubectl plugin writes for retry:
+-- modelrollout.io/request: retry:<UTC time>-argocd (consumed once; see the README).
+local os = require("os")
+if obj.metadata.annotations == nil then
+  obj.metadata.annotations = {}
+end
+obj.metadata.annotations["modelrollout.io/request"] = "retry:" .. os.date("!%Y%m%dT%H%M%SZ") .. "-argocd"
+return obj

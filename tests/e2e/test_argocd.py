@@ -1,0 +1,103 @@
+"""Argo CD's view of live ModelDeployments: our health script and actions, run in Lua 5.1 the
+way Argo CD runs them, on objects read straight from the API server during real rollouts.
+
+The actions are applied as Argo CD applies them: the patch between the live object and the
+script's output. `MODELROLLOUT_RECORD=1` writes the objects to the scripts' testdata, which
+the unit tests (tests/unit/test_argocd.py) then read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from testenv.argocd import SCRIPTS, ArgoLua, merge_patch
+from testenv.exporter import Traffic
+from testenv.rollouts import HELD_CANARY, Scenario
+
+RECORD = os.environ.get("MODELROLLOUT_RECORD") == "1"
+
+
+def seen(obj: dict[str, Any], name: str, health: str) -> dict[str, Any]:
+    """Argo CD's health of a live object must be `health`; record it when asked."""
+    found = ArgoLua().health(obj)
+    assert found["status"] == health, (name, found, obj.get("status"))
+    if RECORD:
+        kept = dict(
+            obj, metadata={k: v for k, v in obj["metadata"].items() if k != "managedFields"}
+        )
+        (SCRIPTS / "testdata" / f"{name}.yaml").write_text(yaml.safe_dump(kept, sort_keys=False))
+    return obj
+
+
+def enabled(obj: dict[str, Any]) -> set[str]:
+    return {name for name, disabled in ArgoLua().discover(obj).items() if not disabled}
+
+
+def act(s: Scenario, obj: dict[str, Any], action: str) -> None:
+    """Run an action as Argo CD does: a merge patch from the live object to the script's."""
+    assert action in enabled(obj), (action, enabled(obj))
+    patch = merge_patch(obj, ArgoLua().act(action, obj))
+    request = patch["metadata"]["annotations"]["modelrollout.io/request"]
+    assert request.startswith(f"{action}:")
+    assert patch == {"metadata": {"annotations": {"modelrollout.io/request": request}}}
+    s.custom.patch_namespaced_custom_object(GROUP, VERSION, s.namespace, PLURAL, s.name, patch)
+
+
+def paused_at(step: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda st: st.get("pauseReason") == "PauseStep" and st.get("currentStep") == step
+
+
+def test_health_follows_a_canary_and_the_actions_drive_it(
+    make_scenario: Callable[..., Scenario],
+) -> None:
+    s = make_scenario("fraud")
+    s.traffic("1.0.0", Traffic())
+    s.traffic("2.0.0", Traffic())
+    seen(s.create("1.0.0", strategy=HELD_CANARY), "progressing_noStatus", "Progressing")
+    s.wait_healthy("1.0.0")
+    healthy = seen(s.get(), "healthy", "Healthy")
+    assert enabled(healthy) == set()
+    seen(s.set_version("2.0.0"), "progressing_newGeneration", "Progressing")
+    stepping = s.wait_object(
+        lambda st: st.get("phase") == "Progressing" and st.get("currentStep") == 0,
+        "the first canary step",
+    )
+    seen(stepping, "progressing_canaryStep", "Progressing")
+    assert enabled(stepping) == {"promote", "promote-full", "abort", "pause"}
+
+    held = seen(s.wait_object(paused_at(1), "held at 20%"), "suspended_pauseStep", "Suspended")
+    assert enabled(held) == {"promote", "promote-full", "abort", "resume"}
+    act(s, held, "promote")
+    held = s.wait_object(paused_at(3), "promoted past the first pause, held at 40%")
+
+    act(s, held, "abort")
+    rolled_back = s.wait_object(lambda st: st.get("phase") == "RolledBack", "rolled back")
+    seen(rolled_back, "degraded_rolledBack", "Degraded")
+    assert enabled(rolled_back) == {"retry"}
+    assert s.route_canary_weight() == 0
+
+    act(s, rolled_back, "retry")
+    held = s.wait_object(paused_at(1), "the retried canary held at 20%")
+    act(s, held, "promote-full")
+    s.wait_healthy("2.0.0")
+    seen(s.get(), "healthy_promoted", "Healthy")
+
+
+def test_an_invalid_spec_is_degraded_with_its_reason(
+    make_scenario: Callable[..., Scenario],
+) -> None:
+    s = make_scenario("lost", route=False)
+    s.create("1.0.0")
+    invalid = s.wait_object(
+        lambda st: any(
+            c["type"] == "InvalidSpec" and c["status"] == "True" for c in st.get("conditions", [])
+        ),
+        "an InvalidSpec condition",
+    )
+    health = seen(invalid, "degraded_invalidSpec", "Degraded")
+    assert "not found" in ArgoLua().health(health)["message"]
