@@ -22,7 +22,7 @@ from testenv import settings
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
-from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, model_deployment
+from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, condition_true, model_deployment
 
 EXAMPLE = settings.REPO_ROOT / "examples" / "fraud-scorer.yaml"
 GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
@@ -230,12 +230,7 @@ def test_missing_route_is_a_clear_condition_and_changes_nothing(
 ) -> None:
     s = make_scenario("lost", route=False)
     s.create("1.0.0")
-    status = s.wait_status(
-        lambda st: any(
-            c["type"] == "InvalidSpec" and c["status"] == "True" for c in st.get("conditions", [])
-        ),
-        "an InvalidSpec condition",
-    )
+    status = s.wait_status(condition_true("InvalidSpec"), "an InvalidSpec condition")
     invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
     assert invalid["reason"] == "RouteNotFound"
     assert f"{namespace}/lost not found" in invalid["message"]

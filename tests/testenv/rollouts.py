@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client, watch
@@ -27,6 +28,13 @@ FAST_STEPS = [
 HELD_CANARY = {
     "canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {}}]}
 }
+
+
+def condition_true(type_: str) -> Callable[[dict[str, Any]], bool]:
+    """A status predicate: condition `type_` is True."""
+    return lambda st: any(
+        c["type"] == type_ and c["status"] == "True" for c in st.get("conditions", [])
+    )
 
 
 def model_deployment(

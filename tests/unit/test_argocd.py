@@ -1,5 +1,5 @@
 """The Argo CD health script and actions in Lua 5.1 (Argo CD's sandbox), on ModelDeployments
-recorded from real end-to-end runs (tests/e2e/test_argocd.py) and on edge cases."""
+recorded from real end-to-end runs (tests/e2e/test_argocd_live.py) and on edge cases."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ DISCOVERY_TESTS = load(SCRIPTS / "actions" / "action_test.yaml")["discoveryTests
 
 
 def test_every_recorded_object_has_a_health_and_a_discovery_expectation() -> None:
-    assert len(RECORDED) >= 7, "record them: MODELROLLOUT_RECORD=1 pytest tests/e2e/test_argocd.py"
+    assert len(RECORDED) >= 7, (
+        "record them: MODELROLLOUT_RECORD=1 pytest tests/e2e/test_argocd_live.py"
+    )
     names = {p.name for p in RECORDED}
     assert {Path(c["inputPath"]).name for c in HEALTH_TESTS} == names
     assert {Path(c["inputPath"]).name for c in DISCOVERY_TESTS} == names

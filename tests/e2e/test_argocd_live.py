@@ -17,7 +17,7 @@ import yaml
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from testenv.argocd import SCRIPTS, ArgoLua, merge_patch
 from testenv.exporter import Traffic
-from testenv.rollouts import HELD_CANARY, Scenario
+from testenv.rollouts import HELD_CANARY, Scenario, condition_true
 
 RECORD = os.environ.get("MODELROLLOUT_RECORD") == "1"
 
@@ -93,11 +93,6 @@ def test_an_invalid_spec_is_degraded_with_its_reason(
 ) -> None:
     s = make_scenario("lost", route=False)
     s.create("1.0.0")
-    invalid = s.wait_object(
-        lambda st: any(
-            c["type"] == "InvalidSpec" and c["status"] == "True" for c in st.get("conditions", [])
-        ),
-        "an InvalidSpec condition",
-    )
+    invalid = s.wait_object(condition_true("InvalidSpec"), "an InvalidSpec condition")
     health = seen(invalid, "degraded_invalidSpec", "Degraded")
     assert "not found" in ArgoLua().health(health)["message"]
