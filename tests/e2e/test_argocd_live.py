@@ -94,5 +94,5 @@ def test_an_invalid_spec_is_degraded_with_its_reason(
     s = make_scenario("lost", route=False)
     s.create("1.0.0")
     invalid = s.wait_object(condition_true("InvalidSpec"), "an InvalidSpec condition")
-    health = seen(invalid, "degraded_invalidSpec", "Degraded")
-    assert "not found" in ArgoLua().health(health)["message"]
+    seen(invalid, "degraded_invalidSpec", "Degraded")
+    assert "not found" in ArgoLua().health(invalid)["message"]

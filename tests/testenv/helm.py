@@ -56,7 +56,7 @@ def ensure_helm(target: Path = HELM) -> Path:
     return target
 
 
-def helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> str:
+def helm(*args: str, kubeconfig: Path | None = None) -> str:
     """Run helm; returns stdout, raises with stderr in the message on failure."""
     env = {"HOME": str(settings.CACHE_DIR / "helm-home"), "PATH": "/usr/bin:/bin"}
     if kubeconfig is not None:
@@ -64,6 +64,6 @@ def helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> str:
     done = subprocess.run(
         [str(ensure_helm()), *args], env=env, capture_output=True, text=True, check=False
     )
-    if check and done.returncode != 0:
+    if done.returncode != 0:
         raise RuntimeError(f"helm {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
     return done.stdout

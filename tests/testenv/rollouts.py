@@ -203,24 +203,24 @@ class Scenario:
     def status(self) -> dict[str, Any]:
         return dict(self.get().get("status") or {})
 
-    def wait_status(self, predicate: Any, what: str, timeout: float = 90) -> dict[str, Any]:
-        try:
-            wait_until(lambda: bool(predicate(self.status())), timeout=timeout, what=what)
-        except TimeoutError as exc:
-            status = json.dumps(self.status(), indent=1, default=str)[-3000:]
-            raise TimeoutError(f"{exc}\nlast status:\n{status}") from None
-        return self.status()
-
     def wait_object(self, predicate: Any, what: str, timeout: float = 90) -> dict[str, Any]:
         """The whole object, as first read with a status satisfying `predicate`."""
-        seen: list[dict[str, Any]] = []
+        seen: list[dict[str, Any]] = [{}]
 
         def matches() -> bool:
-            seen[:] = [self.get()]
+            seen[0] = self.get()
             return bool(predicate(seen[0].get("status") or {}))
 
-        self.wait_status(lambda _: matches(), what, timeout)
+        try:
+            wait_until(matches, timeout=timeout, what=what)
+        except TimeoutError as exc:
+            status = json.dumps(seen[0].get("status"), indent=1, default=str)[-3000:]
+            raise TimeoutError(f"{exc}\nlast status:\n{status}") from None
         return seen[0]
+
+    def wait_status(self, predicate: Any, what: str, timeout: float = 90) -> dict[str, Any]:
+        self.wait_object(predicate, what, timeout)
+        return self.status()
 
     def wait_healthy(self, version: str, timeout: float = 90) -> dict[str, Any]:
         return self.wait_status(
