@@ -27,7 +27,6 @@ from testenv.rollouts import Scenario
 from testenv.serviceaccounts import service_account_kubeconfig
 
 CHART = settings.REPO_ROOT / "charts" / "modelrollout"
-GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
 
 
 @pytest.fixture
@@ -122,8 +121,8 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
             scenario = Scenario(api, namespace, prometheus, "fraud")
             try:
                 scenario.create_route()
-                scenario.traffic("1.0.0", GOOD)
-                scenario.traffic("2.0.0", GOOD)
+                scenario.traffic("1.0.0", Traffic())
+                scenario.traffic("2.0.0", Traffic())
                 scenario.create("1.0.0")
                 scenario.wait_healthy("1.0.0")
                 scenario.set_version("2.0.0")
@@ -142,7 +141,13 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
                 scenario.close()
                 operator.stop()
             logs = operator.logs()
-            for refused in ("Forbidden", "403", "Not enough permissions"):
+            # RBAC refusals only: a cluster-wide operator may also meet objects of earlier
+            # tests in namespaces being deleted (403 NamespaceTerminating), which is no RBAC gap.
+            for refused in (
+                f'User \\"{user}\\" cannot',
+                f'User "{user}" cannot',
+                "Not enough permissions",
+            ):
                 assert refused not in logs, f"the operator was refused something:\n{logs[-3000:]}"
 
             # The chart's test hook: a Job, completed by the simulated kubelet.
