@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-export PYTHONPATH := operator:tests
+export PYTHONPATH := operator:tests:examples/model-server
 
 DEBIAN_PACKAGES := prometheus
 

@@ -1,0 +1,83 @@
+"""The served model: the trained artifact evaluated with numpy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float64]
+
+
+class BadInput(ValueError):
+    """The request's instances are not rows of the model's features."""
+
+
+@dataclass(frozen=True)
+class Model:
+    features: list[str]
+    classes: list[str]
+    mean: Matrix
+    scale: Matrix
+    coef: Matrix
+    intercept: Matrix
+
+    @classmethod
+    def from_artifact(cls, artifact: dict[str, Any]) -> Model:
+        if artifact.get("kind") != "logistic-regression":
+            raise ValueError(f"unsupported model kind {artifact.get('kind')!r}")
+        model = cls(
+            features=list(artifact["features"]),
+            classes=list(artifact["classes"]),
+            mean=np.asarray(artifact["mean"], dtype=np.float64),
+            scale=np.asarray(artifact["scale"], dtype=np.float64),
+            coef=np.asarray(artifact["coef"], dtype=np.float64),
+            intercept=np.asarray(artifact["intercept"], dtype=np.float64),
+        )
+        n_features, n_classes = len(model.features), len(model.classes)
+        if model.coef.shape != (n_classes, n_features) or model.intercept.shape != (n_classes,):
+            raise ValueError("model artifact shapes do not match its features and classes")
+        return model
+
+    @classmethod
+    def load(cls, path: Path) -> Model:
+        return cls.from_artifact(json.loads(path.read_text()))
+
+    def probabilities(self, instances: Any) -> Matrix:
+        rows = self._rows(instances)
+        logits = ((rows - self.mean) / self.scale) @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)  # softmax without overflow
+        exp = np.exp(logits)
+        probabilities: Matrix = exp / exp.sum(axis=1, keepdims=True)
+        return probabilities
+
+    def predict(self, instances: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "label": self.classes[int(row.argmax())],
+                "probabilities": {
+                    c: round(float(p), 6) for c, p in zip(self.classes, row, strict=True)
+                },
+            }
+            for row in self.probabilities(instances)
+        ]
+
+    def _rows(self, instances: Any) -> Matrix:
+        if not isinstance(instances, list) or not instances:
+            raise BadInput("'instances' must be a non-empty list of feature rows")
+        width = len(self.features)
+        for row in instances:
+            if (
+                not isinstance(row, list)
+                or len(row) != width
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in row)
+            ):
+                raise BadInput(f"each instance must be {width} numbers: {', '.join(self.features)}")
+        rows: Matrix = np.asarray(instances, dtype=np.float64)
+        if not np.isfinite(rows).all():
+            raise BadInput("instances must be finite numbers")
+        return rows

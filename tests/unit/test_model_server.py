@@ -1,0 +1,247 @@
+"""The example model server: its model, its fault switches, its HTTP answers and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+from sklearn.datasets import load_iris
+
+from model_server.app import Identity, create_app
+from model_server.faults import Faults
+from model_server.model import BadInput, Model
+from model_server.train import train
+
+IDENTITY = Identity(namespace="ml", model="iris", version="2.0.0", revision="abc123")
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[dict[str, Any], Any]:
+    return train()
+
+
+@pytest.fixture(scope="module")
+def model(trained: tuple[dict[str, Any], Any], tmp_path_factory: pytest.TempPathFactory) -> Model:
+    path = tmp_path_factory.mktemp("model") / "model.json"
+    path.write_text(json.dumps(trained[0]))
+    return Model.load(path)  # through the file, as the server loads it
+
+
+# -- the model -----------------------------------------------------------------------
+
+
+def test_artifact_reproduces_scikit_learn_on_the_whole_data_set(
+    trained: tuple[dict[str, Any], Any], model: Model
+) -> None:
+    _, pipeline = trained
+    data = load_iris().data
+    np.testing.assert_allclose(
+        model.probabilities(data.tolist()), pipeline.predict_proba(data), rtol=1e-9, atol=1e-12
+    )
+    labels = [p["label"] for p in model.predict(data.tolist())]
+    assert labels == [model.classes[i] for i in pipeline.predict(data)]
+
+
+def test_the_model_has_learned_something(trained: tuple[dict[str, Any], Any]) -> None:
+    assert trained[0]["training_accuracy"] > 0.95
+
+
+def test_prediction_has_a_label_and_probabilities_summing_to_one(model: Model) -> None:
+    [prediction] = model.predict([SETOSA])
+    assert prediction["label"] == "setosa"
+    assert set(prediction["probabilities"]) == {"setosa", "versicolor", "virginica"}
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "instances",
+    [[], "x", [[1, 2, 3]], [[1, 2, 3, "4"]], [[1, 2, 3, True]], [SETOSA, [1]], [[1, 2, 3, 1e400]]],
+)
+def test_bad_instances_are_refused(model: Model, instances: Any) -> None:
+    with pytest.raises(BadInput):
+        model.predict(instances)
+
+
+def test_artifact_with_wrong_shapes_is_refused(trained: tuple[dict[str, Any], Any]) -> None:
+    artifact = dict(trained[0], coef=[[1.0, 2.0]])
+    with pytest.raises(ValueError, match="shapes"):
+        Model.from_artifact(artifact)
+    with pytest.raises(ValueError, match="unsupported"):
+        Model.from_artifact(dict(trained[0], kind="pickle"))
+
+
+# -- fault switches --------------------------------------------------------------------
+
+
+def test_faults_default_to_none() -> None:
+    assert Faults.from_env({}) == Faults(0.0, 0.0, 0.0)
+
+
+def test_faults_are_read_from_the_environment() -> None:
+    env = {
+        "MODEL_FAULT_ERROR_RATE": "0.5",
+        "MODEL_FAULT_LATENCY_SECONDS": "0.2",
+        "MODEL_FAULT_SLOW_START_SECONDS": "30",
+    }
+    assert Faults.from_env(env) == Faults(0.5, 0.2, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ERROR_RATE", "1.5"),
+        ("ERROR_RATE", "-0.1"),
+        ("LATENCY_SECONDS", "abc"),
+        ("ERROR_RATE", "nan"),
+    ],
+)
+def test_bad_fault_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"MODEL_FAULT_{name}"):
+        Faults.from_env({f"MODEL_FAULT_{name}": value})
+
+
+# -- the HTTP server -------------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def serve(
+    model: Model,
+    faults: Faults,
+    check: Callable[[TestClient[Any, Any]], Awaitable[None]],
+    clock: Callable[[], float] | None = None,
+) -> None:
+    async def run() -> None:
+        app = create_app(
+            model, IDENTITY, faults, rng=random.Random(1), **({"clock": clock} if clock else {})
+        )
+        async with TestClient(TestServer(app)) as client:
+            await check(client)
+
+    asyncio.run(run())
+
+
+async def samples(
+    client: TestClient[Any, Any],
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = await (await client.get("/metrics")).text()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def requests_counted(found: dict[Any, float], code: str) -> float:
+    labels = (("code", code), ("model", "iris"), ("namespace", "ml"), ("version", "2.0.0"))
+    return found.get(("model_requests_total", labels), 0.0)
+
+
+def test_predict_answers_and_counts_by_code(model: Model) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.post("/predict", json={"instances": [SETOSA, SETOSA]})
+        assert response.status == 200
+        assert response.headers["X-Model-Version"] == "2.0.0"
+        assert response.headers["X-Model-Revision"] == "abc123"
+        body = await response.json()
+        assert [p["label"] for p in body["predictions"]] == ["setosa", "setosa"]
+        assert body["version"] == "2.0.0"
+        assert (await client.post("/predict", json={"rows": []})).status == 400
+        assert (await client.post("/predict", data=b"{not json")).status == 400
+        found = await samples(client)
+        assert requests_counted(found, "200") == 1
+        assert requests_counted(found, "400") == 2
+        hist = (
+            "model_request_duration_seconds_count",
+            (("model", "iris"), ("namespace", "ml"), ("version", "2.0.0")),
+        )
+        assert found[hist] == 3
+
+    serve(model, Faults(), check)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.5, 1.0])
+def test_error_rate_switch_fails_that_share_of_requests(model: Model, rate: float) -> None:
+    total = 400
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        codes = [
+            (await client.post("/predict", json={"instances": [SETOSA]})).status
+            for _ in range(total)
+        ]
+        failed = codes.count(500)
+        assert codes.count(200) + failed == total
+        # binomial(400, 0.5) lies within 0.5 +- 0.1 with probability 1 - 6e-5
+        assert abs(failed / total - rate) <= 0.1
+        found = await samples(client)
+        assert requests_counted(found, "500") == failed
+        assert requests_counted(found, "200") == total - failed
+
+    serve(model, Faults(error_rate=rate), check)
+
+
+def test_latency_switch_adds_latency_to_every_request(model: Model) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        for _ in range(3):
+            assert (await client.post("/predict", json={"instances": [SETOSA]})).status == 200
+        found = await samples(client)
+        labels = (("model", "iris"), ("namespace", "ml"), ("version", "2.0.0"))
+        below = found[("model_request_duration_seconds_bucket", (("le", "0.1"), *labels))]
+        assert below == 0  # every one took longer than the 0.15 s added
+        assert found[("model_request_duration_seconds_count", labels)] == 3
+
+    serve(model, Faults(latency_seconds=0.15), check)
+
+
+def test_slow_start_keeps_readiness_off_until_it_is_over(model: Model) -> None:
+    clock = FakeClock()
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        assert (await client.get("/healthz")).status == 200  # alive while loading
+        assert (await client.get("/ready")).status == 503
+        clock.now += 29.9
+        assert (await client.get("/ready")).status == 503
+        clock.now += 0.2
+        assert (await client.get("/ready")).status == 200
+
+    serve(model, Faults(slow_start_seconds=30), check, clock)
+
+
+def test_ready_without_slow_start(model: Model) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.get("/ready")
+        assert response.status == 200
+        assert (await response.json())["version"] == "2.0.0"
+
+    serve(model, Faults(), check)
+
+
+def test_the_server_process_refuses_bad_switches_with_a_clear_message(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "model_server"],
+        env={"MODEL_FAULT_ERROR_RATE": "2", "PATH": "/usr/bin", "PYTHONPATH": ":".join(sys.path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "MODEL_FAULT_ERROR_RATE='2' must be between 0 and 1" in result.stderr
