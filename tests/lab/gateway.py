@@ -1,0 +1,200 @@
+"""LAB-ONLY: a stand-in gateway controller that programs Envoy from the cluster.
+
+It reads what a Gateway API implementation reads, the HTTPRoutes and the EndpointSlices
+of their backend Services, and turns them into Envoy routes and clusters:
+
+- one Envoy cluster per model revision (`<namespace>.<name>-<revision>`), holding the
+  ready endpoints of that revision's pods, so Envoy's own stats count requests per
+  revision;
+- a backendRef's weight goes to the revisions its Service selects, split by their
+  ready endpoint counts (a Service in mid-switch may select two);
+- a backendRef whose Service has no ready endpoint points at an empty cluster
+  (Envoy answers 503), and a rule whose weights are all 0 answers 500, as the
+  Gateway API specifies.
+
+Only PathPrefix and Exact path matches are supported: enough for the lab.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+
+from lab.envoy import Envoy
+from lab.kubelet import Endpoint
+
+GW = ("gateway.networking.k8s.io", "v1")
+POLL_SECONDS = 0.1
+SCALE = 1000  # Envoy weights are integers: keep three digits of a split
+
+log = logging.getLogger("lab.gateway")
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A routing Envoy accepted: when, and each revision cluster's share of traffic (0..1)."""
+
+    at: float  # time.time()
+    shares: dict[str, float]
+
+
+def _no_endpoints(namespace: str, service: str) -> str:
+    return f"{namespace}.{service}.no-endpoints"
+
+
+class LabGateway:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        envoy: Envoy,
+        endpoints: Callable[[], list[Endpoint]],
+    ) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.discovery = client.DiscoveryV1Api(api)
+        self.namespace, self.envoy, self.endpoints = namespace, envoy, endpoints
+        self.history: list[Applied] = []
+        self._clusters: dict[str, list[int]] = {}  # revision clusters stay once seen (stats)
+        self._applied_clusters: dict[str, list[int]] | None = None
+        self._applied_routes: list[dict[str, Any]] | None = None
+        self._serving: set[int] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lab-gateway", daemon=True)
+
+    def start(self) -> None:
+        self.sync()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def drained(self, port: int) -> bool:
+        """True once Envoy routes nothing to the process on `port`."""
+        with self._lock:
+            return port not in self._serving
+
+    def revision_counts(self) -> dict[str, dict[str, int]]:
+        """Envoy's request counters per revision cluster: total, 2xx, 5xx."""
+        counters = self.envoy.counters(f"cluster.{self.namespace}.")
+        with self._lock:
+            names = list(self._clusters)
+        return {
+            name: {
+                kind: counters.get(f"cluster.{name}.upstream_rq_{kind}", 0)
+                for kind in ("total", "2xx", "5xx")
+            }
+            for name in names
+        }
+
+    def _run(self) -> None:
+        while not self._stopping.wait(POLL_SECONDS):
+            try:
+                self.sync()
+            except Exception:
+                log.exception("gateway sync failed; retrying")
+
+    def sync(self) -> None:
+        ready = {e.uid: e for e in self.endpoints() if e.ready}
+        backends = self._backends(ready)
+        for cluster in {e.cluster for e in ready.values()}:
+            self._clusters.setdefault(cluster, [])
+        for cluster in self._clusters:
+            ports = {p for per_service in backends.values() for p in per_service.get(cluster, [])}
+            self._clusters[cluster] = sorted(ports)
+        routes = self._routes()
+        clusters = dict(self._clusters)
+        clusters.update({_no_endpoints(self.namespace, svc): [] for svc in self._services(routes)})
+        virtual_hosts, shares = self._virtual_hosts(routes, backends)
+        # Endpoints first (a route never sends to a cluster Envoy lacks), routes second.
+        if clusters != self._applied_clusters:
+            with self._lock:  # a port leaves `_serving` only once Envoy dropped it
+                self._serving |= {p for ports in clusters.values() for p in ports}
+            self.envoy.apply_endpoints(clusters)
+            self._applied_clusters = clusters
+            with self._lock:
+                self._serving = {p for ports in clusters.values() for p in ports}
+        if virtual_hosts != self._applied_routes:
+            self.envoy.apply_routes(virtual_hosts)
+            self._applied_routes = virtual_hosts
+            self.history.append(Applied(time.time(), shares))
+
+    # -- reading the cluster ---------------------------------------------------------------
+
+    def _routes(self) -> list[dict[str, Any]]:
+        listed: Any = self.custom.list_namespaced_custom_object(*GW, self.namespace, "httproutes")
+        items: list[dict[str, Any]] = listed["items"]
+        return sorted(
+            items, key=lambda r: (r["metadata"]["creationTimestamp"], r["metadata"]["name"])
+        )
+
+    def _services(self, routes: list[dict[str, Any]]) -> set[str]:
+        return {
+            ref["name"]
+            for route in routes
+            for rule in route["spec"].get("rules", [])
+            for ref in rule.get("backendRefs", [])
+        }
+
+    def _backends(self, ready: dict[str, Endpoint]) -> dict[str, dict[str, list[int]]]:
+        """Service -> revision cluster -> ports of its ready endpoints."""
+        backends: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        slices: list[Any] = self.discovery.list_namespaced_endpoint_slice(self.namespace).items
+        for piece in slices:
+            service = (piece.metadata.labels or {}).get("kubernetes.io/service-name")
+            for ep in piece.endpoints or []:
+                ref = ep.target_ref
+                if service and ep.conditions and ep.conditions.ready and ref and ref.uid in ready:
+                    endpoint = ready[ref.uid]
+                    backends[service][endpoint.cluster].append(endpoint.port)
+        return backends
+
+    # -- writing Envoy's routes --------------------------------------------------------------
+
+    def _virtual_hosts(
+        self, routes: list[dict[str, Any]], backends: dict[str, dict[str, list[int]]]
+    ) -> tuple[list[dict[str, Any]], dict[str, float]]:
+        envoy_routes: list[dict[str, Any]] = []
+        shares: dict[str, float] = {}
+        for route in routes:
+            for rule in route["spec"].get("rules", []):
+                weights = self._weights(rule.get("backendRefs", []), backends)
+                total = sum(weights.values())
+                if total:
+                    clusters = [{"name": n, "weight": w} for n, w in sorted(weights.items()) if w]
+                    action: dict[str, Any] = {
+                        "route": {"weighted_clusters": {"clusters": clusters}}
+                    }
+                    for name, weight in weights.items():
+                        shares[name] = shares.get(name, 0.0) + weight / total
+                else:
+                    action = {"direct_response": {"status": 500}}
+                for match in rule.get("matches") or [{}]:
+                    path = match.get("path") or {"type": "PathPrefix", "value": "/"}
+                    key = "path" if path.get("type") == "Exact" else "prefix"
+                    envoy_routes.append({"match": {key: path.get("value", "/")}, **action})
+        hosts = [{"name": "lab", "domains": ["*"], "routes": envoy_routes}] if envoy_routes else []
+        return hosts, shares
+
+    def _weights(
+        self, refs: list[dict[str, Any]], backends: dict[str, dict[str, list[int]]]
+    ) -> dict[str, int]:
+        weights: dict[str, int] = defaultdict(int)
+        for ref in refs:
+            weight = int(ref.get("weight", 1)) * SCALE
+            revisions = backends.get(ref["name"], {})
+            endpoints = sum(len(ports) for ports in revisions.values())
+            if not endpoints:
+                weights[_no_endpoints(self.namespace, ref["name"])] += weight
+                continue
+            for cluster, ports in revisions.items():
+                weights[cluster] += weight * len(ports) // endpoints
+        return dict(weights)

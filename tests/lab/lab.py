@@ -1,0 +1,95 @@
+"""LAB-ONLY: the whole lab for one namespace (Envoy, stand-in gateway and kubelet, load)
+and the ModelDeployments it can run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from lab.artifact import ensure_model
+from lab.envoy import Envoy
+from lab.gateway import LabGateway
+from lab.kubelet import LABEL, LabKubelet
+from lab.load import LoadGenerator
+from testenv.prometheus import LocalPrometheus
+from testenv.rollouts import model_deployment
+
+
+class Lab:
+    def __init__(
+        self, api: client.ApiClient, namespace: str, prometheus: LocalPrometheus, workdir: Path
+    ) -> None:
+        self.namespace = namespace
+        self.envoy = Envoy(workdir / "envoy")
+        self.kubelet = LabKubelet(api, namespace, prometheus, ensure_model(), workdir / "pods")
+        self.gateway = LabGateway(api, namespace, self.envoy, self.kubelet.endpoints)
+        self.kubelet.drained = self.gateway.drained
+        self.loads: list[LoadGenerator] = []
+
+    def start(self) -> None:
+        self.envoy.start()
+        self.gateway.start()
+        self.kubelet.start()
+
+    def load(self, rps: float) -> LoadGenerator:
+        """Start sending `rps` requests a second through Envoy."""
+        load = LoadGenerator(self.envoy.url, rps)
+        self.loads.append(load)
+        load.start()
+        return load
+
+    def stop(self) -> None:
+        for load in self.loads:
+            load.stop()
+        self.kubelet.stop()
+        self.gateway.stop()
+        self.envoy.stop()
+
+    def __enter__(self) -> Lab:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def server_template(version: str, faults: dict[str, str] | None = None) -> dict[str, Any]:
+    """The pod template of the example model server, run by the lab's kubelet."""
+    env: list[dict[str, Any]] = [
+        {"name": "MODEL_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+    ]
+    env += [{"name": k, "value": v} for k, v in sorted((faults or {}).items())]
+    return {
+        "metadata": {"labels": {LABEL: "process"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "server",
+                    "image": f"example.test/model-server:{version}",
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "env": env,
+                    "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}},
+                    "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}},
+                }
+            ]
+        },
+    }
+
+
+def lab_model_deployment(
+    name: str,
+    version: str,
+    prometheus_url: str,
+    faults: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    return model_deployment(
+        name, version, prometheus_url, template=server_template(version, faults), **spec
+    )
+
+
+def version_patch(version: str, faults: dict[str, str] | None = None) -> dict[str, Any]:
+    """A merge patch that starts a rollout of `version` (with its fault switches)."""
+    return {"spec": {"model": {"version": version}, "template": server_template(version, faults)}}
