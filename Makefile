@@ -69,10 +69,8 @@ test: deps build-cluster helm lint ## everything CI runs
 bench: build-cluster ## benchmarks; figures go to tests/bench/results/
 	$(PY) tests/bench/detection.py --runs 5 --interval 10s
 
-demo: cluster-up ## start the control plane and run the operator against it (Ctrl-C stops)
-	@trap '$(PY) -m testenv down' EXIT; \
-	KUBECONFIG=$$($(PY) -c 'from testenv.environment import read_state; print(read_state().kubeconfig)') \
-	  $(PY) -m modelrollout
+demo: build-cluster ## two real rollouts on the traffic lab (Envoy, model servers, load); plot in docs/
+	$(PY) -m lab.demo
 
 clean: cluster-down ## remove caches (keeps the Go build cache)
 	rm -rf .cache .venv

@@ -1,0 +1,251 @@
+"""`make demo`: two real rollouts on the traffic lab, with live progress.
+
+Starts a control plane and Prometheus, installs the CRDs, runs the operator (unchanged,
+as a process), and the lab: Envoy, stand-in gateway and kubelet, model servers, load.
+Then version 2.0.0 (good) rolls out and is promoted, and version 3.0.0 (failing half
+its requests) rolls out and is rolled back. Prints a summary, writes a plot, and
+stops everything it started.
+
+    python -m lab.demo [--rps 50] [--plot docs/lab-demo.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from lab.lab import Lab, lab_model_deployment
+from lab.load import LoadGenerator
+from lab.plot import plot
+from lab.record import RolloutRecord, get_status, old_pods_gone, play
+from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from testenv import settings
+from testenv.cluster import api_client_for
+from testenv.crds import apply_crds, upstream_crd_files
+from testenv.environment import Environment
+from testenv.operator import OperatorProcess
+from testenv.procs import wait_until
+from testenv.rollouts import GW, http_route
+
+NAME = "iris"
+BAD = {"MODEL_FAULT_ERROR_RATE": "0.5"}
+STRATEGY = {
+    "canary": {
+        "steps": [
+            {"setWeight": 10},
+            {"pause": {"duration": "10s"}},
+            {"setWeight": 30},
+            {"pause": {"duration": "10s"}},
+            {"setWeight": 60},
+            {"pause": {"duration": "10s"}},
+        ],
+        "scaleDownDelay": "5s",
+        "abortScaleDownDelay": "5s",
+    }
+}
+LIVE_WINDOW_SECONDS = 5.0
+
+
+def analysis(prometheus_url: str) -> dict[str, Any]:
+    return {
+        "prometheus": {"url": prometheus_url, "timeout": "2s"},
+        "interval": "5s",
+        "failureLimit": 1,
+        "minSampleSize": 20,
+        "metrics": [
+            {"name": "error-rate", "template": "errorRate", "max": 0.02},
+            {"name": "latency-p99", "template": "latencyP99", "max": 0.25},
+        ],
+    }
+
+
+class LiveView:
+    """What the terminal shows while a rollout runs."""
+
+    def __init__(self, console: Console, load: LoadGenerator, title: str) -> None:
+        self.console, self.load, self.title = console, load, title
+        self.live = Live(console=console, refresh_per_second=4, transient=True)
+        self._logged: set[tuple[int | None, int]] = set()
+
+    def __call__(self, record: RolloutRecord, status: dict[str, Any]) -> None:
+        for at, step, weight in record.steps:
+            if (step, weight) not in self._logged:
+                self._logged.add((step, weight))
+                self.console.log(
+                    f"[bold]{record.version}[/] +{at - record.started:5.1f}s "
+                    f"step {step}: canary weight {weight}%"
+                )
+        self.live.update(self._render(record, status))
+
+    def _render(self, record: RolloutRecord, status: dict[str, Any]) -> Panel:
+        canary = status.get("canary") or {}
+        stable = status.get("stable") or {}
+        head = (
+            f"phase [bold]{status.get('phase', '?')}[/]   stable {stable.get('version', '-')}   "
+            f"canary {canary.get('version', '-')} at {canary.get('weight', 0)}%   "
+            f"+{time.time() - record.started:.0f}s"
+        )
+        traffic = Table("version", "requests (5 s)", "failed", "p99 latency (ms)", box=None)
+        recent = self.load.between(time.time() - LIVE_WINDOW_SECONDS - 0.5, time.time() - 0.5)
+        for version in sorted({o.version or "(none)" for o in recent}):
+            mine = [o for o in recent if (o.version or "(none)") == version]
+            latencies = sorted(o.latency for o in mine)
+            p99 = latencies[int(0.99 * (len(latencies) - 1))] * 1000
+            failed = sum(not o.ok for o in mine)
+            traffic.add_row(
+                version, str(len(mine)), f"[red]{failed}[/]" if failed else "0", f"{p99:.1f}"
+            )
+        checks = Table("metric", "value", "threshold", "outcome", box=None)
+        for m in (status.get("analysis") or {}).get("last", []):
+            value = "-" if m.get("value") is None else f"{m['value']:.4f}"
+            colour = {"Successful": "green", "Failed": "red"}.get(m["outcome"], "yellow")
+            checks.add_row(
+                m["metric"], value, f"max {m.get('max')}", f"[{colour}]{m['outcome']}[/]"
+            )
+        message = status.get("message", "")
+        return Panel(Group(head, "", traffic, "", checks, "", message), title=self.title)
+
+
+def summary(records: list[RolloutRecord], envoy_counts: dict[str, dict[str, int]]) -> Table:
+    table = Table(title="Rollouts", show_lines=True)
+    for column in (
+        "version",
+        "decision",
+        "why",
+        "weights over time",
+        "requests",
+        "failed",
+        "time to decision",
+    ):
+        table.add_column(column)
+    for r in records:
+        changes = [
+            (at, w) for i, (at, _, w) in enumerate(r.steps) if i == 0 or r.steps[i - 1][2] != w
+        ]
+        weights = " → ".join(f"{w}% @{at - r.started:.0f}s" for at, w in changes)
+        served = len(r.outcomes)
+        colour = "green" if r.outcome == "Promoted" else "red"
+        table.add_row(
+            r.version,
+            f"[{colour}]{r.outcome}[/]",
+            r.reason,
+            weights,
+            str(served),
+            f"{r.failed} ({100 * r.failed / max(served, 1):.2f}%)",
+            f"{r.seconds_to_decision:.1f} s",
+        )
+    envoy = Table(title="What Envoy served, per revision (its own counters)")
+    for column in ("revision cluster", "requests", "2xx", "5xx"):
+        envoy.add_column(column)
+    for cluster, counts in sorted(envoy_counts.items()):
+        envoy.add_row(cluster, str(counts["total"]), str(counts["2xx"]), str(counts["5xx"]))
+    outer = Table.grid()
+    outer.add_row(table)
+    outer.add_row(envoy)
+    return outer
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rps", type=float, default=50.0, help="requests per second of load")
+    parser.add_argument("--plot", type=Path, default=settings.REPO_ROOT / "docs" / "lab-demo.png")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    console = Console()
+    workdir = settings.CACHE_DIR / "demo"
+    environment = Environment(workdir)
+    operator: OperatorProcess | None = None
+    lab: Lab | None = None
+    try:
+        with console.status("starting the control plane and Prometheus"):
+            endpoints = environment.start()
+        api = api_client_for(endpoints.kubeconfig)
+        apply_crds(api, upstream_crd_files("gateway-api"))
+        apply_crds(api, [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"])
+        console.log(
+            f"control plane {endpoints.server} and Prometheus {environment.prometheus.url} up"
+        )
+        operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator", tick_seconds=1.0)
+        operator.start()
+        namespace = f"demo-{uuid.uuid4().hex[:4]}"
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+        )
+        lab = Lab(api, namespace, environment.prometheus, workdir / "lab")
+        with console.status("starting Envoy and the lab's gateway and kubelet"):
+            lab.start()
+        console.log(f"Envoy listening on {lab.envoy.url} (admin {lab.envoy.admin})")
+        custom = client.CustomObjectsApi(api)
+        custom.create_namespaced_custom_object(
+            *GW, namespace, "httproutes", http_route(NAME, f"{NAME}-stable", f"{NAME}-canary")
+        )
+        body = lab_model_deployment(
+            NAME,
+            "1.0.0",
+            environment.prometheus.url,
+            strategy=STRATEGY,
+            analysis=analysis(environment.prometheus.url),
+        )
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+        with console.status("version 1.0.0 starting (two model-server processes)"):
+            wait_until(
+                lambda: get_status(custom, namespace, NAME).get("phase") == "Healthy",
+                timeout=120,
+                what="1.0.0 Healthy",
+                watch=[operator.process] if operator.process else [],
+            )
+        load = lab.load(args.rps)
+        console.log(f"1.0.0 serving; sending {args.rps:.0f} requests/s through Envoy")
+        records = []
+        for version, faults, title in (
+            ("2.0.0", None, "rollout 2.0.0 (a good model)"),
+            ("3.0.0", BAD, "rollout 3.0.0 (a bad model: fails half its requests)"),
+        ):
+            view = LiveView(console, load, title)
+            with view.live:
+                records.append(
+                    play(
+                        lab,
+                        api,
+                        NAME,
+                        version,
+                        load,
+                        faults,
+                        settle=old_pods_gone(lab, "2.0.0"),
+                        on_poll=view,
+                    )
+                )
+            r = records[-1]
+            console.log(
+                f"[bold]{version}[/]: {r.outcome} after {r.seconds_to_decision:.1f}s: {r.reason}"
+            )
+        load.stop()
+        console.print(summary(records, lab.gateway.revision_counts()))
+        served = dict(sorted(Counter(o.version for o in load.outcomes).items()))
+        console.print(f"load generator: {len(load.outcomes)} requests, by version {served}")
+        console.print(f"plot: {plot(records, args.plot)}")
+        return 0
+    finally:
+        with console.status("cleaning up"):
+            if lab is not None:
+                lab.stop()
+            if operator is not None:
+                operator.stop()
+            environment.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""LAB-ONLY: play one rollout and record what happened, from every side.
+
+The ModelDeployment's status (polled), the weights Envoy actually applied (from the
+gateway), and every request's outcome (from the load generator) end up in one
+`RolloutRecord`, which the demo prints and plots and the benchmarks measure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client
+
+from lab.lab import Lab, version_patch
+from lab.load import LoadGenerator, Outcome
+from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from testenv.procs import wait_until
+
+
+@dataclass
+class RolloutRecord:
+    version: str
+    started: float  # time.time() of the spec change
+    decided: float = 0.0
+    outcome: str = ""  # Promoted | RolledBack (from the status history)
+    reason: str = ""
+    revision: str = ""
+    cluster: str = ""  # the Envoy cluster of the new revision
+    steps: list[tuple[float, int | None, int]] = field(default_factory=list)  # (t, step, weight)
+    shares: list[tuple[float, float]] = field(default_factory=list)  # (t, share Envoy applied)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def seconds_to_decision(self) -> float:
+        return self.decided - self.started
+
+    @property
+    def failed(self) -> int:
+        return sum(not o.ok for o in self.outcomes)
+
+
+def get_status(custom: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:
+    md: Any = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    return dict(md.get("status") or {})
+
+
+def decided(status: dict[str, Any], version: str) -> dict[str, Any] | None:
+    """The status history entry of `version` once its rollout ended, else None."""
+    for entry in status.get("history") or []:
+        if entry.get("version") == version and entry.get("outcome") in ("Promoted", "RolledBack"):
+            return dict(entry)
+    return None
+
+
+def play(
+    lab: Lab,
+    api: client.ApiClient,
+    name: str,
+    version: str,
+    load: LoadGenerator,
+    faults: dict[str, str] | None = None,
+    *,
+    timeout: float = 600,
+    settle: Callable[[RolloutRecord], bool] = lambda _: True,
+    on_poll: Callable[[RolloutRecord, dict[str, Any]], None] = lambda *_: None,
+) -> RolloutRecord:
+    """Start a rollout of `version`, wait for its decision and then for `settle`."""
+    custom = client.CustomObjectsApi(api)
+    record = RolloutRecord(version, time.time())
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, lab.namespace, PLURAL, name, version_patch(version, faults)
+    )
+
+    def poll() -> bool:
+        status = get_status(custom, lab.namespace, name)
+        canary = status.get("canary") or {}
+        if canary.get("version") == version:
+            record.revision = canary["revision"]
+            point = (status.get("currentStep"), int(canary.get("weight", 0)))
+            if not record.steps or record.steps[-1][1:] != point:
+                record.steps.append((time.time(), *point))
+        entry = decided(status, version)
+        if entry and not record.decided:
+            record.decided = time.time()
+            record.outcome, record.reason = entry["outcome"], entry.get("reason", "")
+            record.revision = entry["revision"]
+        on_poll(record, status)
+        return bool(record.decided)
+
+    wait_until(poll, timeout=timeout, what=f"a decision on {version}", interval=0.25)
+    record.cluster = f"{lab.namespace}.{name}-{record.revision}"
+    wait_until(lambda: settle(record), timeout=120, what=f"{version}'s rollout to settle")
+    ended = time.time()
+    record.shares = [
+        (a.at, a.shares.get(record.cluster, 0.0))
+        for a in lab.gateway.history
+        if record.started <= a.at <= ended
+    ]
+    record.outcomes = load.between(record.started, ended)
+    return record
+
+
+def old_pods_gone(lab: Lab, keep: str) -> Callable[[RolloutRecord], bool]:
+    """Settled when only `keep`'s pods still run a process (scale-down done)."""
+    return lambda _: {e.version for e in lab.kubelet.endpoints()} == {keep}
