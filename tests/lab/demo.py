@@ -12,9 +12,9 @@ stops everything it started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from testenv import settings
 from testenv.cluster import api_client_for
 from testenv.crds import apply_crds, upstream_crd_files
 from testenv.environment import Environment
+from testenv.namespaces import temporary_namespace
 from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
 from testenv.rollouts import GW, http_route
@@ -165,86 +166,68 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     console = Console()
+    with contextlib.ExitStack() as stack:
+        try:
+            return demo(console, stack, args.rps, args.plot)
+        finally:
+            console.log("cleaning up")  # the stack stops everything, newest first
+
+
+def demo(console: Console, stack: contextlib.ExitStack, rps: float, plot_path: Path) -> int:
     workdir = settings.CACHE_DIR / "demo"
     environment = Environment(workdir)
-    operator: OperatorProcess | None = None
-    lab: Lab | None = None
-    try:
-        with console.status("starting the control plane and Prometheus"):
-            endpoints = environment.start()
-        api = api_client_for(endpoints.kubeconfig)
-        apply_crds(api, upstream_crd_files("gateway-api"))
-        apply_crds(api, [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"])
+    stack.callback(environment.stop)
+    with console.status("starting the control plane and Prometheus"):
+        endpoints = environment.start()
+    prometheus = environment.prometheus.url
+    api = api_client_for(endpoints.kubeconfig)
+    apply_crds(api, upstream_crd_files("gateway-api"))
+    apply_crds(api, [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"])
+    console.log(f"control plane {endpoints.server} and Prometheus {prometheus} up")
+    operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator", tick_seconds=1.0)
+    operator.start()
+    stack.callback(operator.stop)
+    namespace = stack.enter_context(temporary_namespace(api, "demo"))
+    lab = Lab(api, namespace, environment.prometheus, workdir / "lab")
+    with console.status("starting Envoy and the lab's gateway and kubelet"):
+        stack.enter_context(lab)
+    console.log(f"Envoy listening on {lab.envoy.url} (admin {lab.envoy.admin})")
+    custom = client.CustomObjectsApi(api)
+    custom.create_namespaced_custom_object(
+        *GW, namespace, "httproutes", http_route(NAME, f"{NAME}-stable", f"{NAME}-canary")
+    )
+    body = lab_model_deployment(
+        NAME, "1.0.0", prometheus, strategy=STRATEGY, analysis=analysis(prometheus)
+    )
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+    with console.status("version 1.0.0 starting (two model-server processes)"):
+        wait_until(
+            lambda: get_status(custom, namespace, NAME).get("phase") == "Healthy",
+            timeout=120,
+            what="1.0.0 Healthy",
+            watch=[operator.process] if operator.process else [],
+        )
+    load = lab.load(rps)
+    console.log(f"1.0.0 serving; sending {rps:.0f} requests/s through Envoy")
+    records = []
+    for version, faults, title in (
+        ("2.0.0", None, "rollout 2.0.0 (a good model)"),
+        ("3.0.0", BAD, "rollout 3.0.0 (a bad model: fails half its requests)"),
+    ):
+        view = LiveView(console, load, title)
+        settle = old_pods_gone(lab, "2.0.0")
+        with view.live:
+            r = play(lab, api, NAME, version, load, faults, settle=settle, on_poll=view)
+        records.append(r)
         console.log(
-            f"control plane {endpoints.server} and Prometheus {environment.prometheus.url} up"
+            f"[bold]{version}[/]: {r.outcome} after {r.seconds_to_decision:.1f}s: {r.reason}"
         )
-        operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator", tick_seconds=1.0)
-        operator.start()
-        namespace = f"demo-{uuid.uuid4().hex[:4]}"
-        client.CoreV1Api(api).create_namespace(
-            client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
-        )
-        lab = Lab(api, namespace, environment.prometheus, workdir / "lab")
-        with console.status("starting Envoy and the lab's gateway and kubelet"):
-            lab.start()
-        console.log(f"Envoy listening on {lab.envoy.url} (admin {lab.envoy.admin})")
-        custom = client.CustomObjectsApi(api)
-        custom.create_namespaced_custom_object(
-            *GW, namespace, "httproutes", http_route(NAME, f"{NAME}-stable", f"{NAME}-canary")
-        )
-        body = lab_model_deployment(
-            NAME,
-            "1.0.0",
-            environment.prometheus.url,
-            strategy=STRATEGY,
-            analysis=analysis(environment.prometheus.url),
-        )
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-        with console.status("version 1.0.0 starting (two model-server processes)"):
-            wait_until(
-                lambda: get_status(custom, namespace, NAME).get("phase") == "Healthy",
-                timeout=120,
-                what="1.0.0 Healthy",
-                watch=[operator.process] if operator.process else [],
-            )
-        load = lab.load(args.rps)
-        console.log(f"1.0.0 serving; sending {args.rps:.0f} requests/s through Envoy")
-        records = []
-        for version, faults, title in (
-            ("2.0.0", None, "rollout 2.0.0 (a good model)"),
-            ("3.0.0", BAD, "rollout 3.0.0 (a bad model: fails half its requests)"),
-        ):
-            view = LiveView(console, load, title)
-            with view.live:
-                records.append(
-                    play(
-                        lab,
-                        api,
-                        NAME,
-                        version,
-                        load,
-                        faults,
-                        settle=old_pods_gone(lab, "2.0.0"),
-                        on_poll=view,
-                    )
-                )
-            r = records[-1]
-            console.log(
-                f"[bold]{version}[/]: {r.outcome} after {r.seconds_to_decision:.1f}s: {r.reason}"
-            )
-        load.stop()
-        console.print(summary(records, lab.gateway.revision_counts()))
-        served = dict(sorted(Counter(o.version for o in load.outcomes).items()))
-        console.print(f"load generator: {len(load.outcomes)} requests, by version {served}")
-        console.print(f"plot: {plot(records, args.plot)}")
-        return 0
-    finally:
-        with console.status("cleaning up"):
-            if lab is not None:
-                lab.stop()
-            if operator is not None:
-                operator.stop()
-            environment.stop()
+    load.stop()
+    console.print(summary(records, lab.gateway.revision_counts()))
+    served = dict(sorted(Counter(o.version for o in load.outcomes).items()))
+    console.print(f"load generator: {len(load.outcomes)} requests, by version {served}")
+    console.print(f"plot: {plot(records, plot_path)}")
+    return 0
 
 
 if __name__ == "__main__":

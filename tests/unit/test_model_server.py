@@ -245,3 +245,30 @@ def test_the_server_process_refuses_bad_switches_with_a_clear_message(tmp_path: 
     )
     assert result.returncode == 2
     assert "MODEL_FAULT_ERROR_RATE='2' must be between 0 and 1" in result.stderr
+
+
+def test_the_image_trains_at_build_time_and_serves_without_scikit_learn() -> None:
+    from dockerfile_parse import DockerfileParser
+
+    from lab.artifact import SOURCE
+
+    parser = DockerfileParser(path=str(SOURCE / "Dockerfile"))
+    stages: list[list[dict[str, str]]] = []
+    for instruction in parser.structure:
+        if instruction["instruction"] == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(instruction)
+    train_stage, serve_stage = stages
+    runs = [i["value"] for i in train_stage if i["instruction"] == "RUN"]
+    assert any("model_server.train --out /model/model.json" in r for r in runs)
+    serve = {i["instruction"]: i["value"] for i in serve_stage}
+    assert "scikit-learn" not in " ".join(i["value"] for i in serve_stage)
+    assert "--from=train /model/model.json" in " ".join(
+        i["value"] for i in serve_stage if i["instruction"] == "COPY"
+    )
+    user = serve["USER"].split(":")[0]
+    assert user.isdigit()
+    assert int(user) != 0
+    assert serve["ENTRYPOINT"] == '["python", "-m", "model_server"]'
+    assert "MODEL_PATH=/model/model.json" in serve["ENV"]
