@@ -97,7 +97,8 @@ def one_run(
             lambda: s.route_canary_weight() == 0, timeout=120, what="weight 0", interval=POLL
         )
         zero = time.monotonic()
-        assert s.status()["phase"] == "RolledBack"
+        # The route is patched before the status is written: wait for the status too.
+        s.wait_status(lambda st: st.get("phase") == "RolledBack", "RolledBack", timeout=30)
         return {
             "visible_to_weight_zero_s": round(zero - seen, 2),
             "failing_to_weight_zero_s": round(zero - flipped, 2),

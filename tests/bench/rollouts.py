@@ -242,6 +242,12 @@ def markdown(s: dict[str, Any]) -> str:
     )
     lines += [
         "",
+        "Why (2) sits near 2.5%: while a version failing half its requests holds 5% of the "
+        "traffic, 2.5% of all requests fail, and a verdict needs one full analysis window of "
+        "its requests, so the share is about 2.5% times the part of the canary's life it held "
+        "weight. Under 0.5% needs the version judged before it gets live weight (mirrored "
+        "traffic, a 0% smoke test); a faster verdict alone cannot get there.",
+        "",
         "## Failed canaries",
         "",
         "| interval | detection (s) | requests | failed | failed share | share while weighted |",

@@ -131,10 +131,7 @@ def summary(records: list[RolloutRecord], envoy_counts: dict[str, dict[str, int]
     ):
         table.add_column(column)
     for r in records:
-        changes = [
-            (at, w) for i, (at, _, w) in enumerate(r.steps) if i == 0 or r.steps[i - 1][2] != w
-        ]
-        weights = " → ".join(f"{w}% @{at - r.started:.0f}s" for at, w in changes)
+        weights = " → ".join(f"{w}% @{at:.0f}s" for at, w in r.weight_changes())
         served = len(r.outcomes)
         colour = "green" if r.outcome == "Promoted" else "red"
         table.add_row(

@@ -45,8 +45,53 @@ class Applied:
     shares: dict[str, float]
 
 
+Backends = dict[str, dict[str, list[int]]]  # Service -> revision cluster -> ports
+
+
 def _no_endpoints(namespace: str, service: str) -> str:
     return f"{namespace}.{service}.no-endpoints"
+
+
+def envoy_routes(
+    namespace: str, routes: list[dict[str, Any]], backends: Backends
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Envoy virtual hosts for the HTTPRoutes, and each cluster's share of the traffic."""
+    matched: list[dict[str, Any]] = []
+    shares: dict[str, float] = {}
+    for route in routes:
+        for rule in route["spec"].get("rules", []):
+            weights = cluster_weights(namespace, rule.get("backendRefs", []), backends)
+            total = sum(weights.values())
+            if total:
+                clusters = [{"name": n, "weight": w} for n, w in sorted(weights.items()) if w]
+                action: dict[str, Any] = {"route": {"weighted_clusters": {"clusters": clusters}}}
+                for name, weight in weights.items():
+                    shares[name] = shares.get(name, 0.0) + weight / total
+            else:
+                action = {"direct_response": {"status": 500}}
+            for match in rule.get("matches") or [{}]:
+                path = match.get("path") or {"type": "PathPrefix", "value": "/"}
+                key = "path" if path.get("type") == "Exact" else "prefix"
+                matched.append({"match": {key: path.get("value", "/")}, **action})
+    hosts = [{"name": "lab", "domains": ["*"], "routes": matched}] if matched else []
+    return hosts, shares
+
+
+def cluster_weights(
+    namespace: str, refs: list[dict[str, Any]], backends: Backends
+) -> dict[str, int]:
+    """Each backendRef's weight, split over the revisions its Service selects."""
+    weights: dict[str, int] = defaultdict(int)
+    for ref in refs:
+        weight = int(ref.get("weight", 1)) * SCALE
+        revisions = backends.get(ref["name"], {})
+        endpoints = sum(len(ports) for ports in revisions.values())
+        if not endpoints:
+            weights[_no_endpoints(namespace, ref["name"])] += weight
+            continue
+        for cluster, ports in revisions.items():
+            weights[cluster] += weight * len(ports) // endpoints
+    return dict(weights)
 
 
 class LabGateway:
@@ -105,15 +150,16 @@ class LabGateway:
     def sync(self) -> None:
         ready = {e.uid: e for e in self.endpoints() if e.ready}
         backends = self._backends(ready)
-        for cluster in {e.cluster for e in ready.values()}:
-            self._clusters.setdefault(cluster, [])
-        for cluster in self._clusters:
-            ports = {p for per_service in backends.values() for p in per_service.get(cluster, [])}
-            self._clusters[cluster] = sorted(ports)
+        with self._lock:  # revision_counts() reads the names from another thread
+            for cluster in {e.cluster for e in ready.values()}:
+                self._clusters.setdefault(cluster, [])
+            for cluster in self._clusters:
+                ports = {p for service in backends.values() for p in service.get(cluster, [])}
+                self._clusters[cluster] = sorted(ports)
+            clusters = dict(self._clusters)
         routes = self._routes()
-        clusters = dict(self._clusters)
         clusters.update({_no_endpoints(self.namespace, svc): [] for svc in self._services(routes)})
-        virtual_hosts, shares = self._virtual_hosts(routes, backends)
+        virtual_hosts, shares = envoy_routes(self.namespace, routes, backends)
         # Endpoints first (a route never sends to a cluster Envoy lacks), routes second.
         if clusters != self._applied_clusters:
             with self._lock:  # a port leaves `_serving` only once Envoy dropped it
@@ -144,9 +190,9 @@ class LabGateway:
             for ref in rule.get("backendRefs", [])
         }
 
-    def _backends(self, ready: dict[str, Endpoint]) -> dict[str, dict[str, list[int]]]:
+    def _backends(self, ready: dict[str, Endpoint]) -> Backends:
         """Service -> revision cluster -> ports of its ready endpoints."""
-        backends: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        backends: Backends = defaultdict(lambda: defaultdict(list))
         slices: list[Any] = self.discovery.list_namespaced_endpoint_slice(self.namespace).items
         for piece in slices:
             service = (piece.metadata.labels or {}).get("kubernetes.io/service-name")
@@ -156,45 +202,3 @@ class LabGateway:
                     endpoint = ready[ref.uid]
                     backends[service][endpoint.cluster].append(endpoint.port)
         return backends
-
-    # -- writing Envoy's routes --------------------------------------------------------------
-
-    def _virtual_hosts(
-        self, routes: list[dict[str, Any]], backends: dict[str, dict[str, list[int]]]
-    ) -> tuple[list[dict[str, Any]], dict[str, float]]:
-        envoy_routes: list[dict[str, Any]] = []
-        shares: dict[str, float] = {}
-        for route in routes:
-            for rule in route["spec"].get("rules", []):
-                weights = self._weights(rule.get("backendRefs", []), backends)
-                total = sum(weights.values())
-                if total:
-                    clusters = [{"name": n, "weight": w} for n, w in sorted(weights.items()) if w]
-                    action: dict[str, Any] = {
-                        "route": {"weighted_clusters": {"clusters": clusters}}
-                    }
-                    for name, weight in weights.items():
-                        shares[name] = shares.get(name, 0.0) + weight / total
-                else:
-                    action = {"direct_response": {"status": 500}}
-                for match in rule.get("matches") or [{}]:
-                    path = match.get("path") or {"type": "PathPrefix", "value": "/"}
-                    key = "path" if path.get("type") == "Exact" else "prefix"
-                    envoy_routes.append({"match": {key: path.get("value", "/")}, **action})
-        hosts = [{"name": "lab", "domains": ["*"], "routes": envoy_routes}] if envoy_routes else []
-        return hosts, shares
-
-    def _weights(
-        self, refs: list[dict[str, Any]], backends: dict[str, dict[str, list[int]]]
-    ) -> dict[str, int]:
-        weights: dict[str, int] = defaultdict(int)
-        for ref in refs:
-            weight = int(ref.get("weight", 1)) * SCALE
-            revisions = backends.get(ref["name"], {})
-            endpoints = sum(len(ports) for ports in revisions.values())
-            if not endpoints:
-                weights[_no_endpoints(self.namespace, ref["name"])] += weight
-                continue
-            for cluster, ports in revisions.items():
-                weights[cluster] += weight * len(ports) // endpoints
-        return dict(weights)

@@ -37,6 +37,14 @@ class RolloutRecord:
     def seconds_to_decision(self) -> float:
         return self.decided - self.started
 
+    def weight_changes(self) -> list[tuple[float, int]]:
+        """(seconds since the start, canary weight), each time the weight changed."""
+        changes: list[tuple[float, int]] = []
+        for at, _, weight in self.steps:
+            if not changes or changes[-1][1] != weight:
+                changes.append((at - self.started, weight))
+        return changes
+
     @property
     def failed(self) -> int:
         return sum(not o.ok for o in self.outcomes)
