@@ -25,6 +25,7 @@ from testenv.rollouts import GW, http_route
 NAME = "iris"
 RPS = 40
 BAD = {"MODEL_FAULT_ERROR_RATE": "0.5"}
+SLOW_LOAD = {"MODEL_FAULT_SLOW_START_SECONDS": "2"}  # ready only 2 s after it starts
 STEPS = [
     {"setWeight": 10},
     {"pause": {"duration": "4s"}},
@@ -75,7 +76,8 @@ def test_good_version_promoted_bad_version_rolled_back_on_real_traffic(
             what="1.0.0 answering through Envoy",
         )
 
-        # A good version: promoted, and no request fails on the way (promotion, scale-down).
+        # A good version that loads slowly: no traffic before it is ready, promoted, and no
+        # request fails on the way (loading, promotion, scale-down).
         canary_pods: set[str] = set()
 
         def watch_canary(record: RolloutRecord, status: dict[str, Any]) -> None:
@@ -83,9 +85,18 @@ def test_good_version_promoted_bad_version_rolled_back_on_real_traffic(
                 canary_pods.update(e.uid for e in lab.kubelet.endpoints() if e.version == "2.0.0")
 
         good = play(
-            lab, api, NAME, "2.0.0", load, settle=old_pods_gone(lab, "2.0.0"), on_poll=watch_canary
+            lab,
+            api,
+            NAME,
+            "2.0.0",
+            load,
+            SLOW_LOAD,
+            settle=old_pods_gone(lab, "2.0.0"),
+            on_poll=watch_canary,
         )
         assert good.outcome == "Promoted"
+        first_answer = _served(good.outcomes, "2.0.0")[0].sent
+        assert first_answer - good.started >= 2.0, "traffic reached 2.0.0 before it had loaded"
         assert [w for _, w in good.weight_changes() if w][:2] == [10, 50]
         # Promotion scales the canary up to full size; the pods that served the canary stay.
         promoted = {e.uid: e for e in lab.kubelet.endpoints() if e.version == "2.0.0"}
@@ -115,7 +126,9 @@ def test_good_version_promoted_bad_version_rolled_back_on_real_traffic(
     assert good.failed == 0
     bad_served = _served(bad.outcomes, "3.0.0")
     assert bad_served, "the bad version never got traffic"
-    assert 0.25 < sum(not o.ok for o in bad_served) / len(bad_served) < 0.75
+    # It failed about half (a few dozen requests: the exact share is the unit tests' job).
+    failures = sum(not o.ok for o in bad_served)
+    assert 0 < failures < len(bad_served), (failures, len(bad_served))
     # After the rollback settled, only the stable version answers.
     assert {o.version for o in load.between(settled + 0.5)} == {"2.0.0"}
     # Envoy's own per-revision counters agree with the record, request for request.

@@ -41,6 +41,7 @@ from testenv.rollouts import GW, http_route
 
 NAME = "iris"
 BAD = {"MODEL_FAULT_ERROR_RATE": "0.5"}
+SLOW_LOAD = {"MODEL_FAULT_SLOW_START_SECONDS": "5"}
 STRATEGY = {
     "canary": {
         "steps": [
@@ -208,7 +209,7 @@ def demo(console: Console, stack: contextlib.ExitStack, rps: float, plot_path: P
     console.log(f"1.0.0 serving; sending {rps:.0f} requests/s through Envoy")
     records = []
     for version, faults, title in (
-        ("2.0.0", None, "rollout 2.0.0 (a good model)"),
+        ("2.0.0", SLOW_LOAD, "rollout 2.0.0 (a good model that takes 5 s to load)"),
         ("3.0.0", BAD, "rollout 3.0.0 (a bad model: fails half its requests)"),
     ):
         view = LiveView(console, load, title)
