@@ -121,15 +121,11 @@ class LiveView:
 
 def summary(records: list[RolloutRecord], envoy_counts: dict[str, dict[str, int]]) -> Table:
     table = Table(title="Rollouts", show_lines=True)
-    for column in (
-        "version",
-        "decision",
-        "why",
-        "weights over time",
-        "requests",
-        "failed",
-        "time to decision",
-    ):
+    for column in ("version", "decision"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("why", min_width=20)
+    table.add_column("weights over time", min_width=16)
+    for column in ("requests", "failed", "time to decision"):
         table.add_column(column)
     for r in records:
         weights = " → ".join(f"{w}% @{at:.0f}s" for at, w in r.weight_changes())
