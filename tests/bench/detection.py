@@ -27,15 +27,11 @@ from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import MetricConventions
 from modelrollout.metrics.queries import Target, error_rate
 from testenv import settings
-from testenv.binaries import ensure_all
-from testenv.cluster import api_client_for
-from testenv.controlplane import LocalControlPlane
-from testenv.crds import apply_crds, upstream_crd_files
 from testenv.exporter import Traffic
-from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import Scenario
+from testenv.stack import running_stack
 
 RESULTS = Path(__file__).parent / "results"
 THRESHOLD = 0.05
@@ -155,29 +151,12 @@ def main() -> int:
     parser.add_argument("--interval", default="10s")
     args = parser.parse_args()
     tick = 2.0  # the operator's default
-    workdir = settings.CACHE_DIR / "bench"
-    plane = LocalControlPlane(workdir / "controlplane", ensure_all())
-    prom = LocalPrometheus(workdir / "prometheus", ensure_all().prometheus)
-    operator: OperatorProcess | None = None
-    try:
-        endpoints = plane.start()
-        prom.start()
-        api = api_client_for(endpoints.kubeconfig)
-        apply_crds(api, upstream_crd_files("gateway-api"))
-        apply_crds(api, [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"])
-        operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator", tick_seconds=tick)
-        (workdir / "operator").mkdir(parents=True, exist_ok=True)
-        operator.start()
+    with running_stack(settings.CACHE_DIR / "bench", tick) as stack:
         rng = random.Random(42)
         runs = []
         for i in range(args.runs):
-            runs.append(one_run(api, prom, args.interval, rng))
+            runs.append(one_run(stack.api, stack.prometheus, args.interval, rng))
             print(f"run {i + 1}/{args.runs}: {runs[-1]}", flush=True)
-    finally:
-        if operator is not None:
-            operator.stop()
-        prom.stop()
-        plane.stop()
     summary = summarize(runs, args.interval, tick)
     RESULTS.mkdir(exist_ok=True)
     stem = f"detection-{args.interval}"

@@ -24,18 +24,11 @@ from typing import Any
 from kubernetes import client
 
 from lab.lab import Lab, lab_model_deployment
-from lab.record import RolloutRecord, get_status, old_pods_gone, play
-from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from lab.record import RolloutRecord, old_pods_gone, play
 from testenv import settings
-from testenv.binaries import ensure_all
-from testenv.cluster import api_client_for
-from testenv.controlplane import LocalControlPlane
-from testenv.crds import apply_crds, upstream_crd_files
 from testenv.namespaces import temporary_namespace
-from testenv.operator import OperatorProcess
-from testenv.procs import wait_until
 from testenv.prometheus import SCRAPE_INTERVAL, LocalPrometheus
-from testenv.rollouts import GW, http_route
+from testenv.stack import running_stack
 
 RESULTS = Path(__file__).parent / "results"
 NAME = "iris"
@@ -84,13 +77,6 @@ class Bench:
         with temporary_namespace(self.api) as namespace:
             lab = Lab(self.api, namespace, self.prometheus, self.workdir / namespace)
             with lab:
-                custom = client.CustomObjectsApi(self.api)
-                custom.create_namespaced_custom_object(
-                    *GW,
-                    namespace,
-                    "httproutes",
-                    http_route(NAME, f"{NAME}-stable", f"{NAME}-canary"),
-                )
                 body = lab_model_deployment(
                     NAME,
                     "1.0.0",
@@ -100,14 +86,8 @@ class Bench:
                 )
                 if "blueGreen" in strategy:
                     del body["spec"]["analysis"]  # a preview gets no live traffic to judge
-                custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-                wait_until(
-                    lambda: get_status(custom, namespace, NAME).get("phase") == "Healthy",
-                    timeout=120,
-                    what="1.0.0 Healthy",
-                )
+                lab.deploy(body)
                 load = lab.load(RPS)
-                wait_until(lambda: len(load.between(0)) >= RPS, timeout=30, what="load flowing")
                 canary_pods: set[str] = set()
 
                 def watch_pods(record: RolloutRecord, status: dict[str, Any]) -> None:
@@ -119,7 +99,6 @@ class Bench:
                 keep = "1.0.0" if faults else version
                 record = play(
                     lab,
-                    self.api,
                     NAME,
                     version,
                     load,
@@ -285,22 +264,10 @@ def main() -> int:
     parser.add_argument("--intervals", default="10s,30s")
     args = parser.parse_args()
     workdir = settings.CACHE_DIR / "bench-rollouts"
-    plane = LocalControlPlane(workdir / "controlplane", ensure_all())
-    prom = LocalPrometheus(workdir / "prometheus", ensure_all().prometheus)
-    operator: OperatorProcess | None = None
     failed: dict[str, list[dict[str, Any]]] = {i: [] for i in args.intervals.split(",")}
     good: list[dict[str, Any]] = []
-    try:
-        endpoints = plane.start()
-        prom.start()
-        api = api_client_for(endpoints.kubeconfig)
-        apply_crds(api, upstream_crd_files("gateway-api"))
-        apply_crds(api, [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"])
-        operator = OperatorProcess(
-            endpoints.kubeconfig, workdir / "operator", tick_seconds=TICK_SECONDS
-        )
-        operator.start()
-        bench = Bench(api, prom, workdir / "labs")
+    with running_stack(workdir, TICK_SECONDS) as stack:
+        bench = Bench(stack.api, stack.prometheus, workdir / "labs")
         for run in range(1, args.runs + 1):
             for interval in failed:
                 failed[interval].append(bench.failed_canary(interval))
@@ -308,11 +275,6 @@ def main() -> int:
             for kind in ("canary", "blueGreen"):
                 good.append(bench.successful(kind))
                 print(f"run {run}: {good[-1]}", flush=True)
-    finally:
-        if operator is not None:
-            operator.stop()
-        prom.stop()
-        plane.stop()
     summary = summarize(failed, good)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "rollouts.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -22,7 +22,7 @@ from testenv import settings
 from testenv.binaries import ensure_all, prometheus_binary
 from testenv.cluster import Cluster
 from testenv.controlplane import LocalControlPlane
-from testenv.crds import apply_crds, upstream_crd_files
+from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crd_files
 from testenv.namespaces import temporary_namespace
 from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
@@ -119,7 +119,7 @@ def istio_crds(api: client.ApiClient) -> list[str]:
 
 @pytest.fixture(scope="session")
 def modelrollout_crd(api: client.ApiClient) -> list[str]:
-    return apply_crds(api, [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"])
+    return apply_crds(api, [MODELROLLOUT_CRD])
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,10 @@ from kubernetes import client
 
 from lab.lab import Lab, lab_model_deployment
 from lab.load import Outcome
-from lab.record import RolloutRecord, get_status, old_pods_gone, play
-from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from lab.record import RolloutRecord, old_pods_gone, play
 from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
-from testenv.rollouts import GW, http_route
 
 NAME = "iris"
 RPS = 40
@@ -47,11 +45,7 @@ def test_good_version_promoted_bad_version_rolled_back_on_real_traffic(
     operator: OperatorProcess,
     tmp_path: Path,
 ) -> None:
-    custom = client.CustomObjectsApi(api)
     with Lab(api, namespace, prometheus, tmp_path) as lab:
-        custom.create_namespaced_custom_object(
-            *GW, namespace, "httproutes", http_route(NAME, f"{NAME}-stable", f"{NAME}-canary")
-        )
         body = lab_model_deployment(
             NAME,
             "1.0.0",
@@ -63,18 +57,8 @@ def test_good_version_promoted_bad_version_rolled_back_on_real_traffic(
         body["spec"]["analysis"].update(
             minSampleSize=10, metrics=[{"name": "error-rate", "template": "errorRate", "max": 0.05}]
         )
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-        wait_until(
-            lambda: get_status(custom, namespace, NAME).get("phase") == "Healthy",
-            timeout=120,
-            what="1.0.0 Healthy",
-        )
+        lab.deploy(body)
         load = lab.load(RPS)
-        wait_until(
-            lambda: len(_served(load.between(0), "1.0.0")) >= RPS,
-            timeout=30,
-            what="1.0.0 answering through Envoy",
-        )
 
         # A good version that loads slowly: no traffic before it is ready, promoted, and no
         # request fails on the way (loading, promotion, scale-down).
@@ -86,7 +70,6 @@ def test_good_version_promoted_bad_version_rolled_back_on_real_traffic(
 
         good = play(
             lab,
-            api,
             NAME,
             "2.0.0",
             load,
@@ -106,7 +89,7 @@ def test_good_version_promoted_bad_version_rolled_back_on_real_traffic(
         assert all(promoted[uid].restarts == 0 for uid in canary_pods), "a model restarted"
 
         # A bad version: rolled back on its errors; Envoy sends it nothing afterwards.
-        bad = play(lab, api, NAME, "3.0.0", load, BAD, settle=old_pods_gone(lab, "2.0.0"))
+        bad = play(lab, NAME, "3.0.0", load, BAD, settle=old_pods_gone(lab, "2.0.0"))
         assert bad.outcome == "RolledBack"
         assert "error-rate" in bad.reason
         assert bad.shares[-1][1] == 0.0

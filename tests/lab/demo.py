@@ -19,7 +19,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -28,16 +27,10 @@ from rich.table import Table
 from lab.lab import Lab, lab_model_deployment
 from lab.load import LoadGenerator
 from lab.plot import plot
-from lab.record import RolloutRecord, get_status, old_pods_gone, play
-from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from lab.record import RolloutRecord, old_pods_gone, play
 from testenv import settings
-from testenv.cluster import api_client_for
-from testenv.crds import apply_crds, upstream_crd_files
-from testenv.environment import Environment
 from testenv.namespaces import temporary_namespace
-from testenv.operator import OperatorProcess
-from testenv.procs import wait_until
-from testenv.rollouts import GW, http_route
+from testenv.stack import running_stack
 
 NAME = "iris"
 BAD = {"MODEL_FAULT_ERROR_RATE": "0.5"}
@@ -169,38 +162,20 @@ def main() -> int:
 
 def demo(console: Console, stack: contextlib.ExitStack, rps: float, plot_path: Path) -> int:
     workdir = settings.CACHE_DIR / "demo"
-    environment = Environment(workdir)
-    stack.callback(environment.stop)
-    with console.status("starting the control plane and Prometheus"):
-        endpoints = environment.start()
-    prometheus = environment.prometheus.url
-    api = api_client_for(endpoints.kubeconfig)
-    apply_crds(api, upstream_crd_files("gateway-api"))
-    apply_crds(api, [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"])
-    console.log(f"control plane {endpoints.server} and Prometheus {prometheus} up")
-    operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator", tick_seconds=1.0)
-    operator.start()
-    stack.callback(operator.stop)
-    namespace = stack.enter_context(temporary_namespace(api, "demo"))
-    lab = Lab(api, namespace, environment.prometheus, workdir / "lab")
+    with console.status("starting the control plane, Prometheus and the operator"):
+        parts = stack.enter_context(running_stack(workdir, tick_seconds=1.0))
+    prometheus = parts.prometheus.url
+    console.log(f"control plane {parts.endpoints.server} and Prometheus {prometheus} up")
+    namespace = stack.enter_context(temporary_namespace(parts.api, "demo"))
+    lab = Lab(parts.api, namespace, parts.prometheus, workdir / "lab")
     with console.status("starting Envoy and the lab's gateway and kubelet"):
         stack.enter_context(lab)
     console.log(f"Envoy listening on {lab.envoy.url} (admin {lab.envoy.admin})")
-    custom = client.CustomObjectsApi(api)
-    custom.create_namespaced_custom_object(
-        *GW, namespace, "httproutes", http_route(NAME, f"{NAME}-stable", f"{NAME}-canary")
-    )
     body = lab_model_deployment(
         NAME, "1.0.0", prometheus, strategy=STRATEGY, analysis=analysis(prometheus)
     )
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
     with console.status("version 1.0.0 starting (two model-server processes)"):
-        wait_until(
-            lambda: get_status(custom, namespace, NAME).get("phase") == "Healthy",
-            timeout=120,
-            what="1.0.0 Healthy",
-            watch=[operator.process] if operator.process else [],
-        )
+        lab.deploy(body)
     load = lab.load(rps)
     console.log(f"1.0.0 serving; sending {rps:.0f} requests/s through Envoy")
     records = []
@@ -211,7 +186,7 @@ def demo(console: Console, stack: contextlib.ExitStack, rps: float, plot_path: P
         view = LiveView(console, load, title)
         settle = old_pods_gone(lab, "2.0.0")
         with view.live:
-            r = play(lab, api, NAME, version, load, faults, settle=settle, on_poll=view)
+            r = play(lab, NAME, version, load, faults, settle=settle, on_poll=view)
         records.append(r)
         console.log(
             f"[bold]{version}[/]: {r.outcome} after {r.seconds_to_decision:.1f}s: {r.reason}"

@@ -48,8 +48,11 @@ class Applied:
 Backends = dict[str, dict[str, list[int]]]  # Service -> revision cluster -> ports
 
 
+NO_ENDPOINTS = ".no-endpoints"
+
+
 def _no_endpoints(namespace: str, service: str) -> str:
-    return f"{namespace}.{service}.no-endpoints"
+    return f"{namespace}.{service}{NO_ENDPOINTS}"
 
 
 def envoy_routes(

@@ -10,11 +10,13 @@ from kubernetes import client
 
 from lab.artifact import ensure_model
 from lab.envoy import Envoy
-from lab.gateway import LabGateway
+from lab.gateway import NO_ENDPOINTS, LabGateway
 from lab.kubelet import LABEL, LabKubelet
 from lab.load import LoadGenerator
+from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
-from testenv.rollouts import model_deployment
+from testenv.rollouts import GW, http_route, model_deployment
 
 
 class Lab:
@@ -22,6 +24,7 @@ class Lab:
         self, api: client.ApiClient, namespace: str, prometheus: LocalPrometheus, workdir: Path
     ) -> None:
         self.namespace = namespace
+        self.custom = client.CustomObjectsApi(api)
         self.envoy = Envoy(workdir / "envoy")
         self.kubelet = LabKubelet(api, namespace, prometheus, ensure_model(), workdir / "pods")
         self.gateway = LabGateway(api, namespace, self.envoy, self.kubelet.endpoints)
@@ -33,11 +36,35 @@ class Lab:
         self.gateway.start()
         self.kubelet.start()
 
+    def deploy(self, body: dict[str, Any], timeout: float = 120) -> None:
+        """Create the ModelDeployment `body` and its HTTPRoute; return once it is Healthy."""
+        name = body["metadata"]["name"]
+        route = http_route(name, f"{name}-stable", f"{name}-canary")
+        self.custom.create_namespaced_custom_object(*GW, self.namespace, "httproutes", route)
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
+
+        def healthy() -> bool:
+            md: Any = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name
+            )
+            return bool((md.get("status") or {}).get("phase") == "Healthy")
+
+        wait_until(healthy, timeout=timeout, what=f"{name} Healthy")
+        wait_until(
+            lambda: any(
+                share == 1.0 and not cluster.endswith(NO_ENDPOINTS)
+                for cluster, share in self.gateway.history[-1].shares.items()
+            ),
+            timeout=30,
+            what=f"Envoy routing {name} to its pods",
+        )
+
     def load(self, rps: float) -> LoadGenerator:
-        """Start sending `rps` requests a second through Envoy."""
+        """Send `rps` requests a second through Envoy; returns once the first are answered."""
         load = LoadGenerator(self.envoy.url, rps)
         self.loads.append(load)
         load.start()
+        wait_until(lambda: len(load.between(0)) >= rps, timeout=30, what="load flowing")
         return load
 
     def stop(self) -> None:

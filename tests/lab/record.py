@@ -65,7 +65,6 @@ def decided(status: dict[str, Any], version: str) -> dict[str, Any] | None:
 
 def play(
     lab: Lab,
-    api: client.ApiClient,
     name: str,
     version: str,
     load: LoadGenerator,
@@ -76,7 +75,7 @@ def play(
     on_poll: Callable[[RolloutRecord, dict[str, Any]], None] = lambda *_: None,
 ) -> RolloutRecord:
     """Start a rollout of `version`, wait for its decision and then for `settle`."""
-    custom = client.CustomObjectsApi(api)
+    custom = lab.custom
     record = RolloutRecord(version, time.time())
     custom.patch_namespaced_custom_object(
         GROUP, VERSION, lab.namespace, PLURAL, name, version_patch(version, faults)

@@ -6,9 +6,8 @@ import argparse
 import json
 from dataclasses import asdict
 
-from testenv import settings
 from testenv.binaries import ensure_kubernetes
-from testenv.crds import apply_crds, upstream_crd_files
+from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crd_files
 from testenv.environment import Environment, read_state, stop_recorded, write_state
 from testenv.helm import ensure_helm
 
@@ -28,7 +27,7 @@ def main() -> int:
         env = Environment(detach=True)
         env.start()
         api = env.control_plane.api_client()
-        crds = [settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"]
+        crds = [MODELROLLOUT_CRD]
         crds += upstream_crd_files("gateway-api") + upstream_crd_files("istio")
         apply_crds(api, crds)
         state = env.state()

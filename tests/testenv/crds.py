@@ -15,6 +15,7 @@ from testenv import settings
 from testenv.procs import wait_until
 
 FIELD_MANAGER = "modelrollout-testenv"
+MODELROLLOUT_CRD = settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"
 
 UPSTREAM = {
     "gateway-api": "gateway-api-v1.6.1",
