@@ -136,7 +136,11 @@ class PodRunner:
                 if self.process.popen.poll() is not None:  # died: restart it, as a kubelet does
                     self.endpoint.ready = False
                     self.endpoint.restarts += 1
-                    log.warning("pod %s: process exited; restarting", self.name)
+                    self._report(ready=False)
+                    backoff = min(0.5 * 2**self.endpoint.restarts, 10.0)  # as CrashLoopBackOff
+                    log.warning("pod %s: process exited; restarting in %.0fs", self.name, backoff)
+                    if self._stopping.wait(backoff):
+                        break
                     self._launch()
         except Exception:
             if not self._stopping.is_set():

@@ -43,13 +43,11 @@ class Lab:
         self.custom.create_namespaced_custom_object(*GW, self.namespace, "httproutes", route)
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
 
-        def healthy() -> bool:
-            md: Any = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name
-            )
-            return bool((md.get("status") or {}).get("phase") == "Healthy")
-
-        wait_until(healthy, timeout=timeout, what=f"{name} Healthy")
+        wait_until(
+            lambda: self.status(name).get("phase") == "Healthy",
+            timeout=timeout,
+            what=f"{name} Healthy",
+        )
         wait_until(
             lambda: any(
                 share == 1.0 and not cluster.endswith(NO_ENDPOINTS)
@@ -58,6 +56,12 @@ class Lab:
             timeout=30,
             what=f"Envoy routing {name} to its pods",
         )
+
+    def status(self, name: str) -> dict[str, Any]:
+        md: Any = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name
+        )
+        return dict(md.get("status") or {})
 
     def load(self, rps: float) -> LoadGenerator:
         """Send `rps` requests a second through Envoy; returns once the first are answered."""

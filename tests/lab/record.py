@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes import client
-
 from lab.lab import Lab, version_patch
 from lab.load import LoadGenerator, Outcome
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
@@ -50,11 +48,6 @@ class RolloutRecord:
         return sum(not o.ok for o in self.outcomes)
 
 
-def get_status(custom: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:
-    md: Any = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    return dict(md.get("status") or {})
-
-
 def decided(status: dict[str, Any], version: str) -> dict[str, Any] | None:
     """The status history entry of `version` once its rollout ended, else None."""
     for entry in status.get("history") or []:
@@ -75,14 +68,13 @@ def play(
     on_poll: Callable[[RolloutRecord, dict[str, Any]], None] = lambda *_: None,
 ) -> RolloutRecord:
     """Start a rollout of `version`, wait for its decision and then for `settle`."""
-    custom = lab.custom
     record = RolloutRecord(version, time.time())
-    custom.patch_namespaced_custom_object(
+    lab.custom.patch_namespaced_custom_object(
         GROUP, VERSION, lab.namespace, PLURAL, name, version_patch(version, faults)
     )
 
     def poll() -> bool:
-        status = get_status(custom, lab.namespace, name)
+        status = lab.status(name)
         canary = status.get("canary") or {}
         if canary.get("version") == version:
             record.revision = canary["revision"]

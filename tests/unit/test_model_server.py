@@ -272,3 +272,59 @@ def test_the_image_trains_at_build_time_and_serves_without_scikit_learn() -> Non
     assert int(user) != 0
     assert serve["ENTRYPOINT"] == '["python", "-m", "model_server"]'
     assert "MODEL_PATH=/model/model.json" in serve["ENV"]
+
+
+def test_sigterm_lets_the_request_in_flight_finish(
+    trained: tuple[dict[str, Any], Any], tmp_path: Path
+) -> None:
+    """The lab (and a kubelet) stop a server only after the gateway drained it; what is
+    still in flight then must be answered, not cut."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    import requests
+
+    from testenv.ports import free_port
+    from testenv.procs import wait_until
+
+    artifact = tmp_path / "model.json"
+    artifact.write_text(json.dumps(trained[0]))
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin"),
+        "PYTHONPATH": ":".join(sys.path),
+        "MODEL_PATH": str(artifact),
+        "PORT": str(port),
+        "MODEL_FAULT_LATENCY_SECONDS": "1.5",
+    }
+    server = subprocess.Popen([sys.executable, "-m", "model_server"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: requests.get(f"{url}/ready", timeout=1).ok, timeout=30, what="server ready"
+        )
+        answers: list[int] = []
+        request = threading.Thread(
+            target=lambda: answers.append(
+                requests.post(
+                    f"{url}/predict", json={"instances": [SETOSA]}, timeout=10
+                ).status_code
+            )
+        )
+        request.start()
+        in_flight = 'model_requests_in_flight{model="iris",namespace="default",version="0.0.0"} 1.0'
+        wait_until(
+            lambda: in_flight in requests.get(f"{url}/metrics", timeout=1).text,
+            timeout=10,
+            what="the request in flight",
+        )
+        server.send_signal(signal.SIGTERM)
+        request.join(timeout=10)
+        assert answers == [200]
+        assert server.wait(timeout=15) == 0
+    finally:
+        server.kill()
+        server.wait()

@@ -22,6 +22,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -52,6 +53,12 @@ class Metrics:
             "model_requests",
             "Prediction requests answered, by HTTP status code.",
             [*labels, "code"],
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "model_requests_in_flight",
+            "Prediction requests being answered now.",
+            labels,
             registry=self.registry,
         )
         self.duration = Histogram(
@@ -86,7 +93,9 @@ def create_app(
 
     async def predict(request: web.Request) -> web.Response:
         started = clock()
-        status, body = await _answer(request)
+        i = identity
+        with metrics.in_flight.labels(i.namespace, i.model, i.version).track_inprogress():
+            status, body = await _answer(request)
         metrics.observe(status, clock() - started)
         return web.json_response(body, status=status, headers=headers)
 
