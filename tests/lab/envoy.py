@@ -137,7 +137,7 @@ class Envoy:
         self._apply("rds.json", routes, f"http.{STAT_PREFIX}.rds.{ROUTE_CONFIG}")
 
     def counters(self, prefix: str = "") -> dict[str, int]:
-        """Envoy's counters (optionally those starting with `prefix`), by name."""
+        """Envoy's counters and gauges (optionally those starting with `prefix`), by name."""
         stats = requests.get(
             f"{self.admin}/stats", params={"format": "json", "filter": f"^{prefix}"}, timeout=5
         ).json()["stats"]

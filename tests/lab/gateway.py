@@ -17,7 +17,6 @@ Only PathPrefix and Exact path matches are supported: enough for the lab.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections import defaultdict
@@ -29,12 +28,11 @@ from kubernetes import client
 
 from lab.envoy import Envoy
 from lab.kubelet import Endpoint
+from lab.loop import Loop
 
 GW = ("gateway.networking.k8s.io", "v1")
 POLL_SECONDS = 0.1
 SCALE = 1000  # Envoy weights are integers: keep three digits of a split
-
-log = logging.getLogger("lab.gateway")
 
 
 @dataclass(frozen=True)
@@ -114,16 +112,14 @@ class LabGateway:
         self._applied_routes: list[dict[str, Any]] | None = None
         self._serving: set[int] = set()
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lab-gateway", daemon=True)
+        self._loop = Loop("lab.gateway", POLL_SECONDS, self.sync)
 
     def start(self) -> None:
         self.sync()
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
+        self._loop.stop()
 
     def drained(self, port: int) -> bool:
         """True once Envoy routes nothing to the process on `port`."""
@@ -142,13 +138,6 @@ class LabGateway:
             }
             for name in names
         }
-
-    def _run(self) -> None:
-        while not self._stopping.wait(POLL_SECONDS):
-            try:
-                self.sync()
-            except Exception:
-                log.exception("gateway sync failed; retrying")
 
     def sync(self) -> None:
         ready = {e.uid: e for e in self.endpoints() if e.ready}

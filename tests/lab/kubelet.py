@@ -27,6 +27,7 @@ import requests
 from kubernetes import client
 
 from lab.artifact import SOURCE
+from lab.loop import Loop
 from testenv.ports import free_port
 from testenv.procs import Process, ProcessDied, wait_until
 from testenv.prometheus import LocalPrometheus
@@ -51,8 +52,11 @@ class Endpoint:
     version: str
     port: int
     ready: bool = False
-    restarts: int = 0
-    pids: list[int] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)  # one per start of its process
+
+    @property
+    def restarts(self) -> int:
+        return max(len(self.pids) - 1, 0)
 
 
 def _now() -> str:
@@ -135,9 +139,8 @@ class PodRunner:
                 assert self.process.popen is not None
                 if self.process.popen.poll() is not None:  # died: restart it, as a kubelet does
                     self.endpoint.ready = False
-                    self.endpoint.restarts += 1
                     self._report(ready=False)
-                    backoff = min(0.5 * 2**self.endpoint.restarts, 10.0)  # as CrashLoopBackOff
+                    backoff = min(0.5 * 2 ** len(self.endpoint.pids), 10.0)  # CrashLoopBackOff
                     log.warning("pod %s: process exited; restarting in %.0fs", self.name, backoff)
                     if self._stopping.wait(backoff):
                         break
@@ -238,12 +241,11 @@ class LabKubelet:
         self.runners: dict[str, PodRunner] = {}
         self.finished: list[Endpoint] = []  # pods stopped, kept for the record
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
         self._stoppers: list[threading.Thread] = []
-        self._thread = threading.Thread(target=self._run, name="lab-kubelet", daemon=True)
+        self._loop = Loop("lab.kubelet", POLL_SECONDS, self._sync)
 
     def start(self) -> None:
-        self._thread.start()
+        self._loop.start()
 
     def endpoints(self) -> list[Endpoint]:
         with self._lock:
@@ -253,13 +255,6 @@ class LabKubelet:
         """Every pod this kubelet ran, running or stopped."""
         with self._lock:
             return self.finished + [r.endpoint for r in self.runners.values()]
-
-    def _run(self) -> None:
-        while not self._stopping.wait(POLL_SECONDS):
-            try:
-                self._sync()
-            except Exception:
-                log.exception("kubelet sync failed; retrying")
 
     def _sync(self) -> None:
         pods: list[Any] = self.core.list_namespaced_pod(self.namespace, label_selector=LABEL).items
@@ -292,8 +287,7 @@ class LabKubelet:
         thread.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
+        self._loop.stop()
         for thread in self._stoppers:
             thread.join()
         for runner in list(self.runners.values()):
