@@ -10,7 +10,7 @@ export PYTHONPATH := operator:tests:examples/model-server
 
 DEBIAN_PACKAGES := prometheus
 
-.PHONY: help deps venv build-cluster helm cluster-up cluster-down crds argocd-cm lint unit e2e test demo bench clean
+.PHONY: help deps venv lock build-cluster helm cluster-up cluster-down crds argocd-cm lint unit e2e test demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -26,11 +26,22 @@ deps: venv ## install Debian packages and Python packages
 
 venv: $(VENV)/.installed ## Python packages into .venv
 
-$(VENV)/.installed: pyproject.toml
+# requirements.lock pins every package (dev extras and the build backend) with hashes;
+# pyproject.toml keeps the ranges for people who install the package.
+LOCK := requirements.lock
+UV_VERSION := 0.13.9
+
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+lock: ## re-resolve requirements.lock from pyproject.toml's ranges (uv, pinned)
+	$(PYTHON) -m venv .cache/uv
+	.cache/uv/bin/pip install -q uv==$(UV_VERSION)
+	printf 'setuptools>=69\n' | .cache/uv/bin/uv pip compile pyproject.toml - --extra dev \
+	  --generate-hashes --python-version 3.11 --custom-compile-command 'make lock' -o $(LOCK)
 
 build-cluster: deps ## build the control plane binaries (cached under .cache/)
 	$(PY) -m testenv build

@@ -1,45 +1,47 @@
 """Observe -> decide -> act: the only place that sequences the adapters and the engine.
 
-Bad input never changes what serves: a spec the models reject, a route that is missing
-or not wired to our Services, or a missing Secret becomes an InvalidSpec condition and
-an Event, and no workload or weight is touched.
+Bad input never changes what serves: a spec the models reject, a route that is missing,
+not wired to our Services or unable to do what the spec asks, or unusable credentials
+become an InvalidSpec condition and an Event, and no workload or route is touched.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, assert_never
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.spec import Analysis, ModelDeploymentSpec, Traffic
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION, ConditionType, Reason
 from modelrollout.engine.analysis import analysis_due, analysis_target
 from modelrollout.engine.conditions import condition, set_condition
+from modelrollout.engine.desired import route_features
 from modelrollout.engine.model import (
     REQUEST_ACTIONS,
+    Action,
     ApplyRevision,
     DeleteRevision,
     Emit,
     Observations,
     PointServices,
     Request,
+    RevisionObservation,
     ScaleRevision,
-    SetWeight,
+    SetRoute,
 )
 from modelrollout.engine.rollout import decide
-from modelrollout.metrics.prometheus import Credentials
-from modelrollout.metrics.provider import measure
-from modelrollout.metrics.queries import Target
-from modelrollout.metrics.registry import provider_for
+from modelrollout.metrics.measure import measure
+from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError, Target
+from modelrollout.metrics.registry import credentials_secret, provider_for
 from modelrollout.routing.registry import router_for
-from modelrollout.routing.router import RouteError, Router
+from modelrollout.routing.router import RouteError, Router, require_features
 from modelrollout.workloads.cluster import Workloads
 from modelrollout.workloads.render import service_name
 
@@ -51,32 +53,68 @@ class InvalidSpec(Exception):
         self.message = message
 
 
+class WorkloadsPort(Protocol):
+    """The workloads of one ModelDeployment (workloads.cluster.Workloads, or a fake)."""
+
+    def observe(self) -> dict[str, RevisionObservation]: ...
+    def apply_revision(
+        self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None
+    ) -> None: ...
+    def scale_revision(self, revision: str, replicas: int) -> None: ...
+    def delete_revision(self, revision: str) -> None: ...
+    def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """How the reconciler reaches the outside world, one factory per port."""
+
+    # (name, namespace, uid) -> workloads
+    workloads: Callable[[str, str, str], WorkloadsPort]
+    # (traffic, namespace, stable Service, canary Service) -> router
+    router: Callable[[Traffic | None, str, str, str], Router]
+    # (analysis, namespace) -> provider; raises InvalidSpec for unusable credentials
+    provider: Callable[[Analysis, str], MetricsProvider]
+
+
+def cluster_adapters(api: client.ApiClient) -> Adapters:
+    return Adapters(
+        workloads=lambda name, namespace, uid: Workloads(api, name, namespace, uid),
+        router=lambda traffic, namespace, stable, canary: router_for(
+            traffic, api, namespace, stable, canary
+        ),
+        provider=lambda analysis, namespace: _provider(api, analysis, namespace),
+    )
+
+
 @dataclass(frozen=True)
 class Result:
-    status: dict[str, Any]
+    status: ModelDeploymentStatus
     events: list[Emit]
     measurements: tuple[Measurement, ...] | None = None
 
 
-def reconcile(api: client.ApiClient, body: Mapping[str, Any], now: datetime) -> Result:
+def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Result:
     meta = body["metadata"]
     name, namespace, uid = meta["name"], meta["namespace"], meta["uid"]
     generation = meta.get("generation")
     status = ModelDeploymentStatus.model_validate(body.get("status") or {})
     try:
         spec = _parse_spec(body.get("spec") or {})
-        router = router_for(
-            spec.traffic, api, namespace, service_name(name, "stable"), service_name(name, "canary")
+        router = adapters.router(
+            spec.traffic, namespace, service_name(name, "stable"), service_name(name, "canary")
         )
+        require_features(router, route_features(spec))
         router.check()
-        workloads = Workloads(api, name, namespace, uid)
+        workloads = adapters.workloads(name, namespace, uid)
         obs = Observations(
             revisions=workloads.observe(),
-            measurements=_measure(api, spec, status, namespace, name, now),
+            measurements=_measure(adapters, spec, status, namespace, name, now),
             request=parse_request(meta.get("annotations") or {}),
         )
         decision = decide(spec, generation, status, obs, now)
-        _act(decision.actions, spec, workloads, router, obs)
+        for action in decision.actions:
+            _act(action, spec, workloads, router, obs)
     except (InvalidSpec, RouteError) as bad:
         return _invalid(status, generation, bad.reason, bad.message, now)
     new = decision.status
@@ -95,7 +133,7 @@ def reconcile(api: client.ApiClient, body: Mapping[str, Any], now: datetime) -> 
                 f"{', '.join(REQUEST_ACTIONS)}",
             )
         )
-    return Result(new.wire(), events, obs.measurements)
+    return Result(new, events, obs.measurements)
 
 
 def _parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:
@@ -122,65 +160,66 @@ def parse_request(annotations: Mapping[str, str]) -> Request | None:
 
 
 def _measure(
-    api: client.ApiClient,
+    adapters: Adapters,
     spec: ModelDeploymentSpec,
     status: ModelDeploymentStatus,
     namespace: str,
     name: str,
     now: datetime,
-) -> tuple[Any, ...] | None:
+) -> tuple[Measurement, ...] | None:
     analysis, judged = spec.analysis, analysis_target(status)
     if analysis is None or judged is None or not analysis_due(spec, status, now):
         return None
-    provider = provider_for(analysis, _credentials(api, spec, namespace))
+    provider = adapters.provider(analysis, namespace)
     target = Target(namespace, name, judged.version, judged.revision, analysis.window_delta())
     return measure(provider, analysis, target, now)
 
 
-def _credentials(
-    api: client.ApiClient, spec: ModelDeploymentSpec, namespace: str
-) -> Credentials | None:
-    assert spec.analysis is not None
-    ref = spec.analysis.prometheus.auth_secret_ref
-    if ref is None:
-        return None
+def _provider(api: client.ApiClient, analysis: Analysis, namespace: str) -> MetricsProvider:
+    ref = credentials_secret(analysis)
+    secret = None
+    if ref is not None:
+        try:
+            found = client.CoreV1Api(api).read_namespaced_secret(ref.name, namespace)
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                raise InvalidSpec(
+                    Reason.INVALID_SPEC,
+                    f"Secret {namespace}/{ref.name} for the metrics provider's credentials "
+                    f"cannot be read ({exc.status} {exc.reason})",
+                ) from exc
+            raise
+        secret = {k: base64.b64decode(v).decode() for k, v in (found.data or {}).items()}
     try:
-        secret = client.CoreV1Api(api).read_namespaced_secret(ref.name, namespace)
-    except ApiException as exc:
-        if exc.status in (403, 404):
-            raise InvalidSpec(
-                Reason.INVALID_SPEC,
-                f"Secret {namespace}/{ref.name} for Prometheus credentials cannot be read "
-                f"({exc.status} {exc.reason})",
-            ) from exc
-        raise
-    data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-    if "token" not in data and "username" not in data:
+        return provider_for(analysis, secret)
+    except ProviderConfigError as exc:
         raise InvalidSpec(
-            Reason.INVALID_SPEC,
-            f"Secret {namespace}/{ref.name} has neither `token` nor `username`/`password`",
-        )
-    return Credentials(data.get("token"), data.get("username"), data.get("password"))
+            Reason.INVALID_SPEC, f"Secret {namespace}/{ref.name if ref else '?'}: {exc}"
+        ) from exc
 
 
 def _act(
-    actions: tuple[Any, ...],
+    action: Action,
     spec: ModelDeploymentSpec,
-    workloads: Workloads,
+    workloads: WorkloadsPort,
     router: Router,
     obs: Observations,
 ) -> None:
-    for action in actions:
-        if isinstance(action, ApplyRevision):
-            workloads.apply_revision(spec, action.replicas, obs.revisions.get(action.revision))
-        elif isinstance(action, ScaleRevision):
-            workloads.scale_revision(action.revision, action.replicas)
-        elif isinstance(action, PointServices):
-            workloads.point_services(spec, action.stable, action.canary)
-        elif isinstance(action, SetWeight):
-            router.set_weight(action.canary)
-        elif isinstance(action, DeleteRevision):
-            workloads.delete_revision(action.revision)
+    match action:
+        case ApplyRevision(revision, replicas):
+            workloads.apply_revision(spec, replicas, obs.revisions.get(revision))
+        case ScaleRevision(revision, replicas):
+            workloads.scale_revision(revision, replicas)
+        case PointServices(stable, canary):
+            workloads.point_services(spec, stable, canary)
+        case SetRoute(state):
+            router.apply(state)
+        case DeleteRevision(revision):
+            workloads.delete_revision(revision)
+        case Emit():
+            pass  # the handler posts events once the status is written
+        case _:
+            assert_never(action)
 
 
 def _invalid(
@@ -194,4 +233,4 @@ def _invalid(
     status.observed_generation = generation
     changed = previous is None or previous.status != "True" or previous.message != message
     events = [Emit("Warning", reason, message)] if changed else []
-    return Result(status.wire(), events)
+    return Result(status, events)

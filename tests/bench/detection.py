@@ -25,7 +25,8 @@ from prometheus_api_client import PrometheusConnect
 
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import MetricConventions
-from modelrollout.metrics.queries import Target, error_rate
+from modelrollout.metrics.promql import error_rate
+from modelrollout.metrics.provider import Target
 from testenv import settings
 from testenv.exporter import Traffic
 from testenv.procs import wait_until

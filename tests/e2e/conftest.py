@@ -22,7 +22,7 @@ from testenv import settings
 from testenv.binaries import ensure_all, prometheus_binary
 from testenv.cluster import Cluster
 from testenv.controlplane import LocalControlPlane
-from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crd_files
+from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crds
 from testenv.namespaces import temporary_namespace
 from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
@@ -109,12 +109,12 @@ def prometheus() -> Iterator[LocalPrometheus]:
 
 @pytest.fixture(scope="session")
 def gateway_api_crds(api: client.ApiClient) -> list[str]:
-    return apply_crds(api, upstream_crd_files("gateway-api"))
+    return apply_crds(api, upstream_crds("gateway-api"))
 
 
 @pytest.fixture(scope="session")
 def istio_crds(api: client.ApiClient) -> list[str]:
-    return apply_crds(api, upstream_crd_files("istio"))
+    return apply_crds(api, upstream_crds("istio"))
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 
 from testenv.binaries import ensure_kubernetes
-from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crd_files
+from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crds
 from testenv.environment import Environment, read_state, stop_recorded, write_state
 from testenv.helm import ensure_helm
 
@@ -27,9 +27,7 @@ def main() -> int:
         env = Environment(detach=True)
         env.start()
         api = env.control_plane.api_client()
-        crds = [MODELROLLOUT_CRD]
-        crds += upstream_crd_files("gateway-api") + upstream_crd_files("istio")
-        apply_crds(api, crds)
+        apply_crds(api, [MODELROLLOUT_CRD, *upstream_crds("gateway-api"), *upstream_crds("istio")])
         state = env.state()
         write_state(state)
         print(f"control plane and Prometheus up in {state.start_seconds:.1f}s; CRDs installed")

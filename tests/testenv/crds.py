@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +21,29 @@ from testenv.procs import wait_until
 
 FIELD_MANAGER = "modelrollout-testenv"
 MODELROLLOUT_CRD = settings.REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"
+# hack/crds/go.mod pins the upstream modules and go.sum verifies them.
+CRD_MODULES = settings.REPO_ROOT / "hack" / "crds"
 
+
+@dataclass(frozen=True)
+class Upstream:
+    module: str
+    bundles: tuple[str, ...]  # files inside the module, relative to its root
+    crds: frozenset[str]  # the CRDs taken from them (a bundle may hold more)
+
+
+_GATEWAY_KINDS = ("gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants")
 UPSTREAM = {
-    "gateway-api": "gateway-api-v1.6.1",
-    "istio": "istio-1.30.3",
+    "gateway-api": Upstream(
+        "sigs.k8s.io/gateway-api",
+        tuple(f"config/crd/standard/gateway.networking.k8s.io_{p}.yaml" for p in _GATEWAY_KINDS),
+        frozenset(f"{p}.gateway.networking.k8s.io" for p in _GATEWAY_KINDS),
+    ),
+    "istio": Upstream(
+        "istio.io/api",
+        ("kubernetes/customresourcedefinitions.gen.yaml",),
+        frozenset({"virtualservices.networking.istio.io", "destinationrules.networking.istio.io"}),
+    ),
 }
 
 
@@ -27,16 +51,46 @@ class MissingCRDs(RuntimeError):
     pass
 
 
-def upstream_crd_files(name: str, shared: Path = settings.SHARED_CRDS) -> list[Path]:
-    """The upstream CRD files of one traffic API, or a clear error saying what is missing."""
-    folder = shared / UPSTREAM[name]
-    files = sorted(folder.glob("*.yaml"))
-    if not files:
+@functools.cache
+def module_dir(module: str) -> Path:
+    """The pinned module's folder in Go's module cache, downloaded (and verified) once."""
+    go = shutil.which("go")
+    if go is None:
         raise MissingCRDs(
-            f"no {name} CRDs in {folder}: expected the upstream files from shared/crds; "
-            f"set MODELROLLOUT_SHARED_CRDS to the folder that holds {UPSTREAM[name]}/"
+            f"Go is not installed: the upstream CRDs come from the Go module {module}"
         )
-    return files
+    env = dict(os.environ, GOTOOLCHAIN="local", GOFLAGS="-mod=readonly")
+    done = subprocess.run(
+        [go, "mod", "download", "-json", module],
+        cwd=CRD_MODULES,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    info = json.loads(done.stdout) if done.stdout.strip() else {}
+    if done.returncode != 0 or "Dir" not in info:
+        raise MissingCRDs(
+            f"cannot download the Go module {module} pinned in {CRD_MODULES}/go.mod "
+            f"(needs the Go module proxy): {info.get('Error') or done.stderr.strip()}"
+        )
+    return Path(info["Dir"])
+
+
+def upstream_crds(name: str) -> list[dict[str, Any]]:
+    """The upstream CRDs of one traffic API, unchanged, from its pinned Go module."""
+    upstream = UPSTREAM[name]
+    root = module_dir(upstream.module)
+    docs = [
+        doc
+        for doc in load_documents(root / bundle for bundle in upstream.bundles)
+        if doc.get("kind") == "CustomResourceDefinition"
+        and doc["metadata"]["name"] in upstream.crds
+    ]
+    missing = upstream.crds - {doc["metadata"]["name"] for doc in docs}
+    if missing:
+        raise MissingCRDs(f"{upstream.module} in {root} lacks {', '.join(sorted(missing))}")
+    return docs
 
 
 def load_documents(files: Iterable[Path]) -> list[dict[str, Any]]:

@@ -18,11 +18,6 @@ BIN_DIR = (
 )
 CLUSTER_DIR = CACHE_DIR / "cluster"
 
-# One setting to find the upstream traffic-API CRDs (Gateway API, Istio).
-SHARED_CRDS = Path(
-    os.environ.get("MODELROLLOUT_SHARED_CRDS", REPO_ROOT.parent / "shared" / "crds")
-).resolve()
-
 # Which cluster the e2e suite runs against: "local" (started here),
 # "existing" (the cluster $KUBECONFIG points at) or "kind" (pytest-kind, needs Docker).
 CLUSTER_MODE_ENV = "MODELROLLOUT_E2E_CLUSTER"

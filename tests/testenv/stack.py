@@ -12,7 +12,7 @@ from kubernetes import client
 
 from testenv.cluster import api_client_for
 from testenv.controlplane import Endpoints
-from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crd_files
+from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crds
 from testenv.environment import Environment
 from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
@@ -33,7 +33,7 @@ def running_stack(workdir: Path, tick_seconds: float) -> Iterator[Stack]:
     try:
         endpoints = environment.start()
         api = api_client_for(endpoints.kubeconfig)
-        apply_crds(api, [*upstream_crd_files("gateway-api"), MODELROLLOUT_CRD])
+        apply_crds(api, [*upstream_crds("gateway-api"), MODELROLLOUT_CRD])
         operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator", tick_seconds)
         operator.start()
         try:

@@ -61,3 +61,21 @@ def test_wait_until_reports_a_dead_process_with_its_log(tmp_path: Path) -> None:
 def test_wait_until_times_out_with_what_it_waited_for() -> None:
     with pytest.raises(TimeoutError, match="the impossible"):
         wait_until(lambda: False, timeout=0.3, what="the impossible")
+
+
+def test_free_ports_avoid_the_ephemeral_range_and_each_other() -> None:
+    """Outgoing connections take their local port from the ephemeral range, so a port
+    picked there can be gone by the time a server binds it; and no two pickers, in this
+    process or another, get the same port."""
+    from testenv.ports import _ephemeral_range, free_port
+
+    low, high = _ephemeral_range()
+    mine = {free_port() for _ in range(50)}
+    assert len(mine) == 50
+    assert not any(low <= port <= high for port in mine)
+    code = "from testenv.ports import free_port; print(*[free_port() for _ in range(200)])"
+    theirs = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert len(theirs) == 200
+    assert mine.isdisjoint(int(p) for p in theirs)

@@ -75,8 +75,27 @@ class Metrics:
         self.duration.labels(i.namespace, i.model, i.version).observe(seconds)
 
 
+class InFlight:
+    """Prediction requests being answered, so a shutdown can wait until there are none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+
 READY_AT = web.AppKey("ready_at", float)
 DRAINING = web.AppKey("draining", asyncio.Event)
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
 
 
 def create_app(
@@ -94,8 +113,12 @@ def create_app(
     async def predict(request: web.Request) -> web.Response:
         started = clock()
         i = identity
-        with metrics.in_flight.labels(i.namespace, i.model, i.version).track_inprogress():
-            status, body = await _answer(request)
+        request.app[IN_FLIGHT].enter()
+        try:
+            with metrics.in_flight.labels(i.namespace, i.model, i.version).track_inprogress():
+                status, body = await _answer(request)
+        finally:
+            request.app[IN_FLIGHT].leave()
         metrics.observe(status, clock() - started)
         return web.json_response(body, status=status, headers=headers)
 
@@ -135,13 +158,10 @@ def create_app(
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response
 
-    async def on_shutdown(app: web.Application) -> None:
-        app[DRAINING].set()
-
     app = web.Application()
     app[READY_AT] = clock() + faults.slow_start_seconds
     app[DRAINING] = asyncio.Event()
-    app.on_shutdown.append(on_shutdown)
+    app[IN_FLIGHT] = InFlight()
     app.router.add_post("/predict", predict)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/ready", ready)

@@ -66,6 +66,10 @@ class Pause(Model):
     )
 
 
+# Python attribute -> wire name of every step kind; a new kind is a field here and a row.
+STEP_KINDS = {"set_weight": "setWeight", "pause": "pause"}
+
+
 class CanaryStep(Model):
     """One step of a canary: set a weight, or pause. Exactly one of the two."""
 
@@ -80,6 +84,12 @@ class CanaryStep(Model):
         default=None, ge=0, le=100, description="Percent of live traffic sent to the canary."
     )
     pause: Pause | None = Field(default=None, description="Wait before the next step.")
+
+    @property
+    def kind(self) -> str:
+        """The step's kind: the name of the one field it sets (the CRD requires one)."""
+        kind = next(name for name in STEP_KINDS if getattr(self, name) is not None)
+        return STEP_KINDS[kind]
 
 
 class CanaryStrategy(Model):
@@ -158,6 +168,10 @@ class Strategy(Model):
     canary: CanaryStrategy | None = Field(default=None, description="A stepwise canary.")
     blue_green: BlueGreenStrategy | None = Field(default=None, description="A blue/green switch.")
 
+    @property
+    def kind(self) -> Literal["canary", "blueGreen"]:
+        return "canary" if self.canary is not None else "blueGreen"
+
     def _chosen(self) -> CanaryStrategy | BlueGreenStrategy:
         chosen = self.canary or self.blue_green
         assert chosen is not None, "the CRD requires exactly one strategy"
@@ -194,6 +208,12 @@ class Traffic(Model):
     gateway_api: GatewayAPIRoute | None = Field(
         default=None, alias="gatewayAPI", description="Split traffic with a Gateway API HTTPRoute."
     )
+
+    @property
+    def kind(self) -> str:
+        """The key of the one router set (the CRD requires exactly one)."""
+        fields = type(self).model_fields
+        return next(f.alias or n for n, f in fields.items() if getattr(self, n) is not None)
 
 
 class SecretRef(Model):

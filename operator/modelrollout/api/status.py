@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from modelrollout.api.base import Model
-from modelrollout.api.vocabulary import Outcome, Phase
+from modelrollout.api.vocabulary import LEGACY_PROMOTION_STAGES, Outcome, Phase, PromotionStage
 
 MAX_MEASUREMENTS = 10
 MAX_HISTORY = 10
@@ -116,12 +117,12 @@ class ModelDeploymentStatus(Model):
     rollout_started_at: datetime | None = Field(
         default=None, description="When the current rollout began."
     )
-    promotion_stage: int | None = Field(
+    promotion_stage: PromotionStage | None = Field(
         default=None,
-        ge=0,
         description=(
-            "Progress of a promotion: 0 scale the canary up, 1 all traffic to it, "
-            "2 switch the stable Service, 3 traffic back through stable."
+            "Progress of a promotion: ScaleUp (the canary to full size), AllToCanary "
+            "(all traffic to it), SwitchStable (the stable Service to its pods), "
+            "BackToStable (traffic back through the stable Service)."
         ),
     )
     pause_reason: str | None = Field(
@@ -149,3 +150,11 @@ class ModelDeploymentStatus(Model):
         max_length=MAX_HISTORY,
         description="Finished rollouts, newest first.",
     )
+
+    @field_validator("promotion_stage", mode="before")
+    @classmethod
+    def _legacy_stage(cls, value: Any) -> Any:
+        """An integer stage (written by 0.1.0) is its index in the enum's order."""
+        if isinstance(value, int) and 0 <= value < len(LEGACY_PROMOTION_STAGES):
+            return LEGACY_PROMOTION_STAGES[value]
+        return value

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 # Manual requests: `<action>:<unique id>`, consumed once (see engine.model.Request).
 REQUEST_ANNOTATION = "modelrollout.io/request"
+# The field manager of everything the operator writes (server-side apply and patches).
+FIELD_MANAGER = "modelrollout"
 
 
 class Phase(StrEnum):
@@ -15,6 +17,19 @@ class Phase(StrEnum):
     HEALTHY = "Healthy"
     DEGRADED = "Degraded"
     ROLLED_BACK = "RolledBack"
+
+
+class PromotionStage(StrEnum):
+    """A promotion, one tick per stage so the data plane can follow (see engine.promotion)."""
+
+    SCALE_UP = "ScaleUp"
+    ALL_TO_CANARY = "AllToCanary"
+    SWITCH_STABLE = "SwitchStable"
+    BACK_TO_STABLE = "BackToStable"
+
+
+# Releases up to 0.1.0 wrote the stage as its index; a status written then still reads.
+LEGACY_PROMOTION_STAGES = tuple(PromotionStage)
 
 
 class ConditionType(StrEnum):

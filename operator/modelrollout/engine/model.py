@@ -25,6 +25,7 @@ class RevisionObservation:
 
     replicas: int
     ready_replicas: int
+    applied: str | None = None  # fingerprint of the body last applied to it, if any
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,26 @@ class PointServices:
     canary: str
 
 
-@dataclass(frozen=True)
-class SetWeight:
-    """Send `canary` percent of traffic to the canary Service and the rest to stable."""
+RouteFeature = Literal["weights"]
 
-    canary: int
+
+@dataclass(frozen=True)
+class RouteState:
+    """All the operator asks of a route: one state, applied whole by the router.
+
+    `canary_weight` percent of live traffic goes to the canary Service, the rest to
+    stable. New parts (a mirror percentage, header matches) are new fields here, each
+    named by a RouteFeature that routers declare they support.
+    """
+
+    canary_weight: int
+
+
+@dataclass(frozen=True)
+class SetRoute:
+    """Make the route carry this state (only the parts the router supports)."""
+
+    state: RouteState
 
 
 @dataclass(frozen=True)
@@ -91,7 +107,7 @@ class Emit:
     message: str
 
 
-Action = ApplyRevision | ScaleRevision | PointServices | SetWeight | DeleteRevision | Emit
+Action = ApplyRevision | ScaleRevision | PointServices | SetRoute | DeleteRevision | Emit
 
 
 @dataclass(frozen=True)

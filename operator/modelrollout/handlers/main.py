@@ -22,26 +22,22 @@ from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.handlers import telemetry
-from modelrollout.reconcile import reconcile
+from modelrollout.reconcile import Adapters, cluster_adapters, reconcile
 
 logger = logging.getLogger("modelrollout")
 TICK_SECONDS = float(os.environ.get("MODELROLLOUT_TICK_SECONDS", "2"))
-_api: client.ApiClient | None = None
 
 
 def api_client() -> client.ApiClient:
-    global _api  # one client per process, made at startup
-    if _api is None:
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
-        _api = client.ApiClient()
-    return _api
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Our own events carry the decisions. Below WARNING, kopf would post "Timer succeeded"
     # as an Event every tick, for every ModelDeployment; handler errors still become Events.
     settings.posting.level = logging.WARNING
@@ -52,7 +48,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.scanning.disabled = True
     # kopf puts a finalizer on objects with timers, to stop the timer before the object goes.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
-    require_crd(api_client())
+    api = api_client()  # one client per process, shared by every handler through memo
+    require_crd(api)
+    memo.adapters = cluster_adapters(api)
     logger.info("modelrollout %s starting (tick %.1fs)", __version__, TICK_SECONDS)
 
 
@@ -72,10 +70,12 @@ def require_crd(api: client.ApiClient) -> None:
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=True)
-def tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    adapters: Adapters = memo.adapters
+    old_status = ModelDeploymentStatus.model_validate(body.get("status") or {})
     started = time.monotonic()
     try:
-        result = reconcile(api_client(), body, datetime.now(UTC))
+        result = reconcile(adapters, body, datetime.now(UTC))
     except Exception:
         telemetry.RECONCILE_ERRORS.inc()
         raise
@@ -84,14 +84,14 @@ def tick(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     telemetry.record(
         body.metadata.namespace or "",
         body.metadata.name or "",
-        ModelDeploymentStatus.model_validate(body.get("status") or {}),
-        ModelDeploymentStatus.model_validate(result.status),
+        old_status,
+        result.status,
         result.measurements,
     )
-    old = dict(body.get("status") or {})
-    for key in old.keys() - result.status.keys():
+    old, new = dict(body.get("status") or {}), result.status.wire()
+    for key in old.keys() - new.keys():
         patch.status[key] = None  # a merge patch removes a field by setting it to null
-    for key, value in result.status.items():
+    for key, value in new.items():
         if old.get(key) != value:
             patch.status[key] = value
     for event in result.events:

@@ -1,8 +1,9 @@
 """Prometheus through prometheus-api-client: timeouts, no retries (the next interval retries),
-and bearer or basic auth from a Secret the reconciler read."""
+bearer or basic auth from the Secret named in authSecretRef, and answers read into numbers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +13,9 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from modelrollout.api.durations import parse_duration
-from modelrollout.api.spec import PrometheusSource
-from modelrollout.metrics.provider import ProviderError
+from modelrollout.api.spec import Metric, PrometheusSource
+from modelrollout.metrics.promql import metric_query, sample_size
+from modelrollout.metrics.provider import ProviderConfigError, ProviderError, Target
 
 
 @dataclass(frozen=True, repr=False)
@@ -27,6 +29,40 @@ class Credentials:
     def __repr__(self) -> str:
         return "Credentials(<hidden>)"
 
+    @classmethod
+    def from_secret(cls, data: Mapping[str, str]) -> Credentials:
+        """`token` (bearer), or `username` and `password` (basic auth)."""
+        if "token" not in data and "username" not in data:
+            raise ProviderConfigError("it has neither `token` nor `username`/`password`")
+        return cls(data.get("token"), data.get("username"), data.get("password"))
+
+
+def single_value(result: Any) -> float | None:
+    """The one number in an instant-query result; None when empty; ProviderError saying
+    what came back when it is anything else."""
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        return _number(result[1])  # a scalar: [timestamp, "value"]
+    if not isinstance(result, list):
+        raise ProviderError(f"unexpected result shape: {type(result).__name__}")
+    if not result:
+        return None
+    if len(result) > 1:
+        raise ProviderError(
+            f"query returned {len(result)} series; it must return one number "
+            "(aggregate it, e.g. with sum())"
+        )
+    try:
+        return _number(result[0]["value"][1])
+    except (KeyError, IndexError, TypeError) as exc:
+        raise ProviderError(f"unexpected series: {result[0]!r:.200}") from exc
+
+
+def _number(raw: Any) -> float:
+    try:
+        return float(raw)
+    except (TypeError, ValueError) as exc:
+        raise ProviderError(f"the value {raw!r:.50} is not a number") from exc
+
 
 class PrometheusProvider:
     def __init__(self, source: PrometheusSource, credentials: Credentials | None = None) -> None:
@@ -38,6 +74,7 @@ class PrometheusProvider:
             auth = (credentials.username, credentials.password or "")
         self.url = source.url.rstrip("/")
         self.timeout = parse_duration(source.timeout).total_seconds()
+        self.conventions = source.conventions
         self._client = PrometheusConnect(
             url=self.url,
             headers=headers or None,
@@ -47,7 +84,16 @@ class PrometheusProvider:
             timeout=self.timeout,
         )
 
-    def run_query(self, query: str) -> Any:
+    def metric_query(self, metric: Metric, target: Target) -> str:
+        return metric_query(metric, target, self.conventions)
+
+    def sample_size_query(self, target: Target) -> str:
+        return sample_size(target, self.conventions)
+
+    def value(self, query: str) -> float | None:
+        return single_value(self._run(query))
+
+    def _run(self, query: str) -> Any:
         try:
             return self._client.custom_query(query)
         except PrometheusApiClientException as exc:
@@ -58,12 +104,6 @@ class PrometheusProvider:
             ) from exc
         except requests.RequestException as exc:
             raise ProviderError(f"Prometheus at {self.url} unreachable ({_cause(exc)})") from exc
-
-    def is_online(self) -> bool:
-        try:
-            return bool(self._client.check_prometheus_connection())
-        except requests.RequestException:
-            return False
 
 
 def _cause(exc: requests.RequestException) -> str:

@@ -1,61 +1,48 @@
-"""The metrics provider protocol (after Flagger's: run a query, say whether it is online)."""
+"""The metrics provider protocol: a query answers with a number, no number, or an error.
+
+A provider owns everything particular to its backend: its query language and built-in
+templates, its credentials, and reading its answers. What a number means (Successful,
+Failed, Inconclusive, Error) is one shared rule (classify.py, measure.py).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
 
-from modelrollout.api.spec import Analysis
-from modelrollout.api.status import Measurement
-from modelrollout.api.vocabulary import Outcome
-from modelrollout.metrics.classify import classify, measured
-from modelrollout.metrics.queries import TEMPLATES, Target, render_custom, sample_size
+from modelrollout.api.spec import Metric
 
 
 class ProviderError(Exception):
-    """The provider could not answer: unreachable, timed out, or refused the query."""
+    """No usable answer: unreachable, timed out, refused, or an answer of the wrong shape.
+    The message says which, and what came back."""
+
+
+class ProviderConfigError(ValueError):
+    """The provider's configuration cannot work (for example unusable credentials)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is measured: one revision of one ModelDeployment, over one window."""
+
+    namespace: str
+    model: str
+    version: str
+    revision: str
+    window: timedelta
 
 
 class MetricsProvider(Protocol):
-    def run_query(self, query: str) -> Any:
-        """The raw instant-query result; raises ProviderError when there is no answer."""
+    def value(self, query: str) -> float | None:
+        """The query's one number; None when it has no data; ProviderError otherwise."""
         ...
 
-    def is_online(self) -> bool: ...
+    def metric_query(self, metric: Metric, target: Target) -> str:
+        """The query for one metric (a built-in template or the user's own)."""
+        ...
 
-
-def measure(
-    provider: MetricsProvider, analysis: Analysis, target: Target, now: datetime
-) -> tuple[Measurement, ...]:
-    """One analysis run: every metric once, with the sample-size gate applied first."""
-    conv = analysis.prometheus.conventions
-
-    def every(outcome: Outcome, message: str) -> tuple[Measurement, ...]:
-        return tuple(measured(m, outcome, message, now) for m in analysis.metrics)
-
-    if analysis.min_sample_size > 0:
-        try:
-            result = provider.run_query(sample_size(target, conv))
-        except ProviderError as exc:
-            return every(Outcome.ERROR, str(exc))
-        count = 0.0
-        if isinstance(result, list) and len(result) == 1 and isinstance(result[0], dict):
-            count = float(result[0]["value"][1])
-        if not count >= analysis.min_sample_size:  # NaN compares False: inconclusive
-            return every(
-                Outcome.INCONCLUSIVE,
-                f"{count:.0f} requests in the window, fewer than minSampleSize "
-                f"{analysis.min_sample_size}",
-            )
-
-    results = []
-    for metric in analysis.metrics:
-        try:
-            if metric.template is not None:
-                query = TEMPLATES[metric.template](target, conv)
-            else:
-                query = render_custom(metric.query or "", target)
-            results.append(classify(metric, provider.run_query(query), now))
-        except (ProviderError, ValueError) as exc:
-            results.append(measured(metric, Outcome.ERROR, str(exc), now))
-    return tuple(results)
+    def sample_size_query(self, target: Target) -> str:
+        """The query for how many requests the target served in the window."""
+        ...

@@ -15,11 +15,11 @@ from typing import Any, cast
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from modelrollout.api.vocabulary import Reason
+from modelrollout.api.vocabulary import FIELD_MANAGER, Reason
+from modelrollout.engine.model import RouteFeature, RouteState
 from modelrollout.routing.router import RouteError
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
-FIELD_MANAGER = "modelrollout"
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,15 @@ def weight_patch(refs: list[BackendRef], stable: str, canary_weight: int) -> lis
 
 
 class GatewayAPIRouter:
+    supports: frozenset[RouteFeature] = frozenset({"weights"})
+
     def __init__(
         self, api: client.ApiClient, namespace: str, route: str, stable: str, canary: str
     ) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.namespace, self.route = namespace, route
         self.stable, self.canary = stable, canary
+        self.name = f"HTTPRoute {namespace}/{route}"
         self._checked: dict[str, Any] | None = None
 
     def _read(self) -> dict[str, Any]:
@@ -97,7 +100,8 @@ class GatewayAPIRouter:
         self._checked = self._read()
         self._refs(self._checked)
 
-    def set_weight(self, canary: int) -> None:
+    def apply(self, state: RouteState) -> None:
+        canary = state.canary_weight
         for attempt in range(2):
             # The route read by check() this tick saves a second GET on the usual path.
             route, self._checked = (self._checked or self._read()), None

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kubernetes import client
 
 from modelrollout.api.spec import Traffic
 from modelrollout.routing.gateway_api import GatewayAPIRouter
 from modelrollout.routing.router import Router
+from modelrollout.routing.service_selector import ServiceSelectorOnly
+
+# spec.traffic's key -> (traffic, api, namespace, stable Service, canary Service) -> router
+RouterFactory = Callable[[Traffic, client.ApiClient, str, str, str], Router]
 
 
-class ServiceSelectorOnly:
-    """No router: all traffic goes through the stable Service, whose selector the
-    blue/green switch moves. Weights have nowhere to go, so setting them does nothing."""
+def _gateway_api(
+    traffic: Traffic, api: client.ApiClient, namespace: str, stable: str, canary: str
+) -> Router:
+    assert traffic.gateway_api is not None
+    return GatewayAPIRouter(api, namespace, traffic.gateway_api.http_route, stable, canary)
 
-    def check(self) -> None:
-        return None
 
-    def set_weight(self, canary: int) -> None:
-        return None
+ROUTERS: dict[str, RouterFactory] = {"gatewayAPI": _gateway_api}
 
 
 def router_for(
@@ -25,6 +30,4 @@ def router_for(
 ) -> Router:
     if traffic is None:
         return ServiceSelectorOnly()
-    if traffic.gateway_api is not None:
-        return GatewayAPIRouter(api, namespace, traffic.gateway_api.http_route, stable, canary)
-    raise ValueError("spec.traffic names no router this operator knows (expected gatewayAPI)")
+    return ROUTERS[traffic.kind](traffic, api, namespace, stable, canary)

@@ -10,9 +10,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.vocabulary import FIELD_MANAGER
 from modelrollout.engine.model import RevisionObservation
 from modelrollout.workloads.render import (
-    FIELD_MANAGER,
+    ANNOTATION_APPLIED,
     LABEL_NAME,
     LABEL_REVISION,
     deployment_name,
@@ -25,11 +26,6 @@ _APPLY: dict[str, Any] = {
     "force": True,
     "_content_type": "application/apply-patch+yaml",
 }
-
-
-# Deployments this process last applied: a tick re-asserts the desired state, but an
-# unchanged body whose Deployment is observed at the right size needs no write.
-_applied: dict[tuple[str, str, str], str] = {}
 
 
 def _fingerprint(body: dict[str, Any]) -> str:
@@ -56,19 +52,22 @@ class Workloads:
                 continue
             replicas = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 0
             ready = (dep.status.ready_replicas or 0) if dep.status else 0
-            revisions[revision] = RevisionObservation(replicas, ready)
+            applied = (meta.annotations or {}).get(ANNOTATION_APPLIED)
+            revisions[revision] = RevisionObservation(replicas, ready, applied)
         return revisions
 
     def apply_revision(
         self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None
     ) -> None:
+        """Server-side apply, unless the Deployment already holds this body at this size
+        (a decision re-asserts every revision; an unchanged one needs no write)."""
         body = render_deployment(self.name, self.namespace, self.uid, spec, replicas)
-        key = ("Deployment", self.namespace, body["metadata"]["name"])
-        unchanged = observed is not None and observed.replicas == replicas
-        if unchanged and _applied.get(key) == _fingerprint(body):
+        digest = _fingerprint(body)
+        if observed is not None and (observed.replicas, observed.applied) == (replicas, digest):
             return
-        self.apps.patch_namespaced_deployment(key[2], self.namespace, body, **_APPLY)
-        _applied[key] = _fingerprint(body)
+        body["metadata"].setdefault("annotations", {})[ANNOTATION_APPLIED] = digest
+        name = body["metadata"]["name"]
+        self.apps.patch_namespaced_deployment(name, self.namespace, body, **_APPLY)
 
     def scale_revision(self, revision: str, replicas: int) -> None:
         """Scale through the scale subresource: the pod template is never touched."""

@@ -19,7 +19,7 @@ from modelrollout.engine.model import (
     Request,
     RevisionObservation,
     ScaleRevision,
-    SetWeight,
+    SetRoute,
 )
 from modelrollout.engine.rollout import decide
 
@@ -94,10 +94,11 @@ class World:
                 self.replicas[action.revision] = action.replicas
             elif isinstance(action, PointServices):
                 self.services = (action.stable, action.canary)
-            elif isinstance(action, SetWeight):
-                if action.canary != self.weight:
-                    self.weights_seen.append(action.canary)
-                self.weight = action.canary
+            elif isinstance(action, SetRoute):
+                weight = action.state.canary_weight
+                if weight != self.weight:
+                    self.weights_seen.append(weight)
+                self.weight = weight
             elif isinstance(action, DeleteRevision):
                 self.deleted.append(action.revision)
                 self.replicas.pop(action.revision, None)

@@ -10,7 +10,8 @@ from sim import T0, measurement, spec
 
 from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
 from modelrollout.api.vocabulary import Outcome
-from modelrollout.engine.analysis import analysis_due, judge, run_outcome
+from modelrollout.engine.analysis import analysis_due
+from modelrollout.engine.verdict import judge, run_outcome
 
 
 @pytest.mark.parametrize(

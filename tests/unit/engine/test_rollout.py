@@ -6,16 +6,17 @@ from datetime import timedelta
 
 from sim import World, healthy_world, measurement, spec
 
-from modelrollout.api.vocabulary import ConditionType, Outcome, Phase, Reason
+from modelrollout.api.vocabulary import ConditionType, Outcome, Phase, PromotionStage, Reason
 from modelrollout.engine.conditions import condition
 from modelrollout.engine.model import (
     ApplyRevision,
     PointServices,
     Request,
+    RouteState,
     ScaleRevision,
-    SetWeight,
+    SetRoute,
 )
-from modelrollout.engine.rollout import canary_replicas
+from modelrollout.engine.tick import canary_replicas
 
 OK = Outcome.SUCCESSFUL
 
@@ -45,7 +46,7 @@ def test_first_deployment_goes_straight_to_healthy_without_canary() -> None:
     revision = world.spec.revision()
     assert ApplyRevision(revision, 4) in first.actions
     assert PointServices(revision, revision) in first.actions
-    assert SetWeight(0) in first.actions
+    assert SetRoute(RouteState(canary_weight=0)) in first.actions
     assert world.status.phase == Phase.PROGRESSING
     assert world.status.canary is None
     world.tick()
@@ -99,7 +100,7 @@ def test_new_version_starts_a_canary_at_zero_weight_until_its_pods_are_ready() -
     assert world.status.canary.revision == canary
     assert ApplyRevision(canary, 1) in decision.actions, "sized for the first step's 10%"
     assert ScaleRevision(stable, 4) in decision.actions, "stable untouched, not re-templated"
-    assert SetWeight(0) in decision.actions
+    assert SetRoute(RouteState(canary_weight=0)) in decision.actions
     world.tick()
     assert world.weight == 0, "no traffic to a canary that is not ready"
     world.ready_limit.pop(canary)
@@ -167,7 +168,7 @@ def test_promotion_scales_the_canary_to_full_size_before_moving_traffic() -> Non
         world.tick(measurements=(measurement(OK, world.now),), advance=timedelta(seconds=31))
         if world.status.promotion_stage is not None:
             break
-    assert world.status.promotion_stage == 0
+    assert world.status.promotion_stage == PromotionStage.SCALE_UP
     world.ready_limit[canary] = 2
     for _ in range(3):
         world.tick()

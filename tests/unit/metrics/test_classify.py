@@ -1,4 +1,5 @@
-"""Classifying Prometheus answers, and a whole analysis run against a scripted provider."""
+"""Reading Prometheus answers into numbers, classifying numbers, and a whole analysis run
+against a scripted provider."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from modelrollout.api.spec import Analysis, Metric
+from modelrollout.api.spec import Analysis, Metric, PrometheusSource
+from modelrollout.api.status import Measurement
 from modelrollout.api.vocabulary import Outcome
-from modelrollout.metrics.classify import classify
-from modelrollout.metrics.provider import ProviderError, measure
-from modelrollout.metrics.queries import Target
+from modelrollout.metrics.classify import classify, measured
+from modelrollout.metrics.measure import measure
+from modelrollout.metrics.prometheus import PrometheusProvider, single_value
+from modelrollout.metrics.provider import ProviderError, Target
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 METRIC = Metric(name="error-rate", template="errorRate", max=0.01)
@@ -36,37 +39,56 @@ def series(value: str, **labels: str) -> dict[str, Any]:
     ],
 )
 def test_classify(result: Any, outcome: Outcome) -> None:
-    assert classify(METRIC, result, NOW).outcome == outcome
+    assert _classify(result).outcome == outcome
+
+
+def _classify(result: Any) -> Measurement:
+    """What the Prometheus provider's answer becomes: an Error when it is no number."""
+    try:
+        value = single_value(result)
+    except ProviderError as exc:
+        return measured(METRIC, Outcome.ERROR, str(exc), NOW)
+    return classify(METRIC, value, NOW)
 
 
 def test_classification_keeps_value_and_threshold() -> None:
-    m = classify(METRIC, [series("0.5")], NOW)
+    m = _classify([series("0.5")])
     assert (m.value, m.max, m.metric) == (0.5, 0.01, "error-rate")
     assert "above the maximum" in m.message
 
 
-def test_nan_is_recorded_without_a_value() -> None:
-    assert classify(METRIC, [series("NaN")], NOW).value is None
+@pytest.mark.parametrize("raw", ["NaN", "+Inf", "-Inf"])
+def test_non_finite_values_are_recorded_without_a_value(raw: str) -> None:
+    assert _classify([series(raw)]).value is None
+
+
+def test_an_answer_that_is_no_number_says_what_came_back() -> None:
+    with pytest.raises(ProviderError, match="'many' is not a number"):
+        single_value([series("many")])
 
 
 class Scripted:
-    """A provider that answers from a table (or raises) so runs are exact."""
+    """Prometheus's queries and answer reading, with answers from a table (or raises)."""
 
     def __init__(self, answers: dict[str, Any]) -> None:
         self.answers = answers
         self.queries: list[str] = []
+        self.prometheus = PrometheusProvider(PrometheusSource(url="http://p:9090"))
 
-    def run_query(self, query: str) -> Any:
+    def metric_query(self, metric: Metric, target: Target) -> str:
+        return self.prometheus.metric_query(metric, target)
+
+    def sample_size_query(self, target: Target) -> str:
+        return self.prometheus.sample_size_query(target)
+
+    def value(self, query: str) -> float | None:
         self.queries.append(query)
         for needle, answer in self.answers.items():
             if needle in query:
                 if isinstance(answer, Exception):
                     raise answer
-                return answer
-        return []
-
-    def is_online(self) -> bool:
-        return True
+                return single_value(answer)
+        return None
 
 
 ANALYSIS = Analysis.model_validate(

@@ -6,7 +6,7 @@ import pytest
 
 from modelrollout.api.spec import PrometheusSource
 from modelrollout.metrics.prometheus import Credentials, PrometheusProvider
-from modelrollout.metrics.provider import ProviderError
+from modelrollout.metrics.provider import ProviderConfigError, ProviderError
 
 
 def test_bearer_token_goes_in_the_authorization_header() -> None:
@@ -38,5 +38,12 @@ def test_unreachable_prometheus_is_a_provider_error() -> None:
     # Port 9 on loopback (discard) is closed here: the connection is refused at once.
     provider = PrometheusProvider(PrometheusSource(url="http://127.0.0.1:9", timeout="1s"))
     with pytest.raises(ProviderError, match="unreachable"):
-        provider.run_query("up")
-    assert provider.is_online() is False
+        provider.value("up")
+
+
+def test_credentials_from_a_secret() -> None:
+    assert Credentials.from_secret({"token": "t"}).token == "t"
+    basic = Credentials.from_secret({"username": "u", "password": "p"})
+    assert (basic.username, basic.password) == ("u", "p")
+    with pytest.raises(ProviderConfigError, match="neither `token` nor"):
+        Credentials.from_secret({"tokn": "t"})

@@ -7,14 +7,14 @@ from datetime import timedelta
 import pytest
 
 from modelrollout.api.spec import MetricConventions
-from modelrollout.metrics.queries import (
-    Target,
+from modelrollout.metrics.promql import (
     error_rate,
     escape_label_value,
     latency_p99,
     render_custom,
     sample_size,
 )
+from modelrollout.metrics.provider import Target
 
 TARGET = Target("ml", "fraud", "2.1.0", "abc123", timedelta(seconds=30))
 CONV = MetricConventions()

@@ -1,4 +1,5 @@
-"""PromQL for the built-in templates and custom queries, with label values escaped.
+"""Prometheus's query templates: PromQL for the built-in metrics and custom queries,
+with label values escaped.
 
 Metric convention for the built-in templates (names configurable in
 spec.analysis.prometheus.conventions): a request counter and a latency histogram, both
@@ -9,11 +10,11 @@ labelled `namespace`, `model` (the ModelDeployment's name) and `version`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable
 
 from modelrollout.api.durations import format_duration
-from modelrollout.api.spec import MetricConventions
+from modelrollout.api.spec import Metric, MetricConventions
+from modelrollout.metrics.provider import Target
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 
@@ -23,28 +24,19 @@ def escape_label_value(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-@dataclass(frozen=True)
-class Target:
-    """What is measured: one revision of one ModelDeployment, over one window."""
-
-    namespace: str
-    model: str
-    version: str
-    revision: str
-    window: timedelta
-
-    def variables(self) -> dict[str, str]:
-        return {
-            "namespace": escape_label_value(self.namespace),
-            "model": escape_label_value(self.model),
-            "version": escape_label_value(self.version),
-            "revision": escape_label_value(self.revision),
-            "interval": format_duration(self.window),
-        }
+def variables(target: Target) -> dict[str, str]:
+    """The values a custom query may use, label values escaped."""
+    return {
+        "namespace": escape_label_value(target.namespace),
+        "model": escape_label_value(target.model),
+        "version": escape_label_value(target.version),
+        "revision": escape_label_value(target.revision),
+        "interval": format_duration(target.window),
+    }
 
 
 def _selector(target: Target, extra: str = "") -> str:
-    v = target.variables()
+    v = variables(target)
     labels = f'namespace="{v["namespace"]}", model="{v["model"]}", version="{v["version"]}"'
     return "{" + labels + (", " + extra if extra else "") + "}"
 
@@ -73,12 +65,15 @@ def sample_size(target: Target, conv: MetricConventions) -> str:
     return f"sum(increase({conv.requests_total}{_selector(target)}[{window}]))"
 
 
-TEMPLATES = {"errorRate": error_rate, "latencyP99": latency_p99}
+TEMPLATES: dict[str, Callable[[Target, MetricConventions], str]] = {
+    "errorRate": error_rate,
+    "latencyP99": latency_p99,
+}
 
 
 def render_custom(query: str, target: Target) -> str:
     """Substitute {{ variables }}; an unknown variable is an error, never left in place."""
-    values = target.variables()
+    values = variables(target)
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -89,3 +84,9 @@ def render_custom(query: str, target: Target) -> str:
         return values[name]
 
     return _VARIABLE.sub(substitute, query)
+
+
+def metric_query(metric: Metric, target: Target, conv: MetricConventions) -> str:
+    if metric.template is not None:
+        return TEMPLATES[metric.template](target, conv)
+    return render_custom(metric.query or "", target)

@@ -1,0 +1,65 @@
+"""Blue/green: a full-size preview without live traffic, one switch, then a watch.
+
+Before the switch the new revision runs at full size behind the preview (canary)
+Service and is judged on whoever calls it. The switch is a promotion. After it, the
+previous revision stays warm for scaleDownDelay while analysis goes on; a failure
+then switches traffic straight back (rollback.py).
+"""
+
+from __future__ import annotations
+
+from modelrollout.api.durations import parse_duration
+from modelrollout.api.spec import BlueGreenStrategy
+from modelrollout.api.vocabulary import Phase, Reason
+from modelrollout.engine.promotion import begin_promotion, promote
+from modelrollout.engine.rollback import wait_for_pods_or_roll_back
+from modelrollout.engine.tick import Tick
+from modelrollout.engine.verdict import apply_run
+
+
+def _strategy(t: Tick) -> BlueGreenStrategy:
+    strategy = t.spec.strategy.blue_green
+    assert strategy is not None, "chosen by the strategy table"
+    return strategy
+
+
+def progress(t: Tick) -> None:
+    """The preview before the switch."""
+    strategy, canary = _strategy(t), t.canary
+    canary.replicas = t.spec.replicas
+    if wait_for_pods_or_roll_back(t, "preview"):
+        return
+    if not t.s.current_step:
+        t.s.current_step = 1  # 1: the preview is ready; timers count from here
+        t.s.step_started_at = t.now
+        t.emit(Reason.PREVIEW_READY, f"preview of version {canary.version} is ready")
+    if t.pause_if_held():
+        return
+    t.s.phase = Phase.PROGRESSING
+    elapsed = t.now - (t.s.step_started_at or t.now)
+    if strategy.preview_duration and elapsed < parse_duration(strategy.preview_duration):
+        t.s.message = f"preview under analysis for at least {strategy.preview_duration}"
+        return
+    if t.needs_a_pass():
+        t.s.message = "preview ready: waiting for a successful measurement"
+        return
+    if strategy.auto_promotion_after is None:
+        t.pause(Reason.AWAITING_PROMOTION, "preview ready and passing: waiting for promotion")
+        return
+    if elapsed < parse_duration(strategy.auto_promotion_after):
+        t.s.message = f"preview passing: promotion after {strategy.auto_promotion_after}"
+        return
+    begin_promotion(t, f"promoting version {canary.version}")
+    promote(t)
+
+
+def watch_after_switch(t: Tick) -> bool:
+    """Post-promotion analysis while the previous revision is warm; True when it
+    switched traffic back (a rollback). The window closes at post_promotion_until."""
+    if apply_run(t, t.obs.measurements):
+        return True
+    until = t.s.post_promotion_until
+    if until is None or t.now >= until:
+        t.s.previous = None
+        t.s.post_promotion_until = None
+    return False

@@ -1,0 +1,80 @@
+"""What a status implies for the cluster: revisions and their sizes, where the Services
+point, the route state, due scale-downs and revisions to delete.
+
+Re-asserted whole on every decision (level-triggered): the reconciler writes only
+what differs from what it observes.
+"""
+
+from __future__ import annotations
+
+from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.engine.model import (
+    ApplyRevision,
+    DeleteRevision,
+    PointServices,
+    RouteFeature,
+    RouteState,
+    ScaleRevision,
+    SetRoute,
+)
+from modelrollout.engine.promotion import STAGES
+from modelrollout.engine.tick import Tick
+
+# What of a route each strategy needs. A blue/green switch works without a router
+# (the stable Service's selector moves); a canary needs weights.
+_STRATEGY_NEEDS: dict[str, frozenset[RouteFeature]] = {
+    "canary": frozenset({"weights"}),
+    "blueGreen": frozenset(),
+}
+
+
+def route_features(spec: ModelDeploymentSpec) -> frozenset[RouteFeature]:
+    """The route features this spec asks for; the router must support every one."""
+    return _STRATEGY_NEEDS[spec.strategy.kind]
+
+
+def assert_workloads(t: Tick) -> None:
+    stable, canary = t.stable, t.s.canary
+    for rev in (stable, canary, t.s.previous):
+        if rev is None:
+            continue
+        if rev.revision == t.revision:
+            t.actions.append(ApplyRevision(rev.revision, rev.replicas))
+        else:
+            t.actions.append(ScaleRevision(rev.revision, rev.replicas))
+    effect = STAGES[t.s.promotion_stage] if t.s.promotion_stage is not None else None
+    switched = canary is not None and effect is not None and effect.stable_on_canary
+    stable_target = canary.revision if switched and canary else stable.revision
+    t.actions.append(PointServices(stable_target, canary.revision if canary else stable_target))
+    weight = canary.weight if canary else 0
+    if effect is not None and effect.weight is not None:
+        weight = effect.weight
+    t.actions.append(SetRoute(RouteState(canary_weight=weight)))
+
+
+def due_scale_downs(t: Tick) -> None:
+    warm = t.s.previous.revision if t.s.previous else None
+    live = {r.revision for r in (t.s.stable, t.s.canary) if r is not None}
+    keep = []
+    for pending in t.s.scale_downs:
+        if pending.revision in live:
+            continue
+        if pending.revision == warm:
+            keep.append(pending)  # still needed by post-promotion analysis
+        elif pending.at <= t.now:
+            t.actions.append(ScaleRevision(pending.revision, 0))
+        else:
+            keep.append(pending)
+    t.s.scale_downs = keep
+
+
+def collect_garbage(t: Tick) -> None:
+    """Delete revisions beyond the history limit that are scaled down and unreferenced."""
+    wanted = {d.revision for d in t.s.scale_downs}
+    wanted |= {r.revision for r in (t.s.stable, t.s.canary) if r is not None}
+    # Previous stables, newest first, for undo.
+    previous = [h.from_revision for h in t.s.history if h.outcome == "Promoted"]
+    wanted |= set(list(dict.fromkeys(previous))[: t.spec.revision_history_limit])
+    for revision, seen in sorted(t.obs.revisions.items()):
+        if revision not in wanted and seen.replicas == 0:
+            t.actions.append(DeleteRevision(revision))

@@ -1,0 +1,84 @@
+"""Promotion: traffic and the stable pointer move to the canary's warm pods; nothing restarts.
+
+Four stages, one tick each so the data plane can follow. The table says what each
+implies for the cluster (desired.py reads it) and which stage comes next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelrollout.api.durations import parse_duration
+from modelrollout.api.status import RevisionStatus
+from modelrollout.api.vocabulary import Phase, PromotionStage, Reason
+from modelrollout.engine.rollback import wait_for_pods_or_roll_back
+from modelrollout.engine.tick import Tick
+
+
+@dataclass(frozen=True)
+class StageEffect:
+    # Canary weight on the route; None: the canary's own weight (unchanged).
+    weight: int | None
+    # The stable Service selects the canary's pods.
+    stable_on_canary: bool
+    next: PromotionStage | None
+
+
+STAGES: dict[PromotionStage, StageEffect] = {
+    PromotionStage.SCALE_UP: StageEffect(None, False, PromotionStage.ALL_TO_CANARY),
+    PromotionStage.ALL_TO_CANARY: StageEffect(100, False, PromotionStage.SWITCH_STABLE),
+    PromotionStage.SWITCH_STABLE: StageEffect(100, True, PromotionStage.BACK_TO_STABLE),
+    PromotionStage.BACK_TO_STABLE: StageEffect(0, True, None),
+}
+
+
+def verdict_is_in(stage: PromotionStage | None) -> bool:
+    """Once traffic moves over for good, no more measurements are taken."""
+    return stage is not None and stage != PromotionStage.SCALE_UP
+
+
+def begin_promotion(t: Tick, message: str) -> None:
+    t.s.pause_reason = None
+    t.s.promotion_stage = PromotionStage.SCALE_UP
+    t.emit(Reason.PROMOTING, message)
+
+
+def promote(t: Tick) -> None:
+    """Take the promotion one stage further (each stage is one tick)."""
+    canary = t.canary
+    canary.replicas = t.spec.replicas
+    stage = t.s.promotion_stage or PromotionStage.SCALE_UP
+    if stage == PromotionStage.SCALE_UP:
+        if wait_for_pods_or_roll_back(t, "promoting: canary at full size", promoting=True):
+            return
+        t.set_weight(100)
+    following = STAGES[stage].next
+    if following is not None:
+        t.s.promotion_stage = following
+        return
+    _finish(t)
+
+
+def _finish(t: Tick) -> None:
+    canary, old = t.canary, t.stable
+    t.record("Promoted", "all steps passed")
+    t.s.stable = RevisionStatus(
+        version=canary.version,
+        revision=canary.revision,
+        weight=100,
+        replicas=t.spec.replicas,
+        ready_replicas=canary.ready_replicas,
+    )
+    delay = t.spec.strategy.scale_down_delay()
+    t.schedule_scale_down(old.revision, parse_duration(delay))
+    t.end_rollout()
+    if t.traits.analysis_after_switch and t.spec.analysis is not None:
+        # Post-promotion analysis while the previous revision stays warm.
+        t.s.previous = old.model_copy(update={"weight": 0})
+        t.s.post_promotion_until = t.now + parse_duration(delay)
+        t.s.analysis.last_run_at = t.now
+    t.s.phase = Phase.HEALTHY
+    t.emit(
+        Reason.PROMOTED,
+        f"version {canary.version} promoted; {old.version} scales down after {delay}",
+    )

@@ -1,0 +1,183 @@
+"""One decision in the making: the context every engine module works on.
+
+A Tick holds a private, mutable copy of the status, the observations, the clock and
+the actions decided so far. Its methods are the small state changes the strategies
+share; helpers that only answer a question never emit or change anything.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.status import (
+    MAX_HISTORY,
+    HistoryEntry,
+    ModelDeploymentStatus,
+    RevisionStatus,
+    ScaleDown,
+)
+from modelrollout.api.vocabulary import Phase, Reason
+from modelrollout.engine.model import Action, Emit, Observations
+
+
+@dataclass(frozen=True)
+class StrategyTraits:
+    """What sets one strategy apart where shared rules look at it (chosen once per tick)."""
+
+    # A blue/green preview is judged on whoever calls it; a canary only on live weight.
+    judged_without_weight: bool
+    # What a person's `promote` does: end the current step, or promote outright.
+    promote_request: Literal["step", "promotion"]
+    # After a blue/green switch the previous revision stays warm under analysis.
+    analysis_after_switch: bool
+
+
+TRAITS: dict[str, StrategyTraits] = {
+    "canary": StrategyTraits(
+        judged_without_weight=False, promote_request="step", analysis_after_switch=False
+    ),
+    "blueGreen": StrategyTraits(
+        judged_without_weight=True, promote_request="promotion", analysis_after_switch=True
+    ),
+}
+
+# Pauses the analysis caused: they lift once it passes again (a person's do not).
+ANALYSIS_PAUSES = (Reason.ANALYSIS_ERRORS, Reason.ANALYSIS_INCONCLUSIVE)
+
+
+def canary_replicas(total: int, weight: int) -> int:
+    """Pods the canary needs for `weight` percent of traffic: proportional, at least one."""
+    return max(1, math.ceil(total * weight / 100))
+
+
+class Tick:
+    def __init__(
+        self,
+        spec: ModelDeploymentSpec,
+        generation: int | None,
+        status: ModelDeploymentStatus,
+        obs: Observations,
+        now: datetime,
+    ) -> None:
+        self.spec = spec
+        self.generation = generation
+        self.s = status.model_copy(deep=True)
+        self.obs = obs
+        self.now = now
+        self.actions: list[Action] = []
+        self.revision = spec.revision()
+        self.traits = TRAITS[spec.strategy.kind]
+
+    # -- questions ----------------------------------------------------------------------
+
+    @property
+    def stable(self) -> RevisionStatus:
+        assert self.s.stable is not None, "only asked once a stable revision exists"
+        return self.s.stable
+
+    @property
+    def canary(self) -> RevisionStatus:
+        assert self.s.canary is not None, "only asked during a rollout"
+        return self.s.canary
+
+    def deadline_passed(self) -> bool:
+        started = self.s.step_started_at or self.s.rollout_started_at or self.now
+        return self.now - started > timedelta(seconds=self.spec.progress_deadline_seconds)
+
+    def canary_short_of_pods(self) -> bool:
+        return self.canary.ready_replicas < self.canary.replicas
+
+    def held(self) -> bool:
+        """Paused by the spec, a request, a pause step or the analysis."""
+        return self.spec.paused or self.s.pause_reason is not None
+
+    def needs_a_pass(self) -> bool:
+        """With analysis and a judged canary, a step ends only after a successful run."""
+        judged = self.canary.weight > 0 or self.traits.judged_without_weight
+        return self.spec.analysis is not None and judged and self.s.analysis.step_successes == 0
+
+    # -- state changes ------------------------------------------------------------------
+
+    def emit(self, reason: str, message: str, *, warning: bool = False) -> None:
+        """An Event that is also the status message."""
+        self.actions.append(Emit("Warning" if warning else "Normal", reason, message))
+        self.s.message = message
+
+    def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+        """An Event only (a measurement run), leaving the status message alone."""
+        self.actions.append(Emit(type_, reason, message))
+
+    def observe(self, rev: RevisionStatus) -> None:
+        seen = self.obs.revisions.get(rev.revision)
+        rev.ready_replicas = seen.ready_replicas if seen else 0
+
+    def record(
+        self,
+        outcome: str,
+        reason: str,
+        rolled: RevisionStatus | None = None,
+        base: RevisionStatus | None = None,
+    ) -> None:
+        """A history entry for the rollout that just ended (newest first, bounded)."""
+        canary, stable = rolled or self.canary, base or self.stable
+        entry = HistoryEntry(
+            version=canary.version,
+            revision=canary.revision,
+            outcome=outcome,
+            reason=reason,
+            from_version=stable.version,
+            from_revision=stable.revision,
+            started_at=self.s.rollout_started_at,
+            finished_at=self.now,
+        )
+        self.s.history = [entry, *self.s.history][:MAX_HISTORY]
+
+    def schedule_scale_down(self, revision: str, delay: timedelta) -> None:
+        pending = [d for d in self.s.scale_downs if d.revision != revision]
+        self.s.scale_downs = [*pending, ScaleDown(revision=revision, at=self.now + delay)]
+
+    def end_rollout(self) -> None:
+        self.s.canary = None
+        self.s.current_step = None
+        self.s.step_started_at = None
+        self.s.weight_set_at = None
+        self.s.rollout_started_at = None
+        self.s.promotion_stage = None
+        self.s.pause_reason = None
+
+    def set_weight(self, weight: int) -> None:
+        if self.canary.weight != weight:
+            self.canary.weight = weight
+            self.s.weight_set_at = self.now
+        self.stable.weight = 100 - weight
+
+    def advance_step(self) -> None:
+        self.s.current_step = (self.s.current_step or 0) + 1
+        self.s.step_started_at = self.now
+        self.s.analysis.step_successes = 0
+
+    def pause(self, reason: str, message: str) -> None:
+        """Pause (an Event only when the pause or its reason is new)."""
+        if self.s.phase != Phase.PAUSED or self.s.pause_reason != reason:
+            self.emit(reason, message, warning=reason in ANALYSIS_PAUSES)
+        self.s.phase = Phase.PAUSED
+        self.s.pause_reason = reason if reason != Reason.PAUSED_BY_SPEC else None
+        self.s.message = message
+
+    def pause_if_held(self) -> bool:
+        """Keep a held rollout Paused and say so; True when it is held."""
+        if self.spec.paused:
+            self.pause(Reason.PAUSED_BY_SPEC, "paused by spec.paused")
+            return True
+        if self.s.pause_reason is not None:
+            self.s.phase = Phase.PAUSED
+            return True
+        return False
+
+    def resume(self) -> None:
+        self.s.pause_reason = None
+        self.s.phase = Phase.PROGRESSING

@@ -1,0 +1,17 @@
+"""No router: all traffic reaches the stable Service, whose selector a blue/green switch
+moves (workloads/). There are no weights to set, so it supports no route feature."""
+
+from __future__ import annotations
+
+from modelrollout.engine.model import RouteFeature, RouteState
+
+
+class ServiceSelectorOnly:
+    name = "no router (the stable Service's selector)"
+    supports: frozenset[RouteFeature] = frozenset()
+
+    def check(self) -> None:
+        return None
+
+    def apply(self, state: RouteState) -> None:
+        return None  # the Services' selectors carry the switch
