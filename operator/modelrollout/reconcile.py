@@ -89,7 +89,8 @@ def cluster_adapters(api: client.ApiClient) -> Adapters:
 
 @dataclass(frozen=True)
 class Result:
-    status: ModelDeploymentStatus
+    previous: ModelDeploymentStatus  # as read from the object
+    status: ModelDeploymentStatus  # as decided
     events: list[Emit]
     measurements: tuple[Measurement, ...] | None = None
 
@@ -133,7 +134,7 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
                 f"{', '.join(REQUEST_ACTIONS)}",
             )
         )
-    return Result(new, events, obs.measurements)
+    return Result(status, new, events, obs.measurements)
 
 
 def _parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:
@@ -225,12 +226,13 @@ def _act(
 def _invalid(
     status: ModelDeploymentStatus, generation: int | None, reason: str, message: str, now: datetime
 ) -> Result:
-    previous = condition(status.conditions, ConditionType.INVALID_SPEC)
-    status.conditions = set_condition(
-        status.conditions, ConditionType.INVALID_SPEC, True, reason, message, generation, now
+    before = condition(status.conditions, ConditionType.INVALID_SPEC)
+    new = status.model_copy(deep=True)
+    new.conditions = set_condition(
+        new.conditions, ConditionType.INVALID_SPEC, True, reason, message, generation, now
     )
-    status.message = message
-    status.observed_generation = generation
-    changed = previous is None or previous.status != "True" or previous.message != message
+    new.message = message
+    new.observed_generation = generation
+    changed = before is None or before.status != "True" or before.message != message
     events = [Emit("Warning", reason, message)] if changed else []
-    return Result(status, events)
+    return Result(status, new, events)

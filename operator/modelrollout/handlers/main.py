@@ -20,7 +20,6 @@ from kubernetes import client, config
 
 from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
-from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.handlers import telemetry
 from modelrollout.reconcile import Adapters, cluster_adapters, reconcile
 
@@ -72,7 +71,6 @@ def require_crd(api: client.ApiClient) -> None:
 @kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=True)
 def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     adapters: Adapters = memo.adapters
-    old_status = ModelDeploymentStatus.model_validate(body.get("status") or {})
     started = time.monotonic()
     try:
         result = reconcile(adapters, body, datetime.now(UTC))
@@ -84,7 +82,7 @@ def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     telemetry.record(
         body.metadata.namespace or "",
         body.metadata.name or "",
-        old_status,
+        result.previous,
         result.status,
         result.measurements,
     )

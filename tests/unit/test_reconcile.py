@@ -1,0 +1,204 @@
+"""reconcile(): observe -> decide -> act, with fake adapters recording what it does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from modelrollout.api.spec import Analysis, Metric, ModelDeploymentSpec, Traffic
+from modelrollout.api.vocabulary import ConditionType, Outcome, Phase, Reason
+from modelrollout.engine.conditions import condition
+from modelrollout.engine.model import RevisionObservation, RouteFeature, RouteState
+from modelrollout.metrics.provider import Target
+from modelrollout.reconcile import Adapters, InvalidSpec, reconcile
+from modelrollout.routing.router import RouteError
+
+T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Cluster:
+    """What the fakes saw, in order, and the revisions they pretend exist."""
+
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    revisions: dict[str, RevisionObservation] = field(default_factory=dict)
+    supports: frozenset[RouteFeature] = frozenset({"weights"})
+    route_error: RouteError | None = None
+    value: float | None = 0.0
+
+
+class FakeWorkloads:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def observe(self) -> dict[str, RevisionObservation]:
+        self.cluster.calls.append(("observe",))
+        return dict(self.cluster.revisions)
+
+    def apply_revision(
+        self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None
+    ) -> None:
+        self.cluster.calls.append(("apply", spec.revision(), replicas))
+        self.cluster.revisions[spec.revision()] = RevisionObservation(replicas, replicas)
+
+    def scale_revision(self, revision: str, replicas: int) -> None:
+        self.cluster.calls.append(("scale", revision, replicas))
+
+    def delete_revision(self, revision: str) -> None:
+        self.cluster.calls.append(("delete", revision))
+
+    def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None:
+        self.cluster.calls.append(("services", stable, canary))
+
+
+class FakeRouter:
+    name = "fake route"
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.supports = cluster.supports
+
+    def check(self) -> None:
+        self.cluster.calls.append(("check",))
+        if self.cluster.route_error is not None:
+            raise self.cluster.route_error
+
+    def apply(self, state: RouteState) -> None:
+        self.cluster.calls.append(("route", state.canary_weight))
+
+
+class FakeProvider:
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def value(self, query: str) -> float | None:
+        self.cluster.calls.append(("query", query))
+        return 1000.0 if query == "samples" else self.cluster.value
+
+    def metric_query(self, metric: Metric, target: Target) -> str:
+        return f"{metric.name}@{target.version}"
+
+    def sample_size_query(self, target: Target) -> str:
+        return "samples"
+
+
+def adapters(cluster: Cluster) -> Adapters:
+    def router(traffic: Traffic | None, namespace: str, stable: str, canary: str) -> FakeRouter:
+        assert (stable, canary) == ("m-stable", "m-canary")
+        return FakeRouter(cluster)
+
+    def provider(analysis: Analysis, namespace: str) -> FakeProvider:
+        return FakeProvider(cluster)
+
+    return Adapters(
+        workloads=lambda name, namespace, uid: FakeWorkloads(cluster),
+        router=router,
+        provider=provider,
+    )
+
+
+def body(version: str = "1", status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "m", "namespace": "ml", "uid": "u", "generation": 3},
+        "spec": {
+            "replicas": 2,
+            "model": {"version": version},
+            "template": {"spec": {"containers": [{"name": "s", "image": f"s:{version}"}]}},
+            "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "1m"}}]}},
+            "traffic": {"gatewayAPI": {"httpRoute": "r"}},
+            **spec,
+        },
+        "status": status or {},
+    }
+
+
+def test_a_first_deployment_is_checked_observed_decided_and_acted_in_order() -> None:
+    cluster = Cluster()
+    result = reconcile(adapters(cluster), body(), T0)
+    revision = ModelDeploymentSpec.model_validate(body()["spec"]).revision()
+    assert cluster.calls == [
+        ("check",),
+        ("observe",),
+        ("apply", revision, 2),
+        ("services", revision, revision),
+        ("route", 0),
+    ]
+    assert result.status.phase == Phase.PROGRESSING
+    assert result.status.observed_generation == 3
+    assert [e.reason for e in result.events] == [Reason.FIRST_DEPLOYMENT]
+
+
+def test_a_rollout_measures_when_due_and_sets_the_canary_weight() -> None:
+    cluster = Cluster()
+    status = reconcile(adapters(cluster), body(), T0).status
+    status = reconcile(adapters(cluster), body(status=status.wire()), T0).status
+    assert status.phase == Phase.HEALTHY
+    analysis = {
+        "prometheus": {"url": "http://p"},
+        "interval": "10s",
+        "metrics": [{"name": "errors", "template": "errorRate", "max": 0.01}],
+    }
+    new = body("2", status=status.wire(), analysis=analysis)
+    cluster.calls.clear()
+    status = reconcile(adapters(cluster), new, T0 + timedelta(seconds=1)).status
+    assert ("route", 0) in cluster.calls  # the canary's pods are not ready yet
+    for i in range(2, 4):
+        new["status"] = status.wire()
+        status = reconcile(adapters(cluster), new, T0 + timedelta(seconds=i)).status
+    assert status.canary is not None
+    assert status.canary.weight == 20
+    assert ("route", 20) in cluster.calls
+    assert not any(call[0] == "query" for call in cluster.calls), "nothing is due yet"
+    new["status"] = status.wire()
+    result = reconcile(adapters(cluster), new, T0 + timedelta(seconds=20))
+    assert ("query", "errors@2") in cluster.calls
+    assert result.measurements is not None
+    assert [m.outcome for m in result.measurements] == [Outcome.SUCCESSFUL]
+
+
+@pytest.mark.parametrize(
+    ("cluster", "reason"),
+    [
+        (Cluster(route_error=RouteError(Reason.ROUTE_NOT_FOUND, "no route")), "RouteNotFound"),
+        (Cluster(supports=frozenset()), "InvalidSpec"),
+    ],
+)
+def test_a_route_that_cannot_carry_the_rollout_changes_nothing(
+    cluster: Cluster, reason: str
+) -> None:
+    result = reconcile(adapters(cluster), body(), T0)
+    assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)
+    invalid = condition(result.status.conditions, ConditionType.INVALID_SPEC)
+    assert invalid is not None
+    assert (invalid.status, invalid.reason) == ("True", reason)
+    assert [e.reason for e in result.events] == [reason]
+
+
+def test_a_missing_feature_is_named_with_the_router() -> None:
+    result = reconcile(adapters(Cluster(supports=frozenset())), body(), T0)
+    assert result.status.message == (
+        "the spec needs weights from its router, which fake route does not support"
+    )
+
+
+def test_unusable_credentials_are_invalid_spec_and_touch_nothing() -> None:
+    cluster = Cluster()
+    status = reconcile(adapters(cluster), body(), T0).status
+    analysis = {
+        "prometheus": {"url": "http://p"},
+        "metrics": [{"name": "e", "query": "x", "max": 1}],
+    }
+
+    def refuse(analysis: Analysis, namespace: str) -> FakeProvider:
+        raise InvalidSpec(Reason.INVALID_SPEC, "Secret ml/creds: it has neither `token` nor ...")
+
+    broken = Adapters(adapters(cluster).workloads, adapters(cluster).router, refuse)
+    rollout = body("2", status=status.wire(), analysis=analysis)
+    rollout["status"]["canary"] = {"version": "2", "revision": "x", "weight": 10}
+    cluster.calls.clear()
+    result = reconcile(broken, rollout, T0 + timedelta(minutes=5))
+    assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)
+    assert "Secret ml/creds" in result.status.message
