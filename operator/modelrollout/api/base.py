@@ -42,6 +42,17 @@ class Model(BaseModel):
                 raise ValueError(rule.message)
         return self
 
+    @classmethod
+    def wire_keys(cls) -> list[str]:
+        """Every field's name on the wire, in declaration order."""
+        return [f.alias or name for name, f in cls.model_fields.items()]
+
+    def chosen_key(self) -> str:
+        """The wire key of the one field set, for a model whose fields are alternatives
+        (a step kind, a strategy, a router; its CEL rule requires exactly one)."""
+        fields = type(self).model_fields
+        return next(f.alias or n for n, f in fields.items() if getattr(self, n) is not None)
+
     def wire(self) -> dict[str, object]:
         """The JSON-ready dict as stored in the cluster (aliases, no unset optionals)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

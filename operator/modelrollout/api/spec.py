@@ -66,10 +66,6 @@ class Pause(Model):
     )
 
 
-# Python attribute -> wire name of every step kind; a new kind is a field here and a row.
-STEP_KINDS = {"set_weight": "setWeight", "pause": "pause"}
-
-
 class CanaryStep(Model):
     """One step of a canary: set a weight, or pause. Exactly one of the two."""
 
@@ -87,9 +83,8 @@ class CanaryStep(Model):
 
     @property
     def kind(self) -> str:
-        """The step's kind: the name of the one field it sets (the CRD requires one)."""
-        kind = next(name for name in STEP_KINDS if getattr(self, name) is not None)
-        return STEP_KINDS[kind]
+        """setWeight or pause: the one field set (engine.canary.STEP_KINDS has a row each)."""
+        return self.chosen_key()
 
 
 class CanaryStrategy(Model):
@@ -169,8 +164,9 @@ class Strategy(Model):
     blue_green: BlueGreenStrategy | None = Field(default=None, description="A blue/green switch.")
 
     @property
-    def kind(self) -> Literal["canary", "blueGreen"]:
-        return "canary" if self.canary is not None else "blueGreen"
+    def kind(self) -> str:
+        """canary or blueGreen: the one field set."""
+        return self.chosen_key()
 
     def _chosen(self) -> CanaryStrategy | BlueGreenStrategy:
         chosen = self.canary or self.blue_green
@@ -211,9 +207,8 @@ class Traffic(Model):
 
     @property
     def kind(self) -> str:
-        """The key of the one router set (the CRD requires exactly one)."""
-        fields = type(self).model_fields
-        return next(f.alias or n for n, f in fields.items() if getattr(self, n) is not None)
+        """gatewayAPI: the one router set (routing.registry.ROUTERS has a row each)."""
+        return self.chosen_key()
 
 
 class SecretRef(Model):

@@ -6,18 +6,18 @@ from typing import get_args
 
 import pytest
 
-from modelrollout.api.spec import STEP_KINDS as SPEC_STEP_KINDS
+from modelrollout.api.spec import CanaryStep, Strategy
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import PromotionStage
 from modelrollout.engine import canary, desired, requests, rollout, tick
 from modelrollout.engine.model import RequestAction
 from modelrollout.engine.promotion import STAGES, verdict_is_in
 
-STRATEGY_KINDS = ("canary", "blueGreen")
+STRATEGY_KINDS = Strategy.wire_keys()
 
 
 def test_every_step_kind_of_the_spec_has_a_function() -> None:
-    assert set(canary.STEP_KINDS) == set(SPEC_STEP_KINDS.values())
+    assert set(canary.STEP_KINDS) == set(CanaryStep.wire_keys())
 
 
 def test_every_request_action_has_a_function() -> None:
