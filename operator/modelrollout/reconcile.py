@@ -93,34 +93,50 @@ class Result:
     status: ModelDeploymentStatus  # as decided
     events: list[Emit]
     measurements: tuple[Measurement, ...] | None = None
+    failed: bool = False  # the reconcile could not finish (ReconcileError)
 
 
 def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Result:
+    """One decision. Whatever an adapter raises, a Result comes back: bad input as
+    InvalidSpec, anything else as ReconcileError with the status as it was (the next
+    reconcile decides again from it: level-triggered, nothing half-recorded)."""
     meta = body["metadata"]
     name, namespace, uid = meta["name"], meta["namespace"], meta["uid"]
     generation = meta.get("generation")
     status = ModelDeploymentStatus.model_validate(body.get("status") or {})
+    doing = "reading the spec"
     try:
         spec = _parse_spec(body.get("spec") or {})
+        doing = "checking the route"
         router = adapters.router(
             spec.traffic, namespace, service_name(name, "stable"), service_name(name, "canary")
         )
         require_features(router, route_features(spec))
         router.check()
+        doing = "observing the Deployments"
         workloads = adapters.workloads(name, namespace, uid)
+        revisions = workloads.observe()
+        doing = "measuring"
         obs = Observations(
-            revisions=workloads.observe(),
+            revisions=revisions,
             measurements=_measure(adapters, spec, status, namespace, name, now),
             request=parse_request(meta.get("annotations") or {}),
         )
+        doing = "deciding"
         decision = decide(spec, generation, status, obs, now)
         for action in decision.actions:
+            doing = describe(action)
             _act(action, spec, workloads, router, obs)
     except (InvalidSpec, RouteError) as bad:
         return _invalid(status, generation, bad.reason, bad.message, now)
+    except Exception as exc:  # the loop must go on; the error goes into status and events
+        return failed(status, generation, f"{doing}: {_error_text(exc)}", now)
     new = decision.status
     new.conditions = set_condition(
         new.conditions, ConditionType.INVALID_SPEC, False, Reason.SPEC_VALID, "", generation, now
+    )
+    new.conditions = set_condition(
+        new.conditions, ConditionType.RECONCILE_ERROR, False, Reason.RECONCILED, "", generation, now
     )
     events = decision.events()
     unknown = (meta.get("annotations") or {}).get(REQUEST_ANNOTATION)
@@ -221,6 +237,48 @@ def _act(
             pass  # the handler posts events once the status is written
         case _:
             assert_never(action)
+
+
+def describe(action: Action) -> str:
+    match action:
+        case ApplyRevision(revision, replicas) | ScaleRevision(revision, replicas):
+            return f"sizing revision {revision} to {replicas} pods"
+        case PointServices(stable, canary):
+            return f"pointing the Services at {stable} (stable) and {canary} (canary)"
+        case SetRoute(state):
+            return f"setting the route (canary weight {state.canary_weight}%)"
+        case DeleteRevision(revision):
+            return f"deleting revision {revision}"
+        case Emit():
+            return "recording an event"
+        case _:
+            assert_never(action)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ApiException):
+        return f"the API server answered {exc.status} {exc.reason}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def failed(
+    status: ModelDeploymentStatus, generation: int | None, message: str, now: datetime
+) -> Result:
+    """The status as it was, with ReconcileError saying what failed (an Event when new)."""
+    before = condition(status.conditions, ConditionType.RECONCILE_ERROR)
+    new = status.model_copy(deep=True)
+    new.conditions = set_condition(
+        new.conditions,
+        ConditionType.RECONCILE_ERROR,
+        True,
+        Reason.RECONCILE_FAILED,
+        message,
+        generation,
+        now,
+    )
+    changed = before is None or before.status != "True" or before.message != message
+    events = [Emit("Warning", Reason.RECONCILE_FAILED, message)] if changed else []
+    return Result(status, new, events, failed=True)
 
 
 def _invalid(

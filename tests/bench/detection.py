@@ -30,7 +30,7 @@ from modelrollout.metrics.provider import Target
 from testenv import settings
 from testenv.exporter import Traffic
 from testenv.procs import wait_until
-from testenv.prometheus import LocalPrometheus
+from testenv.prometheus import SCRAPE_INTERVAL, LocalPrometheus
 from testenv.rollouts import Scenario
 from testenv.stack import running_stack
 
@@ -60,7 +60,7 @@ def one_run(
         s.traffic("1.0.0", Traffic())
         s.traffic("2.0.0", Traffic())
         analysis = {
-            "prometheus": {"url": prom.url, "timeout": "2s"},
+            "prometheus": {"url": prom.url, "timeout": "2s", "scrapeInterval": SCRAPE_INTERVAL},
             "interval": interval,
             "failureLimit": 0,
             "minSampleSize": 20,

@@ -39,7 +39,7 @@ BAD = {"MODEL_FAULT_ERROR_RATE": "0.5"}
 
 def analysis(prometheus_url: str, interval: str) -> dict[str, Any]:
     return {
-        "prometheus": {"url": prometheus_url, "timeout": "2s"},
+        "prometheus": {"url": prometheus_url, "timeout": "2s", "scrapeInterval": SCRAPE_INTERVAL},
         "interval": interval,
         "failureLimit": 0,
         "minSampleSize": 20,

@@ -208,6 +208,59 @@ def test_invalid_resources_are_rejected_at_apply_time(
     assert any(says in p for p in problems), problems
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("interval", "0s", "interval must be longer than 0s"),
+        ("window", "0s", "window must be longer than 0s"),
+        ("window", "1s", "must span at least two scrapes"),
+    ],
+)
+def test_analysis_windows_that_never_hold_data_are_rejected_at_apply_time(
+    api: client.ApiClient,
+    namespace: str,
+    modelrollout_crd: list[str],
+    field: str,
+    value: str,
+    says: str,
+) -> None:
+    body = model_deployment("bad", "1.0.0", "http://127.0.0.1:9")
+    body["spec"]["analysis"][field] = value
+    with pytest.raises(ApiException) as rejected:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, body
+        )
+    assert rejected.value.status == 422
+    assert says in rejected.value.body
+    problems = [str(p) for p in lint_document(body)]
+    assert any(says in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("path", "unknown"),
+    [(("spec",), "replica"), (("spec", "traffic"), "istio")],
+)
+def test_unknown_fields_are_refused_by_the_api_server_and_by_lint(
+    api: client.ApiClient,
+    namespace: str,
+    modelrollout_crd: list[str],
+    path: tuple[str, ...],
+    unknown: str,
+) -> None:
+    body = model_deployment("bad", "1.0.0", "http://127.0.0.1:9")
+    where = body
+    for key in path:
+        where = where[key]
+    where[unknown] = 3
+    with pytest.raises(ApiException) as rejected:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
+        )
+    assert f'unknown field \\"{".".join(path)}.{unknown}\\"' in rejected.value.body
+    problems = [str(p) for p in lint_document(body)]
+    assert f"{'.'.join(path)}: unknown field: {unknown}" in " ".join(problems), problems
+
+
 def test_metric_thresholds_are_checked_at_apply_time(
     api: client.ApiClient, namespace: str, modelrollout_crd: list[str]
 ) -> None:

@@ -30,6 +30,7 @@ from lab.plot import plot
 from lab.record import RolloutRecord, old_pods_gone, play
 from testenv import settings
 from testenv.namespaces import temporary_namespace
+from testenv.prometheus import SCRAPE_INTERVAL
 from testenv.stack import running_stack
 
 NAME = "iris"
@@ -54,7 +55,7 @@ LIVE_WINDOW_SECONDS = 5.0
 
 def analysis(prometheus_url: str) -> dict[str, Any]:
     return {
-        "prometheus": {"url": prometheus_url, "timeout": "2s"},
+        "prometheus": {"url": prometheus_url, "timeout": "2s", "scrapeInterval": SCRAPE_INTERVAL},
         "interval": "5s",
         "failureLimit": 1,
         "minSampleSize": 20,

@@ -13,7 +13,7 @@ from kubernetes import client, watch
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from testenv.exporter import ModelExporter, Traffic
 from testenv.procs import wait_until
-from testenv.prometheus import LocalPrometheus
+from testenv.prometheus import SCRAPE_INTERVAL, LocalPrometheus
 
 GW = ("gateway.networking.k8s.io", "v1")
 
@@ -59,7 +59,11 @@ def model_deployment(
         },
         "traffic": {"gatewayAPI": {"httpRoute": route or name}},
         "analysis": {
-            "prometheus": {"url": prometheus_url, "timeout": "2s"},
+            "prometheus": {
+                "url": prometheus_url,
+                "timeout": "2s",
+                "scrapeInterval": SCRAPE_INTERVAL,
+            },
             "interval": "2s",
             "window": "4s",
             "failureLimit": 0,

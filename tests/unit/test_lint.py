@@ -40,6 +40,12 @@ def broken(change: dict[str, Any]) -> dict[str, Any]:
             "does not match",
         ),
         ({"model": {}}, "spec.model", "'version' is a required property"),
+        ({"replica": 3}, "spec", "unknown field: replica"),
+        (
+            {"traffic": {"gatewayAPI": {"httpRoute": "r"}, "istio": {}}},
+            "spec.traffic",
+            "unknown field: istio",
+        ),
     ],
 )
 def test_problems_say_where_and_what(change: dict[str, Any], where: str, says: str) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from modelrollout.api.spec import Analysis, Metric, ModelDeploymentSpec, Traffic
 from modelrollout.api.vocabulary import ConditionType, Outcome, Phase, Reason
@@ -137,7 +138,7 @@ def test_a_rollout_measures_when_due_and_sets_the_canary_weight() -> None:
     status = reconcile(adapters(cluster), body(status=status.wire()), T0).status
     assert status.phase == Phase.HEALTHY
     analysis = {
-        "prometheus": {"url": "http://p"},
+        "prometheus": {"url": "http://p", "scrapeInterval": "1s"},
         "interval": "10s",
         "metrics": [{"name": "errors", "template": "errorRate", "max": 0.01}],
     }
@@ -202,3 +203,68 @@ def test_unusable_credentials_are_invalid_spec_and_touch_nothing() -> None:
     result = reconcile(broken, rollout, T0 + timedelta(minutes=5))
     assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)
     assert "Secret ml/creds" in result.status.message
+
+
+class Refusing(FakeWorkloads):
+    """The API server refuses scaling (a webhook, a quota, an outage)."""
+
+    def scale_revision(self, revision: str, replicas: int) -> None:
+        raise ApiException(status=500, reason="Internal Server Error")
+
+
+def test_a_failing_write_records_reconcile_error_and_keeps_the_status() -> None:
+    cluster = Cluster()
+    healthy = reconcile(adapters(cluster), body(), T0).status
+    healthy = reconcile(adapters(cluster), body(status=healthy.wire()), T0).status
+    refusing = Adapters(
+        lambda *_: Refusing(cluster), adapters(cluster).router, adapters(cluster).provider
+    )
+    rollout = body("2", status=healthy.wire())
+    result = reconcile(refusing, rollout, T0 + timedelta(seconds=1))
+    assert result.failed
+    assert result.status.phase == Phase.HEALTHY, "nothing of the failed decision is recorded"
+    assert result.status.canary is None
+    error = condition(result.status.conditions, ConditionType.RECONCILE_ERROR)
+    assert error is not None
+    assert error.status == "True"
+    assert error.message.startswith("sizing revision ")
+    assert error.message.endswith(": the API server answered 500 Internal Server Error")
+    assert [e.reason for e in result.events] == ["ReconcileFailed"]
+    again = reconcile(refusing, {**rollout, "status": result.status.wire()}, T0)
+    assert again.events == [], "the same failure is evented once"
+    fixed = reconcile(adapters(cluster), {**rollout, "status": again.status.wire()}, T0)
+    cleared = condition(fixed.status.conditions, ConditionType.RECONCILE_ERROR)
+    assert cleared is not None
+    assert (cleared.status, cleared.reason) == ("False", "Reconciled")
+    assert fixed.status.canary is not None
+
+
+def test_a_provider_bug_is_an_error_measurement_not_a_crash() -> None:
+    class Broken(FakeProvider):
+        def value(self, query: str) -> float | None:
+            raise KeyError("data")
+
+    cluster = Cluster()
+    analysis = {
+        "prometheus": {"url": "http://p", "scrapeInterval": "1s"},
+        "interval": "10s",
+        "metrics": [{"name": "errors", "template": "errorRate", "max": 0.01}],
+    }
+    status = {
+        "phase": "Progressing",
+        "stable": {"version": "1", "revision": "a", "weight": 90, "replicas": 2},
+        "canary": {"version": "2", "revision": "b", "weight": 10, "replicas": 1},
+        "currentStep": 1,
+        "weightSetAt": T0.isoformat(),
+        "history": [],
+    }
+    broken = Adapters(
+        adapters(cluster).workloads, adapters(cluster).router, lambda *_: Broken(cluster)
+    )
+    result = reconcile(
+        broken, body("2", status=status, analysis=analysis), T0 + timedelta(minutes=1)
+    )
+    assert not result.failed
+    assert result.measurements is not None
+    assert [m.outcome for m in result.measurements] == [Outcome.ERROR]
+    assert "failed unexpectedly: KeyError" in result.measurements[0].message

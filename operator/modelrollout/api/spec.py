@@ -16,6 +16,7 @@ Duration = Annotated[
     str,
     Field(
         pattern=DURATION_PATTERN,
+        max_length=32,
         description="A duration such as 30s, 2m, 1h30m or 500ms.",
         json_schema_extra={"example": "30s"},
     ),
@@ -24,6 +25,7 @@ DNSLabel = Annotated[
     str,
     Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
 ]
+_ZERO = timedelta(0)
 IntOrString = Annotated[
     int | str,
     Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
@@ -247,6 +249,13 @@ class PrometheusSource(Model):
     insecure_skip_verify: bool = Field(
         default=False, description="Skip TLS verification (test setups only)."
     )
+    scrape_interval: Duration = Field(
+        default="15s",
+        description=(
+            "How often Prometheus scrapes the model servers. An analysis window must span "
+            "at least two scrapes, or rate() has no data to give."
+        ),
+    )
     conventions: MetricConventions = Field(
         default_factory=MetricConventions,
         description="Metric names the built-in templates query.",
@@ -296,6 +305,28 @@ class Metric(Model):
 
 class Analysis(Model):
     """How each step is judged. Missing data is never a pass."""
+
+    __rules__ = (
+        Rule(
+            "duration(self.interval) > duration('0s')",
+            "interval must be longer than 0s",
+            lambda analysis: analysis.interval_delta().total_seconds() > 0,
+        ),
+        Rule(
+            "!has(self.window) || duration(self.window) > duration('0s')",
+            "window must be longer than 0s",
+            lambda analysis: analysis.window is None or parse_duration(analysis.window) > _ZERO,
+        ),
+        Rule(
+            "duration(has(self.window) ? self.window : self.interval) >= "
+            "duration(self.prometheus.scrapeInterval) + duration(self.prometheus.scrapeInterval)",
+            "the window (or the interval, without a window) must span at least two scrapes "
+            "(2 x prometheus.scrapeInterval): a shorter one never has data",
+            lambda analysis: (
+                analysis.window_delta() >= 2 * parse_duration(analysis.prometheus.scrape_interval)
+            ),
+        ),
+    )
 
     prometheus: PrometheusSource = Field(description="Where the metrics come from.")
     interval: Duration = Field(default="30s", description="Time between two measurements.")

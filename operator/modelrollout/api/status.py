@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,12 @@ class Measurement(Model):
     max: float | None = Field(default=None, description="Highest passing value.")
     message: str = Field(default="", description="Why, in words.")
     at: datetime = Field(description="When it was measured.")
+
+    @field_validator("value", "min", "max", mode="after")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        """NaN and infinities never enter the status (JSON cannot carry them)."""
+        return value if value is None or math.isfinite(value) else None
 
 
 class AnalysisStatus(Model):
@@ -124,6 +131,9 @@ class ModelDeploymentStatus(Model):
             "(all traffic to it), SwitchStable (the stable Service to its pods), "
             "BackToStable (traffic back through the stable Service)."
         ),
+    )
+    promotion_reason: str | None = Field(
+        default=None, description="Why the promotion in progress began (for the history)."
     )
     pause_reason: str | None = Field(
         default=None, description="Why the rollout waits, while it is Paused."

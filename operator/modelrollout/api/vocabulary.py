@@ -38,6 +38,8 @@ class ConditionType(StrEnum):
     PAUSED = "Paused"
     ROLLED_BACK = "RolledBack"
     INVALID_SPEC = "InvalidSpec"
+    # True while the last reconcile could not finish (the cluster or a provider failed).
+    RECONCILE_ERROR = "ReconcileError"
 
 
 class Outcome(StrEnum):
@@ -79,3 +81,7 @@ class Reason(StrEnum):
     ROUTE_NOT_FOUND = "RouteNotFound"
     ROUTE_INVALID = "RouteInvalid"
     SPEC_VALID = "SpecValid"
+    # ReconcileError
+    RECONCILE_FAILED = "ReconcileFailed"
+    RECONCILED = "Reconciled"
+    STATUS_WRITE_FAILED = "StatusWriteFailed"

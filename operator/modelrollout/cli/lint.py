@@ -1,8 +1,9 @@
 """`kubectl modelrollout lint FILE`: check ModelDeployments offline, explained in plain words.
 
 Two passes, as the API server does them: the CRD's OpenAPI schema (types, ranges,
-patterns, required fields) and then the rules it enforces with CEL, here in Python from
-the same definitions (api.base.Rule).
+patterns, required fields, and no unknown fields, as kubectl's strict field validation)
+and then the rules it enforces with CEL, here in Python from the same definitions
+(api.base.Rule).
 """
 
 from __future__ import annotations
@@ -32,8 +33,21 @@ class Problem:
 
 def _schema() -> dict[str, Any]:
     version = custom_resource_definition()["spec"]["versions"][0]
-    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
-    return schema
+    strict: dict[str, Any] = _strict(version["schema"]["openAPIV3Schema"])
+    return strict
+
+
+def _strict(schema: Any) -> Any:
+    """The schema with unknown fields refused wherever the API server refuses them: every
+    object that lists its properties, unless it preserves unknown fields."""
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: _strict(value) for key, value in schema.items()}
+    if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        strict["additionalProperties"] = False
+    return strict
 
 
 def _path(parts: Iterable[Any]) -> str:
@@ -49,7 +63,7 @@ def lint_document(doc: dict[str, Any]) -> list[Problem]:
         return [Problem(name, "metadata.name", "every resource needs a name")]
     validator = jsonschema.Draft7Validator(_schema())
     problems = [
-        Problem(name, _path(error.absolute_path), error.message)
+        Problem(name, _path(error.absolute_path), _plain(error))
         for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
     ]
     if problems:
@@ -63,6 +77,15 @@ def lint_document(doc: dict[str, Any]) -> list[Problem]:
             )
             problems.append(Problem(name, where, error["msg"].removeprefix("Value error, ")))
     return problems
+
+
+def _plain(error: jsonschema.ValidationError) -> str:
+    instance, schema = error.instance, error.schema
+    if error.validator == "additionalProperties" and isinstance(schema, dict):
+        assert isinstance(instance, dict)
+        unknown = sorted(set(instance) - set(schema.get("properties", {})))
+        return f"unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
+    return error.message
 
 
 def lint_file(path: Path) -> tuple[int, list[Problem]]:

@@ -49,7 +49,7 @@ def progress(t: Tick) -> None:
     if elapsed < parse_duration(strategy.auto_promotion_after):
         t.s.message = f"preview passing: promotion after {strategy.auto_promotion_after}"
         return
-    begin_promotion(t, f"promoting version {canary.version}")
+    begin_promotion(t, f"promoting version {canary.version}", "the preview passed")
     promote(t)
 
 

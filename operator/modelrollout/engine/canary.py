@@ -69,7 +69,7 @@ def _finish_steps(t: Tick) -> None:
     if t.needs_a_pass():
         t.s.message = "all steps done: waiting for a final successful measurement"
         return
-    begin_promotion(t, f"promoting version {t.spec.model.version}")
+    begin_promotion(t, f"promoting version {t.spec.model.version}", "all steps passed")
     promote(t)
 
 

@@ -88,6 +88,7 @@ def start_rollout(t: Tick) -> None:
     t.s.rollout_started_at = t.now
     t.s.weight_set_at = None
     t.s.promotion_stage = None
+    t.s.promotion_reason = None
     t.s.pause_reason = None
     t.s.aborted_revision = None
     t.s.rollback_reason = None

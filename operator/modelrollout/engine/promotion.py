@@ -37,9 +37,11 @@ def verdict_is_in(stage: PromotionStage | None) -> bool:
     return stage is not None and stage != PromotionStage.SCALE_UP
 
 
-def begin_promotion(t: Tick, message: str) -> None:
+def begin_promotion(t: Tick, message: str, why: str) -> None:
+    """Start promoting; `why` ends up in the history entry."""
     t.s.pause_reason = None
     t.s.promotion_stage = PromotionStage.SCALE_UP
+    t.s.promotion_reason = why
     t.emit(Reason.PROMOTING, message)
 
 
@@ -61,7 +63,7 @@ def promote(t: Tick) -> None:
 
 def _finish(t: Tick) -> None:
     canary, old = t.canary, t.stable
-    t.record("Promoted", "all steps passed")
+    t.record("Promoted", t.s.promotion_reason or "all steps passed")
     t.s.stable = RevisionStatus(
         version=canary.version,
         revision=canary.revision,

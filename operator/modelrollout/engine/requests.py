@@ -51,7 +51,7 @@ def _resume(t: Tick) -> None:
 def _promote(t: Tick) -> None:
     """A canary moves on one step; a blue/green preview is promoted."""
     if t.traits.promote_request == "promotion":
-        begin_promotion(t, "promotion requested")
+        begin_promotion(t, "promotion requested", "promoted by request")
         return
     t.resume()
     t.advance_step()
@@ -61,7 +61,7 @@ def _promote(t: Tick) -> None:
 def _promote_full(t: Tick) -> None:
     if t.traits.promote_request == "step":
         skip_to_promotion(t)  # the steps left are skipped
-    begin_promotion(t, "full promotion requested")
+    begin_promotion(t, "full promotion requested", "fully promoted by request")
 
 
 REQUESTS: dict[RequestAction, Callable[[Tick], None]] = {

@@ -147,6 +147,7 @@ class Tick:
         self.s.weight_set_at = None
         self.s.rollout_started_at = None
         self.s.promotion_stage = None
+        self.s.promotion_reason = None
         self.s.pause_reason = None
 
     def set_weight(self, weight: int) -> None:

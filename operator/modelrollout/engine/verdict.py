@@ -108,8 +108,8 @@ def count_run(t: Tick, measurements: tuple[Measurement, ...]) -> Judgement:
     return Judgement(
         Verdict.PAUSE,
         Reason.ANALYSIS_ERRORS,
-        f"{analysis.consecutive_errors} analysis errors in a row: paused until "
-        f"Prometheus answers ({said})",
+        f"{analysis.consecutive_errors} analysis errors in a row: paused until a "
+        f"measurement succeeds ({said})",
     )
 
 

@@ -20,6 +20,7 @@ from kubernetes import client, config
 
 from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from modelrollout.api.vocabulary import FIELD_MANAGER, Reason
 from modelrollout.handlers import telemetry
 from modelrollout.reconcile import Adapters, cluster_adapters, reconcile
 
@@ -49,6 +50,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     api = api_client()  # one client per process, shared by every handler through memo
     require_crd(api)
+    memo.api = api
     memo.adapters = cluster_adapters(api)
     logger.info("modelrollout %s starting (tick %.1fs)", __version__, TICK_SECONDS)
 
@@ -68,8 +70,8 @@ def require_crd(api: client.ApiClient) -> None:
         )
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=True)
-def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=True, backoff=TICK_SECONDS)
+def tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     adapters: Adapters = memo.adapters
     started = time.monotonic()
     try:
@@ -79,25 +81,16 @@ def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
         raise
     finally:
         telemetry.RECONCILE_SECONDS.observe(time.monotonic() - started)
-    telemetry.record(
-        body.metadata.namespace or "",
-        body.metadata.name or "",
-        result.previous,
-        result.status,
-        result.measurements,
-    )
-    old, new = dict(body.get("status") or {}), result.status.wire()
-    for key in old.keys() - new.keys():
-        patch.status[key] = None  # a merge patch removes a field by setting it to null
-    for key, value in new.items():
-        if old.get(key) != value:
-            patch.status[key] = value
+    if result.failed:
+        telemetry.RECONCILE_ERRORS.inc()
+    if not write_status(memo.api, body, result.status.wire()):
+        return  # decided on a status that did not stick: the next tick decides again
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    telemetry.record(namespace, name, result.previous, result.status, result.measurements)
     for event in result.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         log = logger.warning if event.type == "Warning" else logger.info
-        log(
-            "%s/%s %s: %s", body.metadata.namespace, body.metadata.name, event.reason, event.message
-        )
+        log("%s/%s %s: %s", namespace, name, event.reason, event.message)
 
 
 # A watch-event handler, not on.delete: change handlers would make kopf write its
@@ -106,6 +99,38 @@ def tick(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
 def deleted(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     if event["type"] == "DELETED":
         telemetry.forget(body.metadata.namespace or "", body.metadata.name or "")
+
+
+def write_status(api: client.ApiClient, body: kopf.Body, new: dict[str, Any]) -> bool:
+    """Write the fields that changed, only if the object is still the one decided on.
+
+    The merge patch carries the resourceVersion read: if anything changed the object
+    since (a spec edit, or this decision was made on a stale copy), the API server
+    refuses it with 409 and the decision's events are not posted, so no step,
+    promotion or history entry is ever recorded twice. Any other failure is logged
+    and evented; the next tick tries again.
+    """
+    old = dict(body.get("status") or {})
+    changed: dict[str, Any] = {key: None for key in old.keys() - new.keys()}  # null removes
+    changed |= {key: value for key, value in new.items() if old.get(key) != value}
+    if not changed:
+        return True
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    version = body.metadata.get("resourceVersion")
+    patch = {"metadata": {"resourceVersion": version}, "status": changed}
+    try:
+        client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, patch, field_manager=FIELD_MANAGER
+        )
+    except client.ApiException as exc:
+        if exc.status == 409:
+            logger.debug("%s/%s changed since it was read; deciding again", namespace, name)
+            return False
+        message = f"status not written ({exc.status} {exc.reason}): {str(exc.body)[:300]}"
+        logger.error("%s/%s %s", namespace, name, message)
+        kopf.event(body, type="Warning", reason=Reason.STATUS_WRITE_FAILED, message=message)
+        return False
+    return True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

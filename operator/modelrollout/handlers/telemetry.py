@@ -36,7 +36,9 @@ DURATION = Histogram(
     ["outcome"],
     buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
 )
-RECONCILE_ERRORS = Counter("modelrollout_reconcile_errors", "Ticks that raised an error")
+RECONCILE_ERRORS = Counter(
+    "modelrollout_reconcile_errors", "Reconciles that could not finish (ReconcileError, or raised)"
+)
 RECONCILE_SECONDS = Histogram("modelrollout_reconcile_duration_seconds", "Time of one tick")
 
 

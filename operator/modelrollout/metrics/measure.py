@@ -21,8 +21,8 @@ def measure(
     if analysis.min_sample_size > 0:
         try:
             count = provider.value(provider.sample_size_query(target)) or 0.0
-        except ProviderError as exc:
-            return every(Outcome.ERROR, str(exc))
+        except Exception as exc:  # a provider's bug must not stop the rollout's loop
+            return every(Outcome.ERROR, _said(exc))
         if not math.isfinite(count):  # NaN and infinities never pass the gate
             return every(Outcome.INCONCLUSIVE, f"the request count is {count}: no usable data")
         if count < analysis.min_sample_size:
@@ -36,8 +36,15 @@ def measure(
     for metric in analysis.metrics:
         try:
             value = provider.value(provider.metric_query(metric, target))
-        except (ProviderError, ValueError) as exc:
-            results.append(measured(metric, Outcome.ERROR, str(exc), now))
+        except Exception as exc:  # a provider's bug must not stop the rollout's loop
+            results.append(measured(metric, Outcome.ERROR, _said(exc), now))
         else:
             results.append(classify(metric, value, now))
     return tuple(results)
+
+
+def _said(exc: Exception) -> str:
+    """A provider's own error says what happened; anything else is named with its type."""
+    if isinstance(exc, ProviderError | ValueError):
+        return str(exc)
+    return f"the metrics provider failed unexpectedly: {type(exc).__name__}: {exc}"

@@ -1,19 +1,22 @@
-"""Prometheus through prometheus-api-client: timeouts, no retries (the next interval retries),
-bearer or basic auth from the Secret named in authSecretRef, and answers read into numbers."""
+"""Prometheus's HTTP API: one GET per query with a timeout and no retries (the next
+interval retries), bearer or basic auth from the Secret named in authSecretRef, and
+answers read into numbers (prometheus_answer.py).
+
+Plain requests rather than prometheus-api-client: its custom_query drops the result type
+and raises KeyError or a JSON error for a malformed answer, where every shape must be
+named in the measurement.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from urllib3.util.retry import Retry
 
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import Metric, PrometheusSource
+from modelrollout.metrics.prometheus_answer import read_answer
 from modelrollout.metrics.promql import metric_query, sample_size
 from modelrollout.metrics.provider import ProviderConfigError, ProviderError, Target
 
@@ -37,52 +40,17 @@ class Credentials:
         return cls(data.get("token"), data.get("username"), data.get("password"))
 
 
-def single_value(result: Any) -> float | None:
-    """The one number in an instant-query result; None when empty; ProviderError saying
-    what came back when it is anything else."""
-    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
-        return _number(result[1])  # a scalar: [timestamp, "value"]
-    if not isinstance(result, list):
-        raise ProviderError(f"unexpected result shape: {type(result).__name__}")
-    if not result:
-        return None
-    if len(result) > 1:
-        raise ProviderError(
-            f"query returned {len(result)} series; it must return one number "
-            "(aggregate it, e.g. with sum())"
-        )
-    try:
-        return _number(result[0]["value"][1])
-    except (KeyError, IndexError, TypeError) as exc:
-        raise ProviderError(f"unexpected series: {result[0]!r:.200}") from exc
-
-
-def _number(raw: Any) -> float:
-    try:
-        return float(raw)
-    except (TypeError, ValueError) as exc:
-        raise ProviderError(f"the value {raw!r:.50} is not a number") from exc
-
-
 class PrometheusProvider:
     def __init__(self, source: PrometheusSource, credentials: Credentials | None = None) -> None:
-        headers = {}
-        auth = None
-        if credentials and credentials.token:
-            headers["Authorization"] = f"Bearer {credentials.token}"
-        elif credentials and credentials.username is not None:
-            auth = (credentials.username, credentials.password or "")
         self.url = source.url.rstrip("/")
         self.timeout = parse_duration(source.timeout).total_seconds()
         self.conventions = source.conventions
-        self._client = PrometheusConnect(
-            url=self.url,
-            headers=headers or None,
-            auth=auth,
-            disable_ssl=source.insecure_skip_verify,
-            retry=Retry(total=0, raise_on_status=False),
-            timeout=self.timeout,
-        )
+        self.session = requests.Session()
+        self.session.verify = not source.insecure_skip_verify
+        if credentials and credentials.token:
+            self.session.headers["Authorization"] = f"Bearer {credentials.token}"
+        elif credentials and credentials.username is not None:
+            self.session.auth = (credentials.username, credentials.password or "")
 
     def metric_query(self, metric: Metric, target: Target) -> str:
         return metric_query(metric, target, self.conventions)
@@ -91,28 +59,39 @@ class PrometheusProvider:
         return sample_size(target, self.conventions)
 
     def value(self, query: str) -> float | None:
-        return single_value(self._run(query))
-
-    def _run(self, query: str) -> Any:
         try:
-            return self._client.custom_query(query)
-        except PrometheusApiClientException as exc:
-            raise ProviderError(f"Prometheus refused the query: {_short(exc)}") from exc
+            response = self.session.get(
+                f"{self.url}/api/v1/query", params={"query": query}, timeout=self.timeout
+            )
         except requests.Timeout as exc:
             raise ProviderError(
                 f"Prometheus at {self.url} did not answer within {self.timeout:g}s"
             ) from exc
+        except requests.exceptions.SSLError as exc:
+            raise ProviderError(f"TLS to Prometheus at {self.url} failed ({_cause(exc)})") from exc
         except requests.RequestException as exc:
             raise ProviderError(f"Prometheus at {self.url} unreachable ({_cause(exc)})") from exc
+        return read_answer(response.status_code, response.text)
+
+    def close(self) -> None:
+        self.session.close()
 
 
 def _cause(exc: requests.RequestException) -> str:
-    """The underlying reason's class (e.g. NameResolutionError), not urllib3's long URL text."""
-    inner = exc.args[0] if exc.args else None
-    reason = getattr(inner, "reason", inner)
-    return type(reason).__name__ if isinstance(reason, Exception) else type(exc).__name__
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) <= 300 else text[:300] + "..."
+    """The root reason (e.g. "ConnectionRefusedError: Connection refused"), found through
+    urllib3's wrappers, not their long text with the URL in it."""
+    found: BaseException = exc
+    queue: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while queue:
+        current = queue.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            return f"{type(current).__name__}: {current.strerror}"
+        found = current
+        reason = getattr(current, "reason", None)
+        nested = [reason, current.__cause__, current.__context__, *current.args]
+        queue += [e for e in nested if isinstance(e, BaseException)]
+    return type(found).__name__

@@ -432,6 +432,22 @@ def test_full_promotion_request_skips_the_remaining_steps() -> None:
         world.tick()
     assert world.status.stable is not None
     assert world.status.stable.revision == canary
+    assert world.status.history[0].reason == "fully promoted by request"
+
+
+def test_a_promotion_by_its_steps_says_so_in_the_history() -> None:
+    world = healthy_world()
+    start_rollout(world)
+    world.tick()
+    world.tick(measurements=(measurement(Outcome.SUCCESSFUL, world.now),))
+    for _ in range(12):
+        world.tick(
+            advance=timedelta(seconds=31),
+            measurements=(measurement(Outcome.SUCCESSFUL, world.now),),
+        )
+    assert world.status.history[0].outcome == "Promoted"
+    assert world.status.history[0].reason == "all steps passed"
+    assert world.status.promotion_reason is None
 
 
 def test_requests_without_a_rollout_are_ignored_with_an_event() -> None:

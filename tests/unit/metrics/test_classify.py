@@ -13,7 +13,8 @@ from modelrollout.api.status import Measurement
 from modelrollout.api.vocabulary import Outcome
 from modelrollout.metrics.classify import classify, measured
 from modelrollout.metrics.measure import measure
-from modelrollout.metrics.prometheus import PrometheusProvider, single_value
+from modelrollout.metrics.prometheus import PrometheusProvider
+from modelrollout.metrics.prometheus_answer import single_value as read_result
 from modelrollout.metrics.provider import ProviderError, Target
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -31,7 +32,8 @@ def series(value: str, **labels: str) -> dict[str, Any]:
         ([series("0.5")], Outcome.FAILED),
         ([], Outcome.INCONCLUSIVE),
         ([series("NaN")], Outcome.INCONCLUSIVE),
-        ([series("+Inf")], Outcome.INCONCLUSIVE),
+        ([series("+Inf")], Outcome.ERROR),
+        ([series("-Inf")], Outcome.ERROR),
         ([series("0.001", pod="a"), series("0.002", pod="b")], Outcome.ERROR),
         ([1700000000.0, "0.002"], Outcome.SUCCESSFUL),  # a scalar result
         ([{"metric": {}}], Outcome.ERROR),
@@ -40,6 +42,12 @@ def series(value: str, **labels: str) -> dict[str, Any]:
 )
 def test_classify(result: Any, outcome: Outcome) -> None:
     assert _classify(result).outcome == outcome
+
+
+def single_value(result: Any) -> float | None:
+    """A scalar is [time, value]; anything else is read as a vector's result."""
+    scalar = isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict)
+    return read_result("scalar" if scalar else "vector", result)
 
 
 def _classify(result: Any) -> Measurement:
@@ -63,7 +71,7 @@ def test_non_finite_values_are_recorded_without_a_value(raw: str) -> None:
 
 
 def test_an_answer_that_is_no_number_says_what_came_back() -> None:
-    with pytest.raises(ProviderError, match="'many' is not a number"):
+    with pytest.raises(ProviderError, match="value 'many' is not a number"):
         single_value([series("many")])
 
 

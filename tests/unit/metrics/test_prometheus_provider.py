@@ -13,7 +13,7 @@ def test_bearer_token_goes_in_the_authorization_header() -> None:
     provider = PrometheusProvider(
         PrometheusSource(url="http://p:9090/"), Credentials(token="s3cret")
     )
-    assert provider._client.headers == {"Authorization": "Bearer s3cret"}
+    assert provider.session.headers["Authorization"] == "Bearer s3cret"
     assert provider.url == "http://p:9090"
 
 
@@ -21,7 +21,7 @@ def test_basic_auth_from_username_and_password() -> None:
     provider = PrometheusProvider(
         PrometheusSource(url="http://p:9090"), Credentials(username="u", password="pw")
     )
-    assert provider._client.auth == ("u", "pw")
+    assert provider.session.auth == ("u", "pw")
 
 
 def test_credentials_never_show_in_reprs() -> None:
