@@ -78,8 +78,13 @@ class CanaryStep(Model):
             lambda step: (step.set_weight is None) != (step.pause is None),
         ),
     )
+    # strict: the API server's CEL rules refuse 20.0 here (its schema check alone would not)
     set_weight: int | None = Field(
-        default=None, ge=0, le=100, description="Percent of live traffic sent to the canary."
+        default=None,
+        ge=0,
+        le=100,
+        strict=True,
+        description="Percent of live traffic sent to the canary.",
     )
     pause: Pause | None = Field(default=None, description="Wait before the next step.")
 

@@ -8,6 +8,7 @@ and then the rules it enforces with CEL, here in Python from the same definition
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,12 @@ class Problem:
         return f"{self.resource}: {self.path}: {self.message}"
 
 
+@functools.cache
+def _validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(_schema())
+
+
+@functools.cache
 def _schema() -> dict[str, Any]:
     version = custom_resource_definition()["spec"]["versions"][0]
     strict: dict[str, Any] = _strict(version["schema"]["openAPIV3Schema"])
@@ -38,8 +45,9 @@ def _schema() -> dict[str, Any]:
 
 
 def _strict(schema: Any) -> Any:
-    """The schema with unknown fields refused wherever the API server refuses them: every
-    object that lists its properties, unless it preserves unknown fields."""
+    """The schema as the API server applies it: unknown fields refused in every object
+    that lists its properties (unless it preserves unknown fields), and int-or-string
+    fields typed."""
     if isinstance(schema, list):
         return [_strict(item) for item in schema]
     if not isinstance(schema, dict):
@@ -47,6 +55,8 @@ def _strict(schema: Any) -> Any:
     strict = {key: _strict(value) for key, value in schema.items()}
     if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
         strict["additionalProperties"] = False
+    if schema.get("x-kubernetes-int-or-string") and "anyOf" not in schema:
+        strict["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     return strict
 
 
@@ -61,7 +71,8 @@ def lint_document(doc: dict[str, Any]) -> list[Problem]:
     name = f"{KIND}/{(doc.get('metadata') or {}).get('name', '<no name>')}"
     if not isinstance(doc.get("metadata"), dict) or not doc["metadata"].get("name"):
         return [Problem(name, "metadata.name", "every resource needs a name")]
-    validator = jsonschema.Draft7Validator(_schema())
+    doc = _without_nulls(doc, _schema())
+    validator = _validator()
     problems = [
         Problem(name, _path(error.absolute_path), _plain(error))
         for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path)))
@@ -77,6 +88,21 @@ def lint_document(doc: dict[str, Any]) -> list[Problem]:
             )
             problems.append(Problem(name, where, error["msg"].removeprefix("Value error, ")))
     return problems
+
+
+def _without_nulls(value: Any, schema: dict[str, Any]) -> Any:
+    """The API server drops null known fields (none of ours is nullable) before it
+    validates; an unknown field is refused even when null."""
+    known = schema.get("properties")
+    if isinstance(value, dict) and known is not None:
+        return {
+            k: _without_nulls(v, known.get(k, {}))
+            for k, v in value.items()
+            if not (v is None and k in known)
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_without_nulls(v, schema["items"]) for v in value]
+    return value
 
 
 def _plain(error: jsonschema.ValidationError) -> str:
