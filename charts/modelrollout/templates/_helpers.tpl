@@ -58,6 +58,11 @@ into a Role per watched namespace.
 - apiGroups: [""]
   resources: [services]
   verbs: [create, patch]
+# Which pods the stable and canary Services really send to (ready endpoints): traffic
+# moves to a revision only once its pods are behind the Service, not merely Ready.
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list]
 # Traffic weights on the HTTPRoute named in spec.traffic.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]

@@ -21,11 +21,18 @@ REQUEST_ACTIONS: tuple[RequestAction, ...] = (
 
 @dataclass(frozen=True)
 class RevisionObservation:
-    """A revision's Deployment as the cluster reports it."""
+    """A revision's Deployment as the cluster reports it.
+
+    `ready_replicas` counts pods that are Ready *and* behind one of our Services as ready
+    endpoints: the Deployment reports a pod ready before the EndpointSlice controller has
+    added it, and traffic sent in between finds no endpoint. `serving` names the Services
+    (stable, canary) whose ready endpoints include this revision's pods.
+    """
 
     replicas: int
     ready_replicas: int
     applied: str | None = None  # fingerprint of the body last applied to it, if any
+    serving: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ def promote(t: Tick) -> None:
         if wait_for_pods_or_roll_back(t, "promoting: canary at full size", promoting=True):
             return
         t.set_weight(100)
+    if stage == PromotionStage.SWITCH_STABLE and not t.stable_service_on_canary():
+        t.s.message = "promoting: waiting for the stable Service to reach the canary's pods"
+        return
     following = STAGES[stage].next
     if following is not None:
         t.s.promotion_stage = following

@@ -58,5 +58,5 @@ def wait_for_pods_or_roll_back(t: Tick, what: str, *, promoting: bool = False) -
         )
     elif promoting or not t.pause_if_held():
         t.s.phase = Phase.PROGRESSING
-        t.s.message = f"{what}: {ready}"
+        t.s.message = f"{what}: {ready} (Ready and behind its Service)"
     return True

@@ -88,6 +88,11 @@ class Tick:
         started = self.s.step_started_at or self.s.rollout_started_at or self.now
         return self.now - started > timedelta(seconds=self.spec.progress_deadline_seconds)
 
+    def stable_service_on_canary(self) -> bool:
+        """The stable Service's ready endpoints include the canary's pods."""
+        seen = self.obs.revisions.get(self.canary.revision)
+        return seen is not None and "stable" in seen.serving
+
     def canary_short_of_pods(self) -> bool:
         return self.canary.ready_replicas < self.canary.replicas
 

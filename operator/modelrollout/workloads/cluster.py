@@ -19,7 +19,10 @@ from modelrollout.workloads.render import (
     deployment_name,
     render_deployment,
     render_service,
+    service_name,
 )
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set on an EndpointSlice by Kubernetes
 
 _APPLY: dict[str, Any] = {
     "field_manager": FIELD_MANAGER,
@@ -38,12 +41,14 @@ class Workloads:
     def __init__(self, api: client.ApiClient, name: str, namespace: str, uid: str) -> None:
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
+        self.discovery = client.DiscoveryV1Api(api)
         self.name, self.namespace, self.uid = name, namespace, uid
 
     def observe(self) -> dict[str, RevisionObservation]:
         found = self.apps.list_namespaced_deployment(
             self.namespace, label_selector=f"{LABEL_NAME}={self.name}"
         )
+        endpoints = self._ready_endpoints()
         revisions: dict[str, RevisionObservation] = {}
         for dep in found.items:
             meta = dep.metadata or client.V1ObjectMeta()
@@ -52,9 +57,34 @@ class Workloads:
                 continue
             replicas = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 0
             ready = (dep.status.ready_replicas or 0) if dep.status else 0
-            applied = (meta.annotations or {}).get(ANNOTATION_APPLIED)
-            revisions[revision] = RevisionObservation(replicas, ready, applied)
+            prefix = f"{deployment_name(self.name, revision)}-"  # its pods' names
+            behind = {(role, pod) for role, pod in endpoints if pod.startswith(prefix)}
+            pods = {pod for _, pod in behind}
+            revisions[revision] = RevisionObservation(
+                replicas,
+                min(ready, len(pods)),
+                (meta.annotations or {}).get(ANNOTATION_APPLIED),
+                frozenset(role for role, _ in behind),
+            )
         return revisions
+
+    def _ready_endpoints(self) -> set[tuple[str, str]]:
+        """(Service role, pod name) for every ready endpoint of our two Services."""
+        roles = {service_name(self.name, role): role for role in ("stable", "canary")}
+        slices = self.discovery.list_namespaced_endpoint_slice(
+            self.namespace, label_selector=f"{SERVICE_NAME_LABEL} in ({','.join(roles)})"
+        )
+        found = set()
+        for piece in slices.items:
+            role = roles.get(
+                ((piece.metadata and piece.metadata.labels) or {}).get(SERVICE_NAME_LABEL, "")
+            )
+            for endpoint in piece.endpoints or []:
+                ref, conditions = endpoint.target_ref, endpoint.conditions
+                ready = conditions is None or conditions.ready is not False  # nil means ready
+                if role and ready and ref is not None and ref.kind == "Pod" and ref.name:
+                    found.add((role, ref.name))
+        return found
 
     def apply_revision(
         self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None

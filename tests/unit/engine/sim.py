@@ -74,10 +74,19 @@ class World:
     last: Decision | None = None
 
     def observations(self) -> dict[str, RevisionObservation]:
-        return {
-            rev: RevisionObservation(n, min(n, self.ready_limit.get(rev, n)))
-            for rev, n in self.replicas.items()
-        }
+        """Pods are ready as soon as scaled, and count once a Service selects them."""
+        observed = {}
+        for rev, n in self.replicas.items():
+            roles = self.serving(rev)
+            ready = min(n, self.ready_limit.get(rev, n)) if roles else 0
+            observed[rev] = RevisionObservation(n, ready, serving=roles)
+        return observed
+
+    def serving(self, revision: str) -> frozenset[str]:
+        stable, canary = self.services or ("", "")
+        return frozenset(
+            role for role, rev in (("stable", stable), ("canary", canary)) if rev == revision
+        )
 
     def tick(
         self,

@@ -10,12 +10,15 @@ from modelrollout.api.vocabulary import ConditionType, Outcome, Phase, Promotion
 from modelrollout.engine.conditions import condition
 from modelrollout.engine.model import (
     ApplyRevision,
+    Observations,
     PointServices,
     Request,
+    RevisionObservation,
     RouteState,
     ScaleRevision,
     SetRoute,
 )
+from modelrollout.engine.rollout import decide
 from modelrollout.engine.tick import canary_replicas
 
 OK = Outcome.SUCCESSFUL
@@ -503,3 +506,42 @@ def test_conditions_keep_their_transition_time_while_unchanged() -> None:
     assert again is not None
     assert again.last_transition_time == ready.last_transition_time
     assert again.observed_generation == 1
+
+
+def test_traffic_waits_until_the_canary_pods_are_behind_its_service() -> None:
+    """The Deployment can report a pod ready before the EndpointSlice has it: no weight
+    goes to a Service without a ready endpoint (Envoy would answer 503)."""
+    world = healthy_world()
+    canary = start_rollout(world)
+    behind_nothing = {
+        **world.observations(),
+        canary: RevisionObservation(1, 0, serving=frozenset()),
+    }
+    for _ in range(3):
+        world.status = decide(
+            world.spec, 1, world.status, Observations(behind_nothing), world.now
+        ).status
+    assert world.status.canary is not None
+    assert world.status.canary.weight == 0
+    world.tick()
+    assert world.status.canary.weight == 10
+
+
+def test_promotion_moves_traffic_back_to_stable_only_once_it_reaches_the_canary() -> None:
+    world = healthy_world()
+    canary = start_rollout(world)
+    world.tick(request=Request("promote-full", "p1"))
+    while world.status.promotion_stage != PromotionStage.SWITCH_STABLE:
+        world.tick()
+    lagging = {
+        **world.observations(),
+        canary: RevisionObservation(4, 4, serving=frozenset({"canary"})),
+    }
+    for _ in range(3):
+        decision = decide(world.spec, 1, world.status, Observations(lagging), world.now)
+        world.status = decision.status
+        assert world.status.promotion_stage == PromotionStage.SWITCH_STABLE
+        assert SetRoute(RouteState(canary_weight=100)) in decision.actions
+    assert "stable Service" in world.status.message
+    world.tick()
+    assert world.status.promotion_stage == PromotionStage.BACK_TO_STABLE
