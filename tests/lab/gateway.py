@@ -152,18 +152,27 @@ class LabGateway:
         routes = self._routes()
         clusters.update({_no_endpoints(self.namespace, svc): [] for svc in self._services(routes)})
         virtual_hosts, shares = envoy_routes(self.namespace, routes, backends)
-        # Endpoints first (a route never sends to a cluster Envoy lacks), routes second.
+        # Make before break: endpoints are added first (a route never sends to a cluster
+        # lacking them), routes second, and endpoints removed last (a route still sending
+        # to a cluster keeps its endpoints until the new route is in place).
         if clusters != self._applied_clusters:
+            before = self._applied_clusters or {}
+            both = {
+                name: sorted(set(ports) | set(before.get(name, [])))
+                for name, ports in clusters.items()
+            }
             with self._lock:  # a port leaves `_serving` only once Envoy dropped it
-                self._serving |= {p for ports in clusters.values() for p in ports}
-            self.envoy.apply_endpoints(clusters)
-            self._applied_clusters = clusters
-            with self._lock:
-                self._serving = {p for ports in clusters.values() for p in ports}
+                self._serving |= {p for ports in both.values() for p in ports}
+            self.envoy.apply_endpoints(both)
         if virtual_hosts != self._applied_routes:
             self.envoy.apply_routes(virtual_hosts)
             self._applied_routes = virtual_hosts
             self.history.append(Applied(time.time(), shares))
+        if clusters != self._applied_clusters:
+            self.envoy.apply_endpoints(clusters)
+            self._applied_clusters = clusters
+            with self._lock:
+                self._serving = {p for ports in clusters.values() for p in ports}
 
     # -- reading the cluster ---------------------------------------------------------------
 

@@ -45,11 +45,14 @@ def assert_workloads(t: Tick) -> None:
     effect = STAGES[t.s.promotion_stage] if t.s.promotion_stage is not None else None
     switched = canary is not None and effect is not None and effect.stable_on_canary
     stable_target = canary.revision if switched and canary else stable.revision
-    t.actions.append(PointServices(stable_target, canary.revision if canary else stable_target))
+    services = PointServices(stable_target, canary.revision if canary else stable_target)
     weight = canary.weight if canary else 0
     if effect is not None and effect.weight is not None:
         weight = effect.weight
-    t.actions.append(SetRoute(RouteState(canary_weight=weight)))
+    route = SetRoute(RouteState(canary_weight=weight))
+    # Traffic leaves a Service before its pods change, and reaches one only after: with no
+    # canary weight (a rollback re-points the canary Service) the route goes first.
+    t.actions += [route, services] if weight == 0 else [services, route]
 
 
 def due_scale_downs(t: Tick) -> None:

@@ -545,3 +545,27 @@ def test_promotion_moves_traffic_back_to_stable_only_once_it_reaches_the_canary(
     assert "stable Service" in world.status.message
     world.tick()
     assert world.status.promotion_stage == PromotionStage.BACK_TO_STABLE
+
+
+def test_a_rollback_takes_the_weight_off_before_re_pointing_the_canary_service() -> None:
+    """Re-pointing a Service that still carries weight changes its backends under live
+    traffic (a gateway may briefly see it without endpoints); weight goes first."""
+    world = healthy_world()
+    start_rollout(world)
+    world.tick()
+    assert world.status.canary is not None
+    assert world.status.canary.weight == 10
+    rollback = world.tick(request=Request("abort", "a1"))
+    order = [type(a) for a in rollback.actions if isinstance(a, SetRoute | PointServices)]
+    assert order == [SetRoute, PointServices]
+    stable = world.status.stable
+    assert stable is not None
+    assert world.services == (stable.revision, stable.revision)
+    rising = world  # and a canary that gains weight gets its Service first
+    rising.spec = spec("3.0.0")
+    rising.tick()
+    step = rising.tick()
+    assert [type(a) for a in step.actions if isinstance(a, SetRoute | PointServices)] == [
+        PointServices,
+        SetRoute,
+    ]
