@@ -42,6 +42,26 @@ def broken(change: dict[str, Any]) -> dict[str, Any]:
         ({"model": {}}, "spec.model", "'version' is a required property"),
         ({"replica": 3}, "spec", "unknown field: replica"),
         (
+            {"analysis": {**GOOD["spec"]["analysis"], "interval": "0s"}},
+            "spec.analysis",
+            "interval must be longer than 0s",
+        ),
+        (
+            {"analysis": {**GOOD["spec"]["analysis"], "window": "10s"}},
+            "spec.analysis",
+            "must span at least two scrapes",
+        ),
+        (
+            {
+                "analysis": {
+                    **GOOD["spec"]["analysis"],
+                    "prometheus": {"url": "http://p", "timeout": "0s"},
+                }
+            },
+            "spec.analysis.prometheus",
+            "timeout must be longer than 0s",
+        ),
+        (
             {"traffic": {"gatewayAPI": {"httpRoute": "r"}, "istio": {}}},
             "spec.traffic",
             "unknown field: istio",

@@ -245,6 +245,18 @@ class MetricConventions(Model):
 
 
 class PrometheusSource(Model):
+    __rules__ = (
+        Rule(
+            "duration(self.timeout) > duration('0s')",
+            "timeout must be longer than 0s",
+            lambda source: parse_duration(source.timeout) > _ZERO,
+        ),
+        Rule(
+            "duration(self.scrapeInterval) > duration('0s')",
+            "scrapeInterval must be longer than 0s",
+            lambda source: parse_duration(source.scrape_interval) > _ZERO,
+        ),
+    )
     url: str = Field(pattern=r"^https?://", max_length=2048, description="Prometheus base URL.")
     timeout: Duration = Field(default="5s", description="Timeout of one query.")
     auth_secret_ref: SecretRef | None = Field(

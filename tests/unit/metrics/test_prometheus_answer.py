@@ -208,3 +208,24 @@ def waiting_canary() -> World:
     assert world.status.canary is not None
     assert world.status.canary.weight == 10
     return world
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (Answer(200, vector("0.5"), slow=0.5), "did not answer within 0.2s"),
+        (Answer(200, "<html>maintenance</html>"), "not JSON: '<html>maintenance</html>'"),
+        (Answer(503, error("unavailable", "too many queries")), "Prometheus failed (HTTP 503"),
+    ],
+    ids=["read-timeout", "not-json", "http-error"],
+)
+def test_the_provider_says_what_happened_over_http(
+    fake_prometheus: FakePrometheus, answer: Answer, says: str
+) -> None:
+    fake_prometheus.script = lambda _: answer
+    provider = PrometheusProvider(PrometheusSource(url=fake_prometheus.url, timeout="200ms"))
+    with pytest.raises(ProviderError) as raised:
+        provider.value("q")
+    provider.close()
+    assert says in str(raised.value)
+    assert "unreachable" not in str(raised.value)
