@@ -42,8 +42,8 @@ def test_a_first_deployment_is_checked_observed_decided_and_acted_in_order() -> 
         ("check",),
         ("observe",),
         ("apply", revision, 2),
+        ("route", 0),  # no canary weight: the route before the Services
         ("services", revision, revision),
-        ("route", 0),
     ]
     assert result.status.phase == Phase.PROGRESSING
     assert result.status.observed_generation == 3

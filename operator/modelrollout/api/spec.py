@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import Field
 
+from modelrollout.api.analysis import (
+    Analysis,
+    Metric,
+    MetricConventions,
+    PrometheusSource,
+    SecretRef,
+)
 from modelrollout.api.base import Model, Rule
-from modelrollout.api.durations import DURATION_PATTERN, parse_duration
+from modelrollout.api.fields import DNSLabel, Duration, IntOrString
 
-Duration = Annotated[
-    str,
-    Field(
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        description="A duration such as 30s, 2m, 1h30m or 500ms.",
-        json_schema_extra={"example": "30s"},
-    ),
-]
-DNSLabel = Annotated[
-    str,
-    Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
-]
-_ZERO = timedelta(0)
-IntOrString = Annotated[
-    int | str,
-    Field(json_schema_extra={"x-kubernetes-int-or-string": True}),
+# Re-exported: the spec's parts, importable from one place.
+__all__ = [
+    "Analysis",
+    "BlueGreenStrategy",
+    "CanaryStep",
+    "CanaryStrategy",
+    "Metric",
+    "MetricConventions",
+    "ModelDeploymentSpec",
+    "PrometheusSource",
+    "SecretRef",
+    "Strategy",
+    "Traffic",
 ]
 
 
@@ -216,167 +218,6 @@ class Traffic(Model):
     def kind(self) -> str:
         """gatewayAPI: the one router set (routing.registry.ROUTERS has a row each)."""
         return self.chosen_key()
-
-
-class SecretRef(Model):
-    name: DNSLabel = Field(description="Name of a Secret in the ModelDeployment's namespace.")
-
-
-class MetricConventions(Model):
-    """Names of the metrics the built-in templates query. Labels expected on both:
-    `namespace`, `model` (the ModelDeployment name) and `version` (spec.model.version);
-    the request counter also carries the HTTP status code."""
-
-    requests_total: str = Field(
-        default="model_requests_total",
-        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-        description="Counter of requests served.",
-    )
-    request_duration_seconds: str = Field(
-        default="model_request_duration_seconds",
-        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-        description="Histogram of request latency in seconds (the _bucket series are queried).",
-    )
-    code_label: str = Field(
-        default="code",
-        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
-        description="Label of requests_total holding the HTTP status code; 5xx counts as an error.",
-    )
-
-
-class PrometheusSource(Model):
-    __rules__ = (
-        Rule(
-            "duration(self.timeout) > duration('0s')",
-            "timeout must be longer than 0s",
-            lambda source: parse_duration(source.timeout) > _ZERO,
-        ),
-        Rule(
-            "duration(self.scrapeInterval) > duration('0s')",
-            "scrapeInterval must be longer than 0s",
-            lambda source: parse_duration(source.scrape_interval) > _ZERO,
-        ),
-    )
-    url: str = Field(pattern=r"^https?://", max_length=2048, description="Prometheus base URL.")
-    timeout: Duration = Field(default="5s", description="Timeout of one query.")
-    auth_secret_ref: SecretRef | None = Field(
-        default=None,
-        description="Secret with `token` (bearer) or `username` and `password` (basic auth).",
-    )
-    insecure_skip_verify: bool = Field(
-        default=False, description="Skip TLS verification (test setups only)."
-    )
-    scrape_interval: Duration = Field(
-        default="15s",
-        description=(
-            "How often Prometheus scrapes the model servers. An analysis window must span "
-            "at least two scrapes, or rate() has no data to give."
-        ),
-    )
-    conventions: MetricConventions = Field(
-        default_factory=MetricConventions,
-        description="Metric names the built-in templates query.",
-        json_schema_extra={"default": {}},
-    )
-
-
-class Metric(Model):
-    """One check. Built-in template or custom PromQL; passes when the value is within [min, max]."""
-
-    __rules__ = (
-        Rule(
-            "[has(self.template), has(self.query)].exists_one(x, x)",
-            "a metric sets exactly one of template or query",
-            lambda metric: (metric.template is None) != (metric.query is None),
-        ),
-        Rule(
-            "has(self.min) || has(self.max)",
-            "a metric needs a threshold: min, max or both",
-            lambda metric: metric.min is not None or metric.max is not None,
-        ),
-        Rule(
-            "!has(self.min) || !has(self.max) || self.max >= self.min",
-            "max must not be below min",
-            lambda metric: metric.min is None or metric.max is None or metric.max >= metric.min,
-        ),
-    )
-    name: DNSLabel = Field(description="Name shown in status, events and the operator's metrics.")
-    template: Literal["errorRate", "latencyP99"] | None = Field(
-        default=None,
-        description=(
-            "Built-in query: errorRate (share of 5xx responses, 0..1) or latencyP99 (seconds)."
-        ),
-    )
-    query: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=4096,
-        description=(
-            "Custom PromQL returning one number. Variables: {{ model }}, {{ version }}, "
-            "{{ revision }}, {{ namespace }}, {{ interval }}; label values are escaped."
-        ),
-    )
-    min: float | None = Field(default=None, description="Lowest passing value.")
-    max: float | None = Field(default=None, description="Highest passing value.")
-
-
-class Analysis(Model):
-    """How each step is judged. Missing data is never a pass."""
-
-    __rules__ = (
-        Rule(
-            "duration(self.interval) > duration('0s')",
-            "interval must be longer than 0s",
-            lambda analysis: analysis.interval_delta().total_seconds() > 0,
-        ),
-        Rule(
-            "!has(self.window) || duration(self.window) > duration('0s')",
-            "window must be longer than 0s",
-            lambda analysis: analysis.window is None or parse_duration(analysis.window) > _ZERO,
-        ),
-        Rule(
-            "duration(has(self.window) ? self.window : self.interval) >= "
-            "duration(self.prometheus.scrapeInterval) + duration(self.prometheus.scrapeInterval)",
-            "the window (or the interval, without a window) must span at least two scrapes "
-            "(2 x prometheus.scrapeInterval): a shorter one never has data",
-            lambda analysis: (
-                analysis.window_delta() >= 2 * parse_duration(analysis.prometheus.scrape_interval)
-            ),
-        ),
-    )
-
-    prometheus: PrometheusSource = Field(description="Where the metrics come from.")
-    interval: Duration = Field(default="30s", description="Time between two measurements.")
-    window: Duration | None = Field(
-        default=None, description="Range each measurement looks back over; default: interval."
-    )
-    failure_limit: int = Field(
-        default=2,
-        ge=0,
-        le=100,
-        description="Failed measurements tolerated in a rollout; one more rolls it back.",
-    )
-    consecutive_error_limit: int = Field(
-        default=4,
-        ge=1,
-        le=100,
-        description=(
-            "Errors in a row (Prometheus unreachable, bad query) that pause the rollout; "
-            "it resumes when Prometheus answers again."
-        ),
-    )
-    min_sample_size: int = Field(
-        default=100,
-        ge=0,
-        description="Fewer canary requests than this in a window: Inconclusive, never a pass.",
-    )
-    metrics: list[Metric] = Field(min_length=1, max_length=32, description="The checks.")
-
-    def interval_delta(self) -> timedelta:
-        return parse_duration(self.interval)
-
-    def window_delta(self) -> timedelta:
-        return parse_duration(self.window or self.interval)
 
 
 class ModelDeploymentSpec(Model):
