@@ -197,13 +197,20 @@ def test_invalid_resources_are_rejected_at_apply_time(
 ) -> None:
     body = model_deployment("bad", "1.0.0", "http://127.0.0.1:9")
     body["spec"].update(change)
+    assert_refused_alike(api, namespace, body, says)
+
+
+def assert_refused_alike(
+    api: client.ApiClient, namespace: str, body: dict[str, Any], says: str
+) -> None:
+    """The API server refuses `body` saying `says`, and the offline lint agrees, in the
+    same words."""
     with pytest.raises(ApiException) as rejected:
         client.CustomObjectsApi(api).create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, body
         )
     assert rejected.value.status == 422
     assert says in rejected.value.body
-    # The offline lint agrees with the API server, in the same words.
     problems = [str(p) for p in lint_document(body)]
     assert any(says in p for p in problems), problems
 
@@ -226,14 +233,7 @@ def test_analysis_windows_that_never_hold_data_are_rejected_at_apply_time(
 ) -> None:
     body = model_deployment("bad", "1.0.0", "http://127.0.0.1:9")
     body["spec"]["analysis"][field] = value
-    with pytest.raises(ApiException) as rejected:
-        client.CustomObjectsApi(api).create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, body
-        )
-    assert rejected.value.status == 422
-    assert says in rejected.value.body
-    problems = [str(p) for p in lint_document(body)]
-    assert any(says in p for p in problems), problems
+    assert_refused_alike(api, namespace, body, says)
 
 
 @pytest.mark.parametrize(

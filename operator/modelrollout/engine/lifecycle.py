@@ -78,6 +78,7 @@ def supersede(t: Tick) -> None:
 
 
 def start_rollout(t: Tick) -> None:
+    t.end_rollout()  # a clean slate: no step, timer or promotion of an earlier rollout
     t.s.canary = RevisionStatus(version=t.spec.model.version, revision=t.revision)
     # A newer version ends a post-promotion window early; its scale-down stays scheduled.
     t.s.previous = None
@@ -86,10 +87,6 @@ def start_rollout(t: Tick) -> None:
     t.s.current_step = 0
     t.s.step_started_at = t.now
     t.s.rollout_started_at = t.now
-    t.s.weight_set_at = None
-    t.s.promotion_stage = None
-    t.s.promotion_reason = None
-    t.s.pause_reason = None
     t.s.aborted_revision = None
     t.s.rollback_reason = None
     t.s.analysis = AnalysisStatus()

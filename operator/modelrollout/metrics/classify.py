@@ -3,7 +3,6 @@ no number is Inconclusive, and no answer is an Error."""
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from modelrollout.api.spec import Metric
@@ -18,7 +17,7 @@ def measured(
     return Measurement(
         metric=metric.name,
         outcome=outcome,
-        value=value if value is not None and math.isfinite(value) else None,
+        value=value,  # the model drops NaN and infinities
         min=metric.min,
         max=metric.max,
         message=message,
