@@ -21,6 +21,7 @@ from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.metrics.prometheus_answer import read_answer
 from modelrollout.metrics.provider import ProviderError
 from testenv.fake_prometheus import Answer, FakePrometheus, error, success, vector
+from testenv.tally import tally
 from unit.engine.sim import T0, World, healthy_world, spec
 
 METRIC = Metric(name="error-rate", template="errorRate", max=0.01)
@@ -148,7 +149,7 @@ def fake_prometheus() -> Iterator[FakePrometheus]:
         yield fake
 
 
-COUNTS: dict[str, int] = {}
+COUNTS = tally("generated Prometheus answers by outcome")
 
 
 @seed(20261124)
@@ -172,7 +173,7 @@ def test_generated_answers_are_classified_and_never_promote(
         measurement = classify(METRIC, value, T0)
     finally:
         provider.close()
-    COUNTS[measurement.outcome.value] = COUNTS.get(measurement.outcome.value, 0) + 1
+    COUNTS[measurement.outcome.value] += 1
     if measurement.outcome == Outcome.SUCCESSFUL:
         assert measurement.value is not None
         assert math.isfinite(measurement.value)
@@ -190,8 +191,7 @@ def test_generated_answers_are_classified_and_never_promote(
 
 
 def test_generated_answers_were_all_kinds(fake_prometheus: FakePrometheus) -> None:
-    """Printed with -s or on failure: how the generated answers came out."""
-    print(f"generated Prometheus answers by outcome: {COUNTS}")
+    """How the generated answers came out (printed at the end of the run)."""
     assert sum(COUNTS.values()) >= 1000
     assert {"Successful", "Error", "Inconclusive"} <= set(COUNTS)
 
