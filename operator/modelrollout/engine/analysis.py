@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
@@ -18,20 +18,30 @@ def analysis_target(status: ModelDeploymentStatus) -> RevisionStatus | None:
     return status.stable if status.previous is not None else None
 
 
-def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
-    """Measure the canary only while it is judged, and once per interval."""
+def next_analysis_at(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> datetime | None:
+    """When the next measurement is due; None while nothing is judged. A time in the
+    past (or the minimum) means now."""
     target = analysis_target(status)
     if spec.analysis is None or target is None:
-        return False
+        return None
     # A canary is judged on live traffic; a blue/green preview on whoever calls it.
     judged = target.weight > 0 or TRAITS[spec.strategy.kind].judged_without_weight
     if status.canary is not None and not judged:
-        return False
+        return None
     if verdict_is_in(status.promotion_stage):
-        return False  # traffic is moving over for good
-    interval = spec.analysis.interval_delta()
+        return None  # traffic is moving over for good
     since = status.analysis.last_run_at or status.step_started_at
     # The first run waits one interval after the weight was set, so its window holds canary traffic.
     if status.analysis.last_run_at is None and status.weight_set_at is not None:
         since = status.weight_set_at
-    return since is None or now - since >= interval
+    return (
+        datetime.min.replace(tzinfo=UTC)
+        if since is None
+        else since + spec.analysis.interval_delta()
+    )
+
+
+def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
+    """Measure the canary only while it is judged, and once per interval."""
+    due = next_analysis_at(spec, status)
+    return due is not None and now >= due

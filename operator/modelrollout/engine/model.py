@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
@@ -121,6 +122,8 @@ Action = ApplyRevision | ScaleRevision | PointServices | SetRoute | DeleteRevisi
 class Decision:
     status: ModelDeploymentStatus
     actions: tuple[Action, ...]
+    # When to decide again if nothing changes (engine.schedule); None: only on a change.
+    next_due: datetime | None = None
 
     def events(self) -> list[Emit]:
         return [a for a in self.actions if isinstance(a, Emit)]

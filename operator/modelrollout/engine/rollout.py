@@ -23,6 +23,7 @@ from modelrollout.engine.desired import assert_workloads, collect_garbage, due_s
 from modelrollout.engine.model import Decision, Observations
 from modelrollout.engine.promotion import promote
 from modelrollout.engine.requests import handle_request
+from modelrollout.engine.schedule import next_due
 from modelrollout.engine.tick import Tick
 from modelrollout.engine.verdict import apply_run
 
@@ -93,4 +94,4 @@ def decide(
     collect_garbage(t)
     t.s.conditions = status_conditions(t.s, spec.replicas, generation, now)
     t.s.observed_generation = generation
-    return Decision(t.s, tuple(t.actions))
+    return Decision(t.s, tuple(t.actions), next_due(spec, t.s, now))
