@@ -21,6 +21,7 @@ from modelrollout.cli.lint import lint_document
 from testenv import settings
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
+from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, condition_true, model_deployment
 
@@ -312,3 +313,51 @@ def test_the_example_in_examples_is_accepted_by_the_api_server(
         assert created["metadata"]["name"] == "fraud-scorer"
     md = next(d for d in docs if d["kind"] == "ModelDeployment")
     assert ModelDeploymentSpec.model_validate(md["spec"]).replicas == 4
+
+
+def _counters(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def test_an_idle_healthy_model_deployment_makes_no_writes(
+    s: Scenario, operator: OperatorProcess, api: client.ApiClient
+) -> None:
+    """A decision re-asserts everything; what is already so is not written again (not even
+    a no-op server-side apply): the API server counts no write to Services, Deployments,
+    routes or ModelDeployments while the operator keeps deciding."""
+    healthy_v1(s)
+
+    def apiserver_writes() -> float:
+        headers: dict[str, str] = {}
+        api.update_params_for_auth(headers, [], ["BearerToken"], "", "", None)
+        response = api.rest_client.request(
+            "GET", f"{api.configuration.host}/metrics", headers=headers
+        )
+        response.read()
+        counts = _counters(response.data.decode(), "apiserver_request_total")
+        written = ("services", "deployments", "httproutes", "modeldeployments")
+        return sum(
+            value
+            for labels, value in counts.items()
+            if dict(labels).get("resource") in written
+            and dict(labels).get("verb") in ("APPLY", "PATCH", "UPDATE", "CREATE", "DELETE")
+        )
+
+    def decisions() -> float:
+        text = requests.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
+        return sum(_counters(text, "modelrollout_reconcile_duration_seconds_count").values())
+
+    objects = len(
+        client.CustomObjectsApi(api).list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+    )
+    # Settled: the last rollout's writes are done once a full round of decisions passes.
+    start = decisions()
+    wait_until(lambda: decisions() >= start + 2 * objects, timeout=60, what="a round of decisions")
+    writes, start = apiserver_writes(), decisions()
+    wait_until(lambda: decisions() >= start + 3 * objects, timeout=60, what="three rounds")
+    assert apiserver_writes() == writes

@@ -54,10 +54,10 @@ into a Role per watched namespace.
 - apiGroups: [apps]
   resources: [deployments/scale]
   verbs: [patch]
-# The stable and canary Services (server-side apply).
+# The stable and canary Services (server-side apply, only when they differ).
 - apiGroups: [""]
   resources: [services]
-  verbs: [create, patch]
+  verbs: [list, create, patch]
 # Which pods the stable and canary Services really send to (ready endpoints): traffic
 # moves to a revision only once its pods are behind the Service, not merely Ready.
 - apiGroups: [discovery.k8s.io]

@@ -43,12 +43,21 @@ class Workloads:
         self.core = client.CoreV1Api(api)
         self.discovery = client.DiscoveryV1Api(api)
         self.name, self.namespace, self.uid = name, namespace, uid
+        self._services_applied: dict[str, str] = {}  # Service -> digest, as observed
 
     def observe(self) -> dict[str, RevisionObservation]:
         found = self.apps.list_namespaced_deployment(
             self.namespace, label_selector=f"{LABEL_NAME}={self.name}"
         )
         endpoints = self._ready_endpoints()
+        services = self.core.list_namespaced_service(
+            self.namespace, label_selector=f"{LABEL_NAME}={self.name}"
+        )
+        self._services_applied = {
+            svc.metadata.name: (svc.metadata.annotations or {}).get(ANNOTATION_APPLIED, "")
+            for svc in services.items
+            if svc.metadata is not None and svc.metadata.name
+        }
         revisions: dict[str, RevisionObservation] = {}
         for dep in found.items:
             meta = dep.metadata or client.V1ObjectMeta()
@@ -120,8 +129,12 @@ class Workloads:
                 raise
 
     def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None:
+        """Server-side apply each Service whose observed body differs (an idle decision
+        re-asserts both and writes nothing)."""
         for role, revision in (("stable", stable), ("canary", canary)):
             body = render_service(self.name, self.namespace, self.uid, spec, role, revision)
-            self.core.patch_namespaced_service(
-                body["metadata"]["name"], self.namespace, body, **_APPLY
-            )
+            name, digest = body["metadata"]["name"], _fingerprint(body)
+            if self._services_applied.get(name) == digest:
+                continue
+            body["metadata"]["annotations"] = {ANNOTATION_APPLIED: digest}
+            self.core.patch_namespaced_service(name, self.namespace, body, **_APPLY)

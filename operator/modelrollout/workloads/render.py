@@ -19,7 +19,8 @@ LABEL_ROLE = "modelrollout.io/role"
 ANNOTATION_VERSION = "modelrollout.io/version"
 # The spec fields that made this revision, verbatim, so `undo` can restore them exactly.
 ANNOTATION_SOURCE = "modelrollout.io/source"
-# A digest of the body last applied to a Deployment: an unchanged body is not re-applied.
+# A digest of the body last applied to a Deployment or Service: an unchanged one is not
+# re-applied.
 ANNOTATION_APPLIED = "modelrollout.io/applied"
 
 
