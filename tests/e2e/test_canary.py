@@ -363,9 +363,17 @@ def test_an_idle_healthy_model_deployment_makes_no_writes(
         text = requests.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
         return sum(_counters(text, "modelrollout_reconcile_duration_seconds_count").values())
 
-    objects = len(
-        client.CustomObjectsApi(api).list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
-    )
+    def others() -> list[str]:
+        listed = client.CustomObjectsApi(api).list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        return [
+            f"{o['metadata']['namespace']}/{o['metadata']['name']}"
+            for o in listed["items"]
+            if o["metadata"]["namespace"] != s.namespace
+        ]
+
+    # Earlier tests' ModelDeployments (their namespaces still terminating) are not idle.
+    wait_until(lambda: not others(), timeout=120, what="no other ModelDeployment left")
+    objects = 1
     # Settled: the last rollout's writes are done once a full round of decisions passes.
     start = decisions()
     wait_until(lambda: decisions() >= start + 2 * objects, timeout=60, what="a round of decisions")
