@@ -1,4 +1,11 @@
-"""Observe -> decide -> act: the only place that sequences the adapters and the engine.
+"""Observe -> decide -> record -> act: the only place that sequences the adapters and
+the engine.
+
+A decision is recorded before it is acted on (`reconcile` decides, the caller writes the
+status, then `carry_out` acts). The status write is guarded by the resourceVersion the
+decision was made on, so a decision made on a stale object is refused before it
+touches anything; and a process that dies between the write and the actions leaves a
+status whose desired state the next decision re-asserts, never an older one.
 
 Bad input never changes what serves: a spec the models reject, a route that is missing,
 not wired to our Services or unable to do what the spec asks, or unusable credentials
@@ -40,9 +47,11 @@ from modelrollout.engine.rollout import decide
 from modelrollout.metrics.measure import measure
 from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError, Target
 from modelrollout.metrics.registry import credentials_secret, provider_for
+from modelrollout.routing.gateway_api import RouteLookup
 from modelrollout.routing.registry import router_for
 from modelrollout.routing.router import RouteError, Router, require_features
 from modelrollout.workloads.cluster import Workloads
+from modelrollout.workloads.observed import Owned
 from modelrollout.workloads.render import service_name
 
 
@@ -77,14 +86,27 @@ class Adapters:
     provider: Callable[[Analysis, str], MetricsProvider]
 
 
-def cluster_adapters(api: client.ApiClient) -> Adapters:
+def cluster_adapters(api: client.ApiClient, owned: Owned, routes: RouteLookup | None) -> Adapters:
+    """Adapters for one reconcile, reading what the caches hold (`owned`, `routes`)."""
     return Adapters(
-        workloads=lambda name, namespace, uid: Workloads(api, name, namespace, uid),
+        workloads=lambda name, namespace, uid: Workloads(api, name, namespace, uid, owned),
         router=lambda traffic, namespace, stable, canary: router_for(
-            traffic, api, namespace, stable, canary
+            traffic, api, routes, namespace, stable, canary
         ),
         provider=lambda analysis, namespace: _provider(api, analysis, namespace),
     )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A decision's actions, and what carrying them out needs."""
+
+    actions: tuple[Action, ...]
+    spec: ModelDeploymentSpec
+    workloads: WorkloadsPort
+    router: Router
+    obs: Observations
+    generation: int | None
 
 
 @dataclass(frozen=True)
@@ -94,12 +116,15 @@ class Result:
     events: list[Emit]
     measurements: tuple[Measurement, ...] | None = None
     failed: bool = False  # the reconcile could not finish (ReconcileError)
+    invalid: bool = False  # InvalidSpec: nothing to act on
+    next_due: datetime | None = None  # when a decision is due if nothing changes
+    plan: Plan | None = None  # to carry out once `status` is written
 
 
 def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Result:
-    """One decision. Whatever an adapter raises, a Result comes back: bad input as
-    InvalidSpec, anything else as ReconcileError with the status as it was (the next
-    reconcile decides again from it: level-triggered, nothing half-recorded)."""
+    """One decision, not yet acted on. Whatever an adapter raises, a Result comes back:
+    bad input as InvalidSpec, anything else as ReconcileError with the status as it was
+    (the next reconcile decides again from it: level-triggered)."""
     meta = body["metadata"]
     name, namespace, uid = meta["name"], meta["namespace"], meta["uid"]
     generation = meta.get("generation")
@@ -124,9 +149,6 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
         )
         doing = "deciding"
         decision = decide(spec, generation, status, obs, now)
-        for action in decision.actions:
-            doing = describe(action)
-            _act(action, spec, workloads, router, obs)
     except (InvalidSpec, RouteError) as bad:
         return _invalid(status, generation, bad.reason, bad.message, now)
     except Exception as exc:  # the loop must go on; the error goes into status and events
@@ -150,7 +172,25 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
                 f"{', '.join(REQUEST_ACTIONS)}",
             )
         )
-    return Result(status, new, events, obs.measurements)
+    plan = Plan(decision.actions, spec, workloads, router, obs, generation)
+    return Result(status, new, events, obs.measurements, next_due=decision.next_due, plan=plan)
+
+
+def carry_out(result: Result, now: datetime) -> Result | None:
+    """Act on a recorded decision. None when every action succeeded; otherwise the
+    status as decided with ReconcileError saying which action failed (the next reconcile
+    re-asserts the same desired state)."""
+    plan = result.plan
+    if plan is None:
+        return None
+    for action in plan.actions:
+        try:
+            _act(action, plan.spec, plan.workloads, plan.router, plan.obs)
+        except Exception as exc:  # the loop goes on; the error goes into status and events
+            text = exc.message if isinstance(exc, RouteError) else _error_text(exc)
+            message = f"{describe(action)}: {text}"
+            return failed(result.status, plan.generation, message, now, read=result.previous)
+    return None
 
 
 def _parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:
@@ -262,13 +302,20 @@ def _error_text(exc: Exception) -> str:
 
 
 def failed(
-    status: ModelDeploymentStatus, generation: int | None, message: str, now: datetime
+    status: ModelDeploymentStatus,
+    generation: int | None,
+    message: str,
+    now: datetime,
+    read: ModelDeploymentStatus | None = None,
 ) -> Result:
-    """The status as it was, with ReconcileError saying what failed (an Event when new)."""
-    before = condition(status.conditions, ConditionType.RECONCILE_ERROR)
+    """`status` with ReconcileError saying what failed (an Event when new). The condition
+    goes on from the status as `read` (default: `status`), so a failure that repeats is
+    neither re-evented nor given a new transition time."""
+    before = condition((read or status).conditions, ConditionType.RECONCILE_ERROR)
     new = status.model_copy(deep=True)
+    kept = [c for c in new.conditions if c.type != ConditionType.RECONCILE_ERROR]
     new.conditions = set_condition(
-        new.conditions,
+        kept + ([before] if before else []),
         ConditionType.RECONCILE_ERROR,
         True,
         Reason.RECONCILE_FAILED,
@@ -293,4 +340,4 @@ def _invalid(
     new.observed_generation = generation
     changed = before is None or before.status != "True" or before.message != message
     events = [Emit("Warning", reason, message)] if changed else []
-    return Result(status, new, events)
+    return Result(status, new, events, invalid=True)

@@ -1,7 +1,7 @@
 """Benchmark: from a canary's errors becoming visible in Prometheus to its weight being 0.
 
 Runs on the real test environment (control plane, Prometheus, the operator as a process
-with its default tick). Each run: v1 Healthy, v2 canary at 20% passing analysis, then
+event-driven). Each run: v1 Healthy, v2 canary at 20% passing analysis, then
 v2 starts failing half its requests at a random phase of the analysis interval. We
 time (a) when Prometheus first shows v2's error rate above the threshold and (b) when
 the HTTPRoute gives the canary weight 0. Writes JSON and a markdown table.
@@ -106,14 +106,13 @@ def one_run(
         core.delete_namespace(namespace)
 
 
-def summarize(runs: list[dict[str, float]], interval: str, tick: float) -> dict[str, Any]:
+def summarize(runs: list[dict[str, float]], interval: str) -> dict[str, Any]:
     key = "visible_to_weight_zero_s"
     values = [r[key] for r in runs]
     seconds = float(interval.rstrip("s"))
     return {
         "benchmark": "detection",
         "analysis_interval": interval,
-        "operator_tick_s": tick,
         "scrape_interval": "1s",
         "runs": runs,
         "median_visible_to_weight_zero_s": statistics.median(values),
@@ -126,8 +125,8 @@ def summarize(runs: list[dict[str, float]], interval: str, tick: float) -> dict[
 def markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# Detection: errors visible in Prometheus -> canary weight 0 "
-        f"(analysis interval {summary['analysis_interval']}, operator tick "
-        f"{summary['operator_tick_s']}s, scrape {summary['scrape_interval']})",
+        f"(analysis interval {summary['analysis_interval']}, "
+        f"scrape {summary['scrape_interval']})",
         "",
         "| run | failing -> visible (s) | visible -> weight 0 (s) | failing -> weight 0 (s) |",
         "|---|---|---|---|",
@@ -151,14 +150,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--interval", default="10s")
     args = parser.parse_args()
-    tick = 2.0  # the operator's default
-    with running_stack(settings.CACHE_DIR / "bench", tick) as stack:
+    with running_stack(settings.CACHE_DIR / "bench") as stack:
         rng = random.Random(42)
         runs = []
         for i in range(args.runs):
             runs.append(one_run(stack.api, stack.prometheus, args.interval, rng))
             print(f"run {i + 1}/{args.runs}: {runs[-1]}", flush=True)
-    summary = summarize(runs, args.interval, tick)
+    summary = summarize(runs, args.interval)
     RESULTS.mkdir(exist_ok=True)
     stem = f"detection-{args.interval}"
     (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=2) + "\n")

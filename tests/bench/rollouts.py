@@ -1,5 +1,5 @@
 """Benchmark: what rollouts cost in requests, on the traffic lab (real Envoy, model
-servers and load; the operator as a process with its default tick).
+servers and load; the operator as a process event-driven).
 
 1. Detection: from a bad version (failing half its requests) answering its first
    request to Envoy giving it no more traffic, at analysis intervals 10 s and 30 s.
@@ -33,7 +33,6 @@ from testenv.stack import running_stack
 RESULTS = Path(__file__).parent / "results"
 NAME = "iris"
 RPS = 100.0
-TICK_SECONDS = 2.0  # the operator's default
 BAD = {"MODEL_FAULT_ERROR_RATE": "0.5"}
 
 
@@ -165,7 +164,7 @@ def summarize(
     return {
         "benchmark": "rollouts",
         "requests_per_second": RPS,
-        "operator_tick_s": TICK_SECONDS,
+        "operator_loop": "event-driven",
         "scrape_interval": SCRAPE_INTERVAL,
         "detection": detection,
         "failed_canary_share": {
@@ -195,7 +194,7 @@ def markdown(s: dict[str, Any]) -> str:
 
     lines = [
         f"# Rollouts on the traffic lab ({s['requests_per_second']:.0f} requests/s through Envoy, "
-        f"operator tick {s['operator_tick_s']}s, scrape {s['scrape_interval']})",
+        f"scrape {s['scrape_interval']})",
         "",
         "| measure | median | max | goal | |",
         "|---|---|---|---|---|",
@@ -266,7 +265,7 @@ def main() -> int:
     workdir = settings.CACHE_DIR / "bench-rollouts"
     failed: dict[str, list[dict[str, Any]]] = {i: [] for i in args.intervals.split(",")}
     good: list[dict[str, Any]] = []
-    with running_stack(workdir, TICK_SECONDS) as stack:
+    with running_stack(workdir) as stack:
         bench = Bench(stack.api, stack.prometheus, workdir / "labs")
         for run in range(1, args.runs + 1):
             for interval in failed:

@@ -134,6 +134,16 @@ def operator(
 
 
 @pytest.fixture
+def session_operator_stopped(operator: OperatorProcess) -> Iterator[None]:
+    """Two operators must not act on the same objects: the session's waits meanwhile."""
+    operator.stop()
+    try:
+        yield
+    finally:
+        operator.start()
+
+
+@pytest.fixture
 def make_scenario(
     api: client.ApiClient,
     namespace: str,

@@ -19,6 +19,12 @@ from testenv.argocd import SCRIPTS, ArgoLua, merge_patch
 from testenv.exporter import Traffic
 from testenv.rollouts import HELD_CANARY, Scenario, condition_true
 
+# HELD_CANARY after a timed pause, so the rollout stays "Progressing at a step" long
+# enough to be read (a setWeight step passes as soon as the canary's pods are ready).
+STEPPING_THEN_HELD = {
+    "canary": {"steps": [{"pause": {"duration": "5s"}}, *HELD_CANARY["canary"]["steps"]]}
+}
+
 RECORD = os.environ.get("MODELROLLOUT_RECORD") == "1"
 
 
@@ -58,7 +64,7 @@ def test_health_follows_a_canary_and_the_actions_drive_it(
     s = make_scenario("fraud")
     s.traffic("1.0.0", Traffic())
     s.traffic("2.0.0", Traffic())
-    seen(s.create("1.0.0", strategy=HELD_CANARY), "progressing_noStatus", "Progressing")
+    seen(s.create("1.0.0", strategy=STEPPING_THEN_HELD), "progressing_noStatus", "Progressing")
     s.wait_healthy("1.0.0")
     healthy = seen(s.get(), "healthy", "Healthy")
     assert enabled(healthy) == set()
@@ -70,10 +76,10 @@ def test_health_follows_a_canary_and_the_actions_drive_it(
     seen(stepping, "progressing_canaryStep", "Progressing")
     assert enabled(stepping) == {"promote", "promote-full", "abort", "pause"}
 
-    held = seen(s.wait_object(paused_at(1), "held at 20%"), "suspended_pauseStep", "Suspended")
+    held = seen(s.wait_object(paused_at(2), "held at 20%"), "suspended_pauseStep", "Suspended")
     assert enabled(held) == {"promote", "promote-full", "abort", "resume"}
     act(s, held, "promote")
-    held = s.wait_object(paused_at(3), "promoted past the first pause, held at 40%")
+    held = s.wait_object(paused_at(4), "promoted past the first pause, held at 40%")
 
     act(s, held, "abort")
     rolled_back = s.wait_object(lambda st: st.get("phase") == "RolledBack", "rolled back")
@@ -82,7 +88,7 @@ def test_health_follows_a_canary_and_the_actions_drive_it(
     assert s.route_canary_weight() == 0
 
     act(s, rolled_back, "retry")
-    held = s.wait_object(paused_at(1), "the retried canary held at 20%")
+    held = s.wait_object(paused_at(2), "the retried canary held at 20%")
     act(s, held, "promote-full")
     s.wait_healthy("2.0.0")
     seen(s.get(), "healthy_promoted", "Healthy")

@@ -21,7 +21,6 @@ from modelrollout.cli.lint import lint_document
 from testenv import settings
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
-from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, condition_true, model_deployment
 
@@ -81,7 +80,7 @@ def test_good_canary_walks_its_steps_and_is_promoted_without_restarts(
     assert all(pods_after[uid] for uid in pods_before)
     assert status["history"][0]["outcome"] == "Promoted"
     assert status["analysis"]["successful"] >= 2
-    assert any(reason == "Promoted" for _, reason, _ in s.events())
+    s.wait_events(lambda _t, reason, _m: reason == "Promoted", "a Promoted event")
 
 
 @pytest.fixture
@@ -113,8 +112,12 @@ def test_bad_canary_is_rolled_back(s: Scenario, bad: Traffic, metric: str) -> No
     assert rolled_back["status"] == "True"
     assert rolled_back["reason"] == "AnalysisFailed"
     assert metric in rolled_back["message"]
-    warnings = [m for t, r, m in s.events() if t == "Warning" and r == "AnalysisFailed"]
-    assert any(metric in m and "above the maximum" in m for m in warnings), warnings
+    s.wait_events(
+        lambda t, r, m: (
+            (t, r) == ("Warning", "AnalysisFailed") and metric in m and "above the maximum" in m
+        ),
+        f"an AnalysisFailed warning naming {metric}",
+    )
     # The canary is scaled down after abortScaleDownDelay and the rollback stands.
     s.wait_status(lambda _: not s.pods(canary), "the canary scaled to zero")
     assert s.status()["phase"] == "RolledBack"
@@ -155,7 +158,7 @@ def test_prometheus_down_pauses_and_the_rollout_resumes_when_it_returns(
     finally:
         prometheus.start(port=port)
     s.wait_healthy("2.0.0")
-    assert any(reason == "Resumed" for _, reason, _ in s.events())
+    s.wait_events(lambda _t, reason, _m: reason == "Resumed", "a Resumed event")
 
 
 def test_operator_killed_mid_rollout_completes_once(s: Scenario, operator: OperatorProcess) -> None:
@@ -288,7 +291,9 @@ def test_missing_route_is_a_clear_condition_and_changes_nothing(
     invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
     assert invalid["reason"] == "RouteNotFound"
     assert f"{namespace}/lost not found" in invalid["message"]
-    assert any(r == "RouteNotFound" and t == "Warning" for t, r, _ in s.events())
+    s.wait_events(
+        lambda t, r, _m: (t, r) == ("Warning", "RouteNotFound"), "a RouteNotFound warning"
+    )
     assert client.AppsV1Api(api).list_namespaced_deployment(namespace).items == []
     assert client.CoreV1Api(api).list_namespaced_service(namespace).items == []
     # Once the route exists, the same resource deploys with no other change.
@@ -313,70 +318,3 @@ def test_the_example_in_examples_is_accepted_by_the_api_server(
         assert created["metadata"]["name"] == "fraud-scorer"
     md = next(d for d in docs if d["kind"] == "ModelDeployment")
     assert ModelDeploymentSpec.model_validate(md["spec"]).replicas == 4
-
-
-def _counters(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    return {
-        tuple(sorted(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    }
-
-
-# The operator's kinds of write (resource, subresource, verb). Other writers in the
-# cluster (controllers, the garbage collector, a finalizer's removal during an earlier
-# test's teardown) use other verbs or subresources, so they do not count here.
-OPERATOR_WRITES = {
-    ("services", "", "APPLY"),
-    ("deployments", "", "APPLY"),
-    ("deployments", "scale", "PATCH"),
-    ("httproutes", "", "PATCH"),
-    ("modeldeployments", "status", "PATCH"),
-}
-
-
-def test_an_idle_healthy_model_deployment_makes_no_writes(
-    s: Scenario, operator: OperatorProcess, api: client.ApiClient
-) -> None:
-    """A decision re-asserts everything; what is already so is not written again (not even
-    a no-op server-side apply): the API server counts none of the operator's kinds of
-    write while it keeps deciding."""
-    healthy_v1(s)
-
-    def apiserver_writes() -> float:
-        headers: dict[str, str] = {}
-        api.update_params_for_auth(headers, [], ["BearerToken"], "", "", None)
-        response = api.rest_client.request(
-            "GET", f"{api.configuration.host}/metrics", headers=headers
-        )
-        response.read()
-        counts = _counters(response.data.decode(), "apiserver_request_total")
-        return sum(
-            value
-            for labels, value in counts.items()
-            if tuple(dict(labels).get(k, "") for k in ("resource", "subresource", "verb"))
-            in OPERATOR_WRITES
-        )
-
-    def decisions() -> float:
-        text = requests.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
-        return sum(_counters(text, "modelrollout_reconcile_duration_seconds_count").values())
-
-    def others() -> list[str]:
-        listed = client.CustomObjectsApi(api).list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        return [
-            f"{o['metadata']['namespace']}/{o['metadata']['name']}"
-            for o in listed["items"]
-            if o["metadata"]["namespace"] != s.namespace
-        ]
-
-    # Earlier tests' ModelDeployments (their namespaces still terminating) are not idle.
-    wait_until(lambda: not others(), timeout=120, what="no other ModelDeployment left")
-    objects = 1
-    # Settled: the last rollout's writes are done once a full round of decisions passes.
-    start = decisions()
-    wait_until(lambda: decisions() >= start + 2 * objects, timeout=60, what="a round of decisions")
-    writes, start = apiserver_writes(), decisions()
-    wait_until(lambda: decisions() >= start + 3 * objects, timeout=60, what="three rounds")
-    assert apiserver_writes() == writes

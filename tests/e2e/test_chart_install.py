@@ -8,7 +8,6 @@ operator itself runs as a local process with the Deployment's arguments and envi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,16 +26,6 @@ from testenv.rollouts import Scenario
 from testenv.serviceaccounts import service_account_kubeconfig
 
 CHART = settings.REPO_ROOT / "charts" / "modelrollout"
-
-
-@pytest.fixture
-def session_operator_stopped(operator: OperatorProcess) -> Iterator[None]:
-    """Two operators must not act on the same objects: the session's waits meanwhile."""
-    operator.stop()
-    try:
-        yield
-    finally:
-        operator.start()
 
 
 def can(
@@ -67,7 +56,7 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
     session_operator_stopped: None,
     tmp_path: Path,
 ) -> None:
-    values = ["--set=tickSeconds=0.5"]
+    values: list[str] = []
     if scope == "namespaced":
         values.append(f"--set=watchNamespaces={{{namespace}}}")
     with temporary_namespace(api, "mr-system") as release_ns:
@@ -85,10 +74,9 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
         try:
             apps = client.AppsV1Api(api)
             deployment = apps.read_namespaced_deployment("mr-modelrollout", release_ns)
-            assert deployment.status.ready_replicas == 1
+            assert deployment.status.ready_replicas == 2  # a leader and a standby
             pod = deployment.spec.template.spec
             container = pod.containers[0]
-            env = {e.name: e.value for e in container.env}
             args = [a for a in container.args if not a.startswith(("--liveness", "--metrics-port"))]
             user = f"system:serviceaccount:{release_ns}:{pod.service_account_name}"
 
@@ -96,6 +84,10 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
             assert can(api, user, "patch", "deployments", namespace, group="apps")
             assert not can(api, user, "get", "secrets", namespace)
             assert not can(api, user, "list", "pods", namespace)
+            # The Lease in its own namespace, and no other.
+            lease = {"group": "coordination.k8s.io"}
+            assert can(api, user, "update", "leases", release_ns, **lease)
+            assert not can(api, user, "update", "leases", namespace, **lease)
             for verb in ("create", "update", "delete"):  # the spec belongs to people and Git
                 assert not can(api, user, verb, "modeldeployments", namespace, group=GROUP)
             assert not can(
@@ -113,9 +105,7 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
                 pod.service_account_name,
                 tmp_path / "sa.kubeconfig",
             )
-            operator = OperatorProcess(
-                kubeconfig, tmp_path / "logs", float(env["MODELROLLOUT_TICK_SECONDS"]), args
-            )
+            operator = OperatorProcess(kubeconfig, tmp_path / "logs", args)
             (tmp_path / "logs").mkdir()
             operator.start()
             scenario = Scenario(api, namespace, prometheus, "fraud")
@@ -130,7 +120,7 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
                 assert status["history"][0]["outcome"] == "Promoted"
                 assert scenario.recorder is not None
                 assert scenario.recorder.weights == [0, 20, 50, 100, 0]
-                assert any(reason == "Promoted" for _, reason, _ in scenario.events())
+                scenario.wait_events(lambda _t, r, _m: r == "Promoted", "a Promoted event")
                 # What `patch` on the resource is for: kopf's finalizer, and nothing else.
                 metadata = scenario.get()["metadata"]
                 assert metadata["finalizers"] == [f"{GROUP}/finalizer"]

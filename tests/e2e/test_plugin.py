@@ -118,6 +118,8 @@ def test_a_malformed_request_is_reported_once_and_changes_nothing(held: Scenario
     )
     status = held.wait_status(lambda st: st.get("handledRequest") == "explode:1", "request seen")
     assert status["pauseReason"] == "PauseStep", "the rollout did not move"
-    invalid = [m for t, r, m in held.events() if r == "RequestInvalid" and t == "Warning"]
+    invalid = held.wait_events(
+        lambda t, r, _m: (t, r) == ("Warning", "RequestInvalid"), "a RequestInvalid warning"
+    )
     assert len(invalid) == 1
     assert "promote" in invalid[0]

@@ -164,7 +164,7 @@ def main() -> int:
 def demo(console: Console, stack: contextlib.ExitStack, rps: float, plot_path: Path) -> int:
     workdir = settings.CACHE_DIR / "demo"
     with console.status("starting the control plane, Prometheus and the operator"):
-        parts = stack.enter_context(running_stack(workdir, tick_seconds=1.0))
+        parts = stack.enter_context(running_stack(workdir))
     prometheus = parts.prometheus.url
     console.log(f"control plane {parts.endpoints.server} and Prometheus {prometheus} up")
     namespace = stack.enter_context(temporary_namespace(parts.api, "demo"))

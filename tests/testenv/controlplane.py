@@ -215,23 +215,28 @@ class LocalControlPlane:
 
     @staticmethod
     def _create_nodes(core: client.CoreV1Api) -> None:
-        for index in range(NODE_COUNT):
-            name = f"kwok-node-{index}"
-            core.create_node(
-                client.V1Node(
-                    metadata=client.V1ObjectMeta(
-                        name=name,
-                        annotations={KWOK_NODE_ANNOTATION: "fake"},
-                        labels={
-                            "kubernetes.io/hostname": name,
-                            "kubernetes.io/os": "linux",
-                            "kubernetes.io/arch": "amd64",
-                            "type": "kwok",
-                        },
-                    ),
-                    status=client.V1NodeStatus(capacity=NODE_CAPACITY, allocatable=NODE_CAPACITY),
-                )
+        add_nodes(core, range(NODE_COUNT))
+
+
+def add_nodes(core: client.CoreV1Api, indices: range) -> None:
+    """Simulated nodes `kwok-node-<index>` (kwok makes them Ready and runs their pods)."""
+    for index in indices:
+        name = f"kwok-node-{index}"
+        core.create_node(
+            client.V1Node(
+                metadata=client.V1ObjectMeta(
+                    name=name,
+                    annotations={KWOK_NODE_ANNOTATION: "fake"},
+                    labels={
+                        "kubernetes.io/hostname": name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "type": "kwok",
+                    },
+                ),
+                status=client.V1NodeStatus(capacity=NODE_CAPACITY, allocatable=NODE_CAPACITY),
             )
+        )
 
 
 def _node_ready(node: client.V1Node) -> bool:

@@ -18,14 +18,12 @@ class OperatorProcess:
         self,
         kubeconfig: Path,
         log_dir: Path,
-        tick_seconds: float = 0.5,
         args: Sequence[str] = (),
     ) -> None:
         self.env = dict(
             os.environ,
             KUBECONFIG=str(kubeconfig),
             PYTHONPATH=str(settings.REPO_ROOT / "operator"),
-            MODELROLLOUT_TICK_SECONDS=str(tick_seconds),
         )
         self.log_dir = log_dir
         self.starts = 0

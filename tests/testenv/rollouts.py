@@ -259,6 +259,18 @@ class Scenario:
         ).items
         return [(e.type, e.reason, e.message) for e in items]
 
+    def wait_events(self, predicate: Any, what: str, timeout: float = 30) -> list[str]:
+        """The messages of the events (type, reason, message) matching `predicate`, once
+        there is one: events are posted after the status that records them is written."""
+        found: list[str] = []
+
+        def posted() -> bool:
+            found[:] = [m for t, r, m in self.events() if predicate(t, r, m)]
+            return bool(found)
+
+        wait_until(posted, timeout=timeout, what=what)
+        return found
+
     def pods(self, revision: str) -> dict[str, bool]:
         """Pod UID -> Ready, for one revision."""
         pods: list[Any] = self.core.list_namespaced_pod(

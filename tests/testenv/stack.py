@@ -27,14 +27,14 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(workdir: Path, tick_seconds: float) -> Iterator[Stack]:
+def running_stack(workdir: Path) -> Iterator[Stack]:
     """Start it all, yield it, and stop it all (also on errors)."""
     environment = Environment(workdir)
     try:
         endpoints = environment.start()
         api = api_client_for(endpoints.kubeconfig)
         apply_crds(api, [*upstream_crds("gateway-api"), MODELROLLOUT_CRD])
-        operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator", tick_seconds)
+        operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator")
         operator.start()
         try:
             yield Stack(endpoints, api, environment.prometheus, operator)

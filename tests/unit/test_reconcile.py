@@ -1,4 +1,5 @@
-"""reconcile(): observe -> decide -> act, with fake adapters recording what it does."""
+"""decide_and_act() and carry_out(): observe -> decide -> (record) -> act, with fake adapters
+recording what they do."""
 
 from __future__ import annotations
 
@@ -12,10 +13,17 @@ from kubernetes.client.exceptions import ApiException
 from modelrollout.api.spec import Analysis, ModelDeploymentSpec
 from modelrollout.api.vocabulary import ConditionType, Outcome, Phase, Reason
 from modelrollout.engine.conditions import condition
-from modelrollout.reconcile import Adapters, InvalidSpec, reconcile
+from modelrollout.reconcile import Adapters, InvalidSpec, Result, carry_out, reconcile
 from modelrollout.routing.router import RouteError
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def decide_and_act(adapters: Adapters, body: dict[str, Any], now: datetime) -> Result:
+    """A decision, and (as the handler does once it is recorded) its actions: the
+    acting failure's result if one failed."""
+    result = reconcile(adapters, body, now)
+    return carry_out(result, now) or result
 
 
 def body(version: str = "1", status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
@@ -35,7 +43,7 @@ def body(version: str = "1", status: dict[str, Any] | None = None, **spec: Any) 
 
 def test_a_first_deployment_is_checked_observed_decided_and_acted_in_order() -> None:
     cluster = Cluster()
-    result = reconcile(adapters(cluster), body(), T0)
+    result = decide_and_act(adapters(cluster), body(), T0)
     revision = ModelDeploymentSpec.model_validate(body()["spec"]).revision()
     assert cluster.calls == [
         ("router", "m-stable", "m-canary"),
@@ -52,8 +60,8 @@ def test_a_first_deployment_is_checked_observed_decided_and_acted_in_order() -> 
 
 def test_a_rollout_measures_when_due_and_sets_the_canary_weight() -> None:
     cluster = Cluster()
-    status = reconcile(adapters(cluster), body(), T0).status
-    status = reconcile(adapters(cluster), body(status=status.wire()), T0).status
+    status = decide_and_act(adapters(cluster), body(), T0).status
+    status = decide_and_act(adapters(cluster), body(status=status.wire()), T0).status
     assert status.phase == Phase.HEALTHY
     analysis = {
         "prometheus": {"url": "http://p", "scrapeInterval": "1s"},
@@ -62,17 +70,17 @@ def test_a_rollout_measures_when_due_and_sets_the_canary_weight() -> None:
     }
     new = body("2", status=status.wire(), analysis=analysis)
     cluster.calls.clear()
-    status = reconcile(adapters(cluster), new, T0 + timedelta(seconds=1)).status
+    status = decide_and_act(adapters(cluster), new, T0 + timedelta(seconds=1)).status
     assert ("route", 0) in cluster.calls  # the canary's pods are not ready yet
     for i in range(2, 4):
         new["status"] = status.wire()
-        status = reconcile(adapters(cluster), new, T0 + timedelta(seconds=i)).status
+        status = decide_and_act(adapters(cluster), new, T0 + timedelta(seconds=i)).status
     assert status.canary is not None
     assert status.canary.weight == 20
     assert ("route", 20) in cluster.calls
     assert not any(call[0] == "query" for call in cluster.calls), "nothing is due yet"
     new["status"] = status.wire()
-    result = reconcile(adapters(cluster), new, T0 + timedelta(seconds=20))
+    result = decide_and_act(adapters(cluster), new, T0 + timedelta(seconds=20))
     assert ("query", "errors@2") in cluster.calls
     assert result.measurements is not None
     assert [m.outcome for m in result.measurements] == [Outcome.SUCCESSFUL]
@@ -88,7 +96,7 @@ def test_a_rollout_measures_when_due_and_sets_the_canary_weight() -> None:
 def test_a_route_that_cannot_carry_the_rollout_changes_nothing(
     cluster: Cluster, reason: str
 ) -> None:
-    result = reconcile(adapters(cluster), body(), T0)
+    result = decide_and_act(adapters(cluster), body(), T0)
     assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)
     invalid = condition(result.status.conditions, ConditionType.INVALID_SPEC)
     assert invalid is not None
@@ -97,7 +105,7 @@ def test_a_route_that_cannot_carry_the_rollout_changes_nothing(
 
 
 def test_a_missing_feature_is_named_with_the_router() -> None:
-    result = reconcile(adapters(Cluster(supports=frozenset())), body(), T0)
+    result = decide_and_act(adapters(Cluster(supports=frozenset())), body(), T0)
     assert result.status.message == (
         "the spec needs weights from its router, which fake route does not support"
     )
@@ -105,7 +113,7 @@ def test_a_missing_feature_is_named_with_the_router() -> None:
 
 def test_unusable_credentials_are_invalid_spec_and_touch_nothing() -> None:
     cluster = Cluster()
-    status = reconcile(adapters(cluster), body(), T0).status
+    status = decide_and_act(adapters(cluster), body(), T0).status
     analysis = {
         "prometheus": {"url": "http://p"},
         "metrics": [{"name": "e", "query": "x", "max": 1}],
@@ -118,7 +126,7 @@ def test_unusable_credentials_are_invalid_spec_and_touch_nothing() -> None:
     rollout = body("2", status=status.wire(), analysis=analysis)
     rollout["status"]["canary"] = {"version": "2", "revision": "x", "weight": 10}
     cluster.calls.clear()
-    result = reconcile(broken, rollout, T0 + timedelta(minutes=5))
+    result = decide_and_act(broken, rollout, T0 + timedelta(minutes=5))
     assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)
     assert "Secret ml/creds" in result.status.message
 
@@ -130,27 +138,36 @@ class Refusing(FakeWorkloads):
         raise ApiException(status=500, reason="Internal Server Error")
 
 
-def test_a_failing_write_records_reconcile_error_and_keeps_the_status() -> None:
+def test_deciding_acts_on_nothing_until_the_decision_is_carried_out() -> None:
     cluster = Cluster()
-    healthy = reconcile(adapters(cluster), body(), T0).status
-    healthy = reconcile(adapters(cluster), body(status=healthy.wire()), T0).status
+    result = reconcile(adapters(cluster), body(), T0)
+    assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)
+    assert result.plan is not None
+    assert carry_out(result, T0) is None
+    assert cluster.calls[-1][:1] == ("services",)
+
+
+def test_a_failing_write_is_recorded_as_reconcile_error_on_the_decided_status() -> None:
+    cluster = Cluster()
+    healthy = decide_and_act(adapters(cluster), body(), T0).status
+    healthy = decide_and_act(adapters(cluster), body(status=healthy.wire()), T0).status
     refusing = Adapters(
         lambda *_: Refusing(cluster), adapters(cluster).router, adapters(cluster).provider
     )
     rollout = body("2", status=healthy.wire())
-    result = reconcile(refusing, rollout, T0 + timedelta(seconds=1))
+    result = decide_and_act(refusing, rollout, T0 + timedelta(seconds=1))
     assert result.failed
-    assert result.status.phase == Phase.HEALTHY, "nothing of the failed decision is recorded"
-    assert result.status.canary is None
+    # The decision was recorded before acting; the next reconcile re-asserts it.
+    assert result.status.canary is not None
     error = condition(result.status.conditions, ConditionType.RECONCILE_ERROR)
     assert error is not None
     assert error.status == "True"
     assert error.message.startswith("sizing revision ")
     assert error.message.endswith(": the API server answered 500 Internal Server Error")
     assert [e.reason for e in result.events] == ["ReconcileFailed"]
-    again = reconcile(refusing, {**rollout, "status": result.status.wire()}, T0)
+    again = decide_and_act(refusing, {**rollout, "status": result.status.wire()}, T0)
     assert again.events == [], "the same failure is evented once"
-    fixed = reconcile(adapters(cluster), {**rollout, "status": again.status.wire()}, T0)
+    fixed = decide_and_act(adapters(cluster), {**rollout, "status": again.status.wire()}, T0)
     cleared = condition(fixed.status.conditions, ConditionType.RECONCILE_ERROR)
     assert cleared is not None
     assert (cleared.status, cleared.reason) == ("False", "Reconciled")
@@ -179,7 +196,7 @@ def test_a_provider_bug_is_an_error_measurement_not_a_crash() -> None:
     broken = Adapters(
         adapters(cluster).workloads, adapters(cluster).router, lambda *_: Broken(cluster)
     )
-    result = reconcile(
+    result = decide_and_act(
         broken, body("2", status=status, analysis=analysis), T0 + timedelta(minutes=1)
     )
     assert not result.failed

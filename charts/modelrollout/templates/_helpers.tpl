@@ -47,26 +47,28 @@ into a Role per watched namespace.
 - apiGroups: [modelrollout.io]
   resources: [modeldeployments/finalizers]
   verbs: [update]
-# One Deployment per revision: server-side apply, scale, garbage-collect old revisions.
+# One Deployment per revision: server-side apply, scale, garbage-collect old revisions
+# (list + watch: the operator's cache; it reads nothing per reconcile).
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [list, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [apps]
   resources: [deployments/scale]
   verbs: [patch]
 # The stable and canary Services (server-side apply, only when they differ).
 - apiGroups: [""]
   resources: [services]
-  verbs: [list, create, patch]
+  verbs: [list, watch, create, patch]
 # Which pods the stable and canary Services really send to (ready endpoints): traffic
 # moves to a revision only once its pods are behind the Service, not merely Ready.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
-  verbs: [list]
-# Traffic weights on the HTTPRoute named in spec.traffic.
+  verbs: [list, watch]
+# Traffic weights on the HTTPRoute named in spec.traffic (watched: a change to the route
+# wakes its ModelDeployment; get: a fresh read after a conflicting write).
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, patch]
+  verbs: [list, watch, get, patch]
 # The decisions, as Events.
 - apiGroups: [""]
   resources: [events]

@@ -1,8 +1,10 @@
-"""Process entry point: kopf's operator loop with the reconciler on a timer per object.
+"""Process entry point: leader election, then kopf's operator with one loop per object.
 
-One timer per ModelDeployment: kopf serialises it per object, and a level-triggered
-tick (observe, decide, act, record) needs no change handlers, so kopf writes no
-annotations of its own that GitOps tools would see as drift.
+Each ModelDeployment has a kopf daemon (handlers.loop) that reconciles it when it or
+anything it depends on changes, or when the engine says something is due; watch-fed
+caches (handlers.caches) answer every read. Only watch-event, index and daemon handlers
+are used: change handlers would make kopf write its own annotations, which GitOps
+tools would see as drift.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import argparse
 import asyncio
 import logging
 import os
-import time
-from datetime import UTC, datetime
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -20,117 +23,71 @@ from kubernetes import client, config
 
 from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
-from modelrollout.api.vocabulary import FIELD_MANAGER, Reason
-from modelrollout.handlers import telemetry
-from modelrollout.reconcile import Adapters, cluster_adapters, reconcile
+from modelrollout.handlers import caches, loop, telemetry
+from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_liveness
+from modelrollout.routing import gateway_api
 
 logger = logging.getLogger("modelrollout")
-TICK_SECONDS = float(os.environ.get("MODELROLLOUT_TICK_SECONDS", "2"))
+# Blocking work (writes, Prometheus queries) per reconcile takes milliseconds and runs
+# on this many threads; everything else is on the event loop. See docs/architecture.md.
+DEFAULT_WORKERS = 32
+__all__ = ["caches", "loop"]  # imported for their kopf handlers
 
 
-def api_client() -> client.ApiClient:
+def api_client(connections: int) -> client.ApiClient:
+    """One client per process, with a connection per worker thread (urllib3 would
+    otherwise open and drop a TLS connection per request beyond its default 10)."""
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = connections
+    return client.ApiClient(configuration)
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # Our own events carry the decisions. Below WARNING, kopf would post "Timer succeeded"
-    # as an Event every tick, for every ModelDeployment; handler errors still become Events.
+    # Our own events carry the decisions; kopf's own would repeat them.
     settings.posting.level = logging.WARNING
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
     # No watches on CustomResourceDefinitions or Namespaces: least privilege (RBAC needs
     # nothing cluster-wide in namespaced mode). So the CRD must be served at startup.
     settings.scanning.disabled = True
-    # kopf puts a finalizer on objects with timers, to stop the timer before the object goes.
+    # kopf puts a finalizer on objects with daemons, to stop the daemon before the object goes.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
-    api = api_client()  # one client per process, shared by every handler through memo
-    require_crd(api)
-    memo.api = api
-    memo.adapters = cluster_adapters(api)
-    logger.info("modelrollout %s starting (tick %.1fs)", __version__, TICK_SECONDS)
+    runtime: loop.Runtime = memo.runtime
+    require_crd(runtime.api)
+    runtime.routes_watched = served(
+        runtime.api, gateway_api.GROUP, gateway_api.VERSION, gateway_api.PLURAL
+    )
+    logger.info(
+        "modelrollout %s starting (%d workers, resync %.0fs, HTTPRoutes %s)",
+        __version__,
+        runtime.executor._max_workers,
+        runtime.resync_seconds,
+        "watched" if runtime.routes_watched else "not served: read when needed",
+    )
+
+
+def served(api: client.ApiClient, group: str, version: str, plural: str) -> bool:
+    try:
+        found = client.CustomObjectsApi(api).get_api_resources(group, version).resources
+    except client.ApiException as exc:
+        if exc.status != 404:  # 404: the group/version is not served at all
+            raise
+        return False
+    return any(r.name == plural for r in found)
 
 
 def require_crd(api: client.ApiClient) -> None:
     """Stop at startup with a clear message when our CRD is not installed (discovery only)."""
-    try:
-        served = client.CustomObjectsApi(api).get_api_resources(GROUP, VERSION).resources
-    except client.ApiException as exc:
-        if exc.status != 404:  # 404: the group/version is not served at all
-            raise
-        served = []
-    if not any(r.name == PLURAL for r in served):
+    if not served(api, GROUP, VERSION, PLURAL):
         raise kopf.PermanentError(
             f"{PLURAL}.{GROUP}/{VERSION} is not served: install the CRD "
             "(crds/modelrollout.io_modeldeployments.yaml, or the Helm chart) and restart"
         )
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TICK_SECONDS, sharp=True, backoff=TICK_SECONDS)
-def tick(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    adapters: Adapters = memo.adapters
-    started = time.monotonic()
-    try:
-        result = reconcile(adapters, body, datetime.now(UTC))
-    except Exception:
-        telemetry.RECONCILE_ERRORS.inc()
-        raise
-    finally:
-        telemetry.RECONCILE_SECONDS.observe(time.monotonic() - started)
-    if result.failed:
-        telemetry.RECONCILE_ERRORS.inc()
-    if not write_status(memo.api, body, result.status.wire()):
-        return  # decided on a status that did not stick: the next tick decides again
-    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
-    telemetry.record(namespace, name, result.previous, result.status, result.measurements)
-    for event in result.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-        log = logger.warning if event.type == "Warning" else logger.info
-        log("%s/%s %s: %s", namespace, name, event.reason, event.message)
-
-
-# A watch-event handler, not on.delete: change handlers would make kopf write its
-# last-handled-configuration annotation (drift for GitOps, and `patch` on the resource).
-@kopf.on.event(GROUP, VERSION, PLURAL)
-def deleted(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    if event["type"] == "DELETED":
-        telemetry.forget(body.metadata.namespace or "", body.metadata.name or "")
-
-
-def write_status(api: client.ApiClient, body: kopf.Body, new: dict[str, Any]) -> bool:
-    """Write the fields that changed, only if the object is still the one decided on.
-
-    The merge patch carries the resourceVersion read: if anything changed the object
-    since (a spec edit, or this decision was made on a stale copy), the API server
-    refuses it with 409 and the decision's events are not posted, so no step,
-    promotion or history entry is ever recorded twice. Any other failure is logged
-    and evented; the next tick tries again.
-    """
-    old = dict(body.get("status") or {})
-    changed: dict[str, Any] = {key: None for key in old.keys() - new.keys()}  # null removes
-    changed |= {key: value for key, value in new.items() if old.get(key) != value}
-    if not changed:
-        return True
-    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
-    version = body.metadata.get("resourceVersion")
-    patch = {"metadata": {"resourceVersion": version}, "status": changed}
-    try:
-        client.CustomObjectsApi(api).patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, patch, field_manager=FIELD_MANAGER
-        )
-    except client.ApiException as exc:
-        if exc.status == 409:
-            logger.debug("%s/%s changed since it was read; deciding again", namespace, name)
-            return False
-        message = f"status not written ({exc.status} {exc.reason}): {str(exc.body)[:300]}"
-        logger.error("%s/%s %s", namespace, name, message)
-        kopf.event(body, type="Warning", reason=Reason.STATUS_WRITE_FAILED, message=message)
-        return False
-    return True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -147,7 +104,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--liveness",
         metavar="URL",
         default=None,
-        help="serve kopf's liveness probe here, e.g. http://0.0.0.0:8080/healthz",
+        help="serve the liveness probe here, e.g. http://0.0.0.0:8080/healthz",
+    )
+    parser.add_argument(
+        "--leader-election-namespace",
+        metavar="NAMESPACE",
+        default=None,
+        help="run as one of several replicas: lead through a Lease in this namespace "
+        "(the operator's own); default: standalone, no election",
+    )
+    parser.add_argument("--lease-name", default="modelrollout", help="the Lease's name")
+    default = LeaseTiming()
+    parser.add_argument(
+        "--lease-seconds",
+        type=int,
+        default=default.lease_seconds,
+        help=f"how long a Lease holds unrenewed (default {default.lease_seconds:g})",
+    )
+    parser.add_argument(
+        "--lease-renew-deadline-seconds",
+        type=float,
+        default=default.renew_deadline_seconds,
+        help="a leader that cannot renew within this gives up and exits "
+        f"(default {default.renew_deadline_seconds:g})",
+    )
+    parser.add_argument(
+        "--lease-retry-seconds",
+        type=float,
+        default=default.retry_seconds,
+        help=f"between renewals, and a standby's tries (default {default.retry_seconds:g})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help=f"threads for reconciles' blocking work (default {DEFAULT_WORKERS})",
+    )
+    parser.add_argument(
+        "--resync-seconds",
+        type=float,
+        default=300.0,
+        help="reconcile each ModelDeployment at least this often even if nothing changed "
+        "(default 300)",
     )
     parser.add_argument(
         "--metrics-port",
@@ -167,12 +165,40 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.metrics_port is not None:
         telemetry.serve(args.metrics_port)
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not args.namespace,
-            namespaces=args.namespace,
-            standalone=True,
-            liveness_endpoint=args.liveness,
+    api = api_client(connections=args.workers + 2)  # + leader election, + startup
+    leadership = None
+    if args.leader_election_namespace:
+        # The pod's name, and the pid and a nonce: a restarted container is a new candidate.
+        identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        timing = LeaseTiming(
+            args.lease_seconds, args.lease_renew_deadline_seconds, args.lease_retry_seconds
         )
+        leadership = Leadership(
+            api, args.leader_election_namespace, args.lease_name, identity, timing
+        )
+        with standby_liveness(args.liveness):
+            leadership.wait_until_leading()
+    runtime = loop.Runtime(
+        api=api,
+        executor=ThreadPoolExecutor(args.workers, thread_name_prefix="reconcile"),
+        wakes=caches.Wakes(),
+        routes_watched=False,  # found out at startup
+        resync_seconds=args.resync_seconds,
     )
+    try:
+        asyncio.run(
+            kopf.operator(
+                clusterwide=not args.namespace,
+                namespaces=args.namespace,
+                standalone=True,
+                liveness_endpoint=args.liveness,
+                memo=kopf.Memo(runtime=runtime),
+            )
+        )
+    finally:
+        runtime.executor.shutdown(wait=True)  # reconciles in hand finish and record
+        if leadership is not None:
+            leadership.release()
+        api.close()  # type: ignore[no-untyped-call]
+    logger.info("modelrollout stopped")
     return 0

@@ -5,10 +5,14 @@ just a weight: applying would take the whole list from its owner (Helm, Argo CD)
 Instead a JSON patch replaces exactly the weight fields, guarded by `test` operations
 on the backendRef names, so a concurrent edit that reorders refs fails the patch
 rather than moving traffic to the wrong Service. The operator's field manager is named.
+
+The route is read from the watch-fed cache when HTTPRoutes are watched (RouteLookup),
+else from the API server; a write is verified on the API server's answer either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -21,6 +25,16 @@ from modelrollout.routing.router import RouteError
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
 
+# (namespace, name) -> the route as the cache last saw it, or None if it does not exist
+RouteLookup = Callable[[str, str], Mapping[str, Any] | None]
+
+
+def route_of(spec: Mapping[str, Any]) -> str | None:
+    """The HTTPRoute a raw ModelDeployment spec writes to (for wake-ups on its changes)."""
+    gateway = (spec.get("traffic") or {}).get("gatewayAPI") or {}
+    name = gateway.get("httpRoute")
+    return name if isinstance(name, str) else None
+
 
 @dataclass(frozen=True)
 class BackendRef:
@@ -30,7 +44,7 @@ class BackendRef:
     weight: int
 
 
-def find_backend_refs(route: dict[str, Any], stable: str, canary: str) -> list[BackendRef]:
+def find_backend_refs(route: Mapping[str, Any], stable: str, canary: str) -> list[BackendRef]:
     """The backendRefs to our Services in every rule that references both of them."""
     found: list[BackendRef] = []
     for r, rule in enumerate(route.get("spec", {}).get("rules") or []):
@@ -61,32 +75,44 @@ class GatewayAPIRouter:
     supports: frozenset[RouteFeature] = frozenset({"weights"})
 
     def __init__(
-        self, api: client.ApiClient, namespace: str, route: str, stable: str, canary: str
+        self,
+        api: client.ApiClient,
+        lookup: RouteLookup | None,
+        namespace: str,
+        route: str,
+        stable: str,
+        canary: str,
     ) -> None:
         self.custom = client.CustomObjectsApi(api)
+        self.lookup = lookup
         self.namespace, self.route = namespace, route
         self.stable, self.canary = stable, canary
         self.name = f"HTTPRoute {namespace}/{route}"
-        self._checked: dict[str, Any] | None = None
+        self._checked: Mapping[str, Any] | None = None
 
-    def _read(self) -> dict[str, Any]:
-        try:
-            route = cast(
-                dict[str, Any],
-                self.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, self.route
-                ),
+    def _read(self, fresh: bool = False) -> Mapping[str, Any]:
+        """The route from the cache, or from the API server when not watched or `fresh`."""
+        if self.lookup is not None and not fresh:
+            route = self.lookup(self.namespace, self.route)
+        else:
+            try:
+                route = cast(
+                    dict[str, Any],
+                    self.custom.get_namespaced_custom_object(
+                        GROUP, VERSION, self.namespace, PLURAL, self.route
+                    ),
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                route = None
+        if route is None:
+            raise RouteError(
+                Reason.ROUTE_NOT_FOUND, f"HTTPRoute {self.namespace}/{self.route} not found"
             )
-        except ApiException as exc:
-            if exc.status == 404:
-                raise RouteError(
-                    Reason.ROUTE_NOT_FOUND,
-                    f"HTTPRoute {self.namespace}/{self.route} not found",
-                ) from exc
-            raise
         return route
 
-    def _refs(self, route: dict[str, Any]) -> list[BackendRef]:
+    def _refs(self, route: Mapping[str, Any]) -> list[BackendRef]:
         refs = find_backend_refs(route, self.stable, self.canary)
         if not refs:
             raise RouteError(
@@ -103,8 +129,9 @@ class GatewayAPIRouter:
     def apply(self, state: RouteState) -> None:
         canary = state.canary_weight
         for attempt in range(2):
-            # The route read by check() this tick saves a second GET on the usual path.
-            route, self._checked = (self._checked or self._read()), None
+            # First the route check() read; after a conflict, the API server's copy (the
+            # cache may not have seen the change that caused it yet).
+            route, self._checked = (self._checked or self._read(fresh=True)), None
             refs = self._refs(route)
             if all(
                 r.weight == (canary if r.service == self.canary else 100 - canary) for r in refs

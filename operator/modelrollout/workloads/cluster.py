@@ -1,4 +1,5 @@
-"""Deployments and Services in the cluster: apply (server-side), scale, delete, observe."""
+"""Deployments and Services in the cluster: apply (server-side), scale, delete; observed
+from the caches (workloads.observed)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,13 @@ from kubernetes.client.exceptions import ApiException
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.vocabulary import FIELD_MANAGER
 from modelrollout.engine.model import RevisionObservation
+from modelrollout.workloads.observed import Owned, observe_revisions
 from modelrollout.workloads.render import (
     ANNOTATION_APPLIED,
-    LABEL_NAME,
-    LABEL_REVISION,
     deployment_name,
     render_deployment,
     render_service,
-    service_name,
 )
-
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set on an EndpointSlice by Kubernetes
 
 _APPLY: dict[str, Any] = {
     "field_manager": FIELD_MANAGER,
@@ -36,64 +33,19 @@ def _fingerprint(body: dict[str, Any]) -> str:
 
 
 class Workloads:
-    """The workloads of one ModelDeployment."""
+    """The workloads of one ModelDeployment, as last seen by the watch-fed caches (`owned`);
+    every read is from there, and only the writes reach the API server."""
 
-    def __init__(self, api: client.ApiClient, name: str, namespace: str, uid: str) -> None:
+    def __init__(
+        self, api: client.ApiClient, name: str, namespace: str, uid: str, owned: Owned
+    ) -> None:
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
-        self.discovery = client.DiscoveryV1Api(api)
         self.name, self.namespace, self.uid = name, namespace, uid
-        self._services_applied: dict[str, str] = {}  # Service -> digest, as observed
+        self.owned = owned
 
     def observe(self) -> dict[str, RevisionObservation]:
-        found = self.apps.list_namespaced_deployment(
-            self.namespace, label_selector=f"{LABEL_NAME}={self.name}"
-        )
-        endpoints = self._ready_endpoints()
-        services = self.core.list_namespaced_service(
-            self.namespace, label_selector=f"{LABEL_NAME}={self.name}"
-        )
-        self._services_applied = {
-            svc.metadata.name: (svc.metadata.annotations or {}).get(ANNOTATION_APPLIED, "")
-            for svc in services.items
-            if svc.metadata is not None and svc.metadata.name
-        }
-        revisions: dict[str, RevisionObservation] = {}
-        for dep in found.items:
-            meta = dep.metadata or client.V1ObjectMeta()
-            revision = (meta.labels or {}).get(LABEL_REVISION)
-            if revision is None or meta.deletion_timestamp is not None:
-                continue
-            replicas = dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 0
-            ready = (dep.status.ready_replicas or 0) if dep.status else 0
-            prefix = f"{deployment_name(self.name, revision)}-"  # its pods' names
-            behind = {(role, pod) for role, pod in endpoints if pod.startswith(prefix)}
-            pods = {pod for _, pod in behind}
-            revisions[revision] = RevisionObservation(
-                replicas,
-                min(ready, len(pods)),
-                (meta.annotations or {}).get(ANNOTATION_APPLIED),
-                frozenset(role for role, _ in behind),
-            )
-        return revisions
-
-    def _ready_endpoints(self) -> set[tuple[str, str]]:
-        """(Service role, pod name) for every ready endpoint of our two Services."""
-        roles = {service_name(self.name, role): role for role in ("stable", "canary")}
-        slices = self.discovery.list_namespaced_endpoint_slice(
-            self.namespace, label_selector=f"{SERVICE_NAME_LABEL} in ({','.join(roles)})"
-        )
-        found = set()
-        for piece in slices.items:
-            role = roles.get(
-                ((piece.metadata and piece.metadata.labels) or {}).get(SERVICE_NAME_LABEL, "")
-            )
-            for endpoint in piece.endpoints or []:
-                ref, conditions = endpoint.target_ref, endpoint.conditions
-                ready = conditions is None or conditions.ready is not False  # nil means ready
-                if role and ready and ref is not None and ref.kind == "Pod" and ref.name:
-                    found.add((role, ref.name))
-        return found
+        return observe_revisions(self.name, self.owned)
 
     def apply_revision(
         self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None
@@ -131,10 +83,11 @@ class Workloads:
     def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None:
         """Server-side apply each Service whose observed body differs (an idle decision
         re-asserts both and writes nothing)."""
+        applied = self.owned.applied_services()
         for role, revision in (("stable", stable), ("canary", canary)):
             body = render_service(self.name, self.namespace, self.uid, spec, role, revision)
             name, digest = body["metadata"]["name"], _fingerprint(body)
-            if self._services_applied.get(name) == digest:
+            if applied.get(name) == digest:
                 continue
             body["metadata"]["annotations"] = {ANNOTATION_APPLIED: digest}
             self.core.patch_namespaced_service(name, self.namespace, body, **_APPLY)

@@ -68,9 +68,10 @@ def test_every_manifest_is_valid_for_the_kubernetes_version_we_test_on(
 @pytest.mark.parametrize(
     ("values", "says"),
     [
-        (["--set=replicas=2"], "replicas must be one of the following: 0, 1"),
+        (["--set=replicas=-1"], "replicas"),
         (["--set=watchNamespaces={Not_A_Namespace}"], "watchNamespaces.0"),
-        (["--set=tickSeconds=0"], "tickSeconds"),
+        (["--set=resyncSeconds=0"], "resyncSeconds"),
+        (["--set=workers=0"], "workers"),
         (["--set=prometheusRule.stuckFor=an hour"], "stuckFor"),
         (["--set=unknownValue=1"], "unknownValue"),
     ],
@@ -102,14 +103,54 @@ def rbac_grants(
     }
 
 
-def reviewed(with_secrets: bool) -> set[tuple[str, str, str, tuple[str, ...]]]:
+def reviewed(
+    with_secrets: bool, scope: str = "watched"
+) -> set[tuple[str, str, str, tuple[str, ...]]]:
+    """The reviewed grants where ModelDeployments are watched, or in the release's own
+    namespace (scope="release-namespace")."""
     entries = yaml.safe_load((HERE / "rbac-reviewed.yaml").read_text())
     return {
         (e["apiGroup"], e["resource"], verb, tuple(e.get("resourceNames", ())))
         for e in entries
-        if with_secrets or e["resource"] != "secrets"
+        if (with_secrets or e["resource"] != "secrets") and e.get("scope", "watched") == scope
         for verb in e["verbs"]
     }
+
+
+def leader_election_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in kinds(docs, "Role") if r["metadata"]["name"].endswith("-leader-election")]
+
+
+def test_leader_election_may_touch_leases_in_the_release_namespace_only() -> None:
+    for docs in (render(), render(*NAMESPACED)):
+        (role,) = leader_election_roles(docs)
+        assert role["metadata"]["namespace"] == "modelrollout-system"
+        assert rbac_grants([role], "Role") == reviewed(False, scope="release-namespace")
+        others = rbac_grants(kinds(docs, "ClusterRole"), "ClusterRole") | rbac_grants(
+            [r for r in kinds(docs, "Role") if r is not role], "Role"
+        )
+        assert not any(resource == "leases" for _, resource, _, _ in others)
+        (operator,) = kinds(docs, "Deployment")
+        args = parse_args(operator["spec"]["template"]["spec"]["containers"][0]["args"])
+        assert args.leader_election_namespace == "modelrollout-system"
+
+
+def test_two_replicas_spread_over_nodes_with_a_disruption_budget() -> None:
+    docs = render()
+    (operator,) = kinds(docs, "Deployment")
+    assert operator["spec"]["replicas"] == 2
+    assert operator["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    anti = operator["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term["podAffinityTerm"]["labelSelector"]["matchLabels"]
+        == (operator["spec"]["selector"]["matchLabels"])
+    )
+    (budget,) = kinds(docs, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"] == operator["spec"]["selector"]
+    assert not kinds(render("--set=replicas=1"), "PodDisruptionBudget")
 
 
 @pytest.mark.parametrize("with_secrets", [False, True])
@@ -117,8 +158,7 @@ def test_cluster_wide_rbac_is_exactly_the_reviewed_list(with_secrets: bool) -> N
     values = EVERYTHING_ON if with_secrets else []
     docs = render(*values)
     assert rbac_grants(docs, "ClusterRole") == reviewed(with_secrets)
-    assert not kinds(docs, "Role")
-    assert not kinds(docs, "RoleBinding")
+    assert kinds(docs, "Role") == leader_election_roles(docs)
     (binding,) = kinds(docs, "ClusterRoleBinding")
     (account,) = kinds(docs, "ServiceAccount")
     assert binding["subjects"] == [
@@ -134,12 +174,16 @@ def test_watch_namespaces_use_roles_and_nothing_cluster_wide() -> None:
     docs = render(*EVERYTHING_ON, *NAMESPACED)
     assert not kinds(docs, "ClusterRole")
     assert not kinds(docs, "ClusterRoleBinding")
-    roles = kinds(docs, "Role")
+    roles = [r for r in kinds(docs, "Role") if r not in leader_election_roles(docs)]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     for role in roles:
         assert rbac_grants([role], "Role") == reviewed(with_secrets=True)
     bindings = kinds(docs, "RoleBinding")
-    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == [
+        "modelrollout-system",  # the Lease
+        "team-a",
+        "team-b",
+    ]
     (operator,) = kinds(docs, "Deployment")
     args = operator["spec"]["template"]["spec"]["containers"][0]["args"]
     assert parse_args(args).namespace == ["team-a", "team-b"]
@@ -180,8 +224,6 @@ def test_pods_are_hardened_and_bounded() -> None:
     assert args.namespace == []
     assert args.metrics_port == 9090
     assert args.liveness == "http://0.0.0.0:8080/healthz"
-    (deployment,) = kinds(docs, "Deployment")
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two operators
 
 
 def test_helm_test_hook_is_a_job_without_credentials() -> None:

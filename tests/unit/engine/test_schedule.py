@@ -9,7 +9,7 @@ import pytest
 from sim import T0, healthy_world, measurement, spec
 
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.api.vocabulary import Outcome
+from modelrollout.api.vocabulary import Outcome, Phase
 from modelrollout.engine.schedule import next_due
 
 S = timedelta(seconds=1)
@@ -26,7 +26,14 @@ def status(**fields: Any) -> ModelDeploymentStatus:
 
 
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], timedelta | None]] = [
+    ("pending: nothing until a change", {}, {"phase": "Pending"}, None),
     ("healthy: nothing until a change", {}, {"phase": "Healthy"}, None),
+    (
+        "degraded (stable pods lost): their return is a change, not a time",
+        {},
+        {"phase": "Degraded", "stable": {**STABLE, "readyReplicas": 1}},
+        None,
+    ),
     (
         "healthy, an old revision to scale down",
         {},
@@ -101,6 +108,20 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], timedelta | None]] = [
         1800 * S,
     ),
     (
+        "paused on analysis errors: measuring goes on, the next run",
+        {},
+        {
+            "phase": "Paused",
+            "pauseReason": "AnalysisErrors",
+            "canary": {**CANARY, "weight": 10},
+            "currentStep": 1,
+            "stepStartedAt": T0 - 45 * S,
+            "weightSetAt": T0 - 45 * S,
+            "analysis": {"lastRunAt": T0 - 20 * S},
+        },
+        10 * S,
+    ),
+    (
         "promoting: the next stage at once",
         {},
         {
@@ -151,6 +172,10 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], timedelta | None]] = [
         0 * S,
     ),
 ]
+
+
+def test_the_table_covers_every_phase() -> None:
+    assert {fields["phase"] for _, _, fields, _ in CASES} == set(Phase)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,143 @@
+"""Watch-fed caches (kopf indices) of what each ModelDeployment depends on, and wake-ups
+when any of it changes.
+
+kopf lists and watches each kind once for the whole operator and fills the indices
+before any other handler runs, so a ModelDeployment is never decided on an empty
+cache at startup. Every handler here is async and cheap: it runs on the event loop,
+with no thread pool to queue behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from modelrollout.handlers import telemetry
+from modelrollout.routing import gateway_api
+from modelrollout.workloads.observed import (
+    Owned,
+    owner_key,
+    summarize_deployment,
+    summarize_endpoint_slice,
+    summarize_service,
+)
+from modelrollout.workloads.render import LABEL_NAME
+
+Key = tuple[str, str]  # (namespace, name) of a ModelDeployment
+Cache = kopf.Index[Key, dict[str, Any]]  # summaries by the ModelDeployment they belong to
+OURS = {LABEL_NAME: kopf.PRESENT}  # Deployments, Services and their EndpointSlices
+ROUTES = (gateway_api.GROUP, gateway_api.VERSION, gateway_api.PLURAL)
+
+
+class Wakes:
+    """One asyncio.Event per running ModelDeployment loop, and who uses which route."""
+
+    def __init__(self) -> None:
+        self._events: dict[Key, asyncio.Event] = {}
+        self._route_users: dict[Key, set[Key]] = defaultdict(set)
+        self._route_of: dict[Key, Key] = {}
+
+    def event(self, key: Key) -> asyncio.Event:
+        return self._events.setdefault(key, asyncio.Event())
+
+    def wake(self, key: Key | None) -> None:
+        if key is not None and key in self._events:
+            self._events[key].set()
+
+    def uses_route(self, key: Key, route: str | None) -> None:
+        old = self._route_of.pop(key, None)
+        if old is not None:
+            self._route_users[old].discard(key)
+        if route is not None:
+            self._route_of[key] = (key[0], route)
+            self._route_users[(key[0], route)].add(key)
+
+    def wake_route_users(self, route: Key) -> None:
+        for key in self._route_users.get(route, ()):
+            self.wake(key)
+
+    def forget(self, key: Key) -> None:
+        self._events.pop(key, None)
+        self.uses_route(key, None)
+
+
+def _key(body: Mapping[str, Any]) -> Key:
+    meta = body["metadata"]
+    return (meta.get("namespace") or "", meta["name"])
+
+
+@kopf.index("apps", "v1", "deployments", labels=OURS)
+async def owned_deployments(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    key = owner_key(body)
+    return {key: summarize_deployment(body)} if key else {}
+
+
+@kopf.index("v1", "services", labels=OURS)
+async def owned_services(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    key = owner_key(body)
+    return {key: summarize_service(body)} if key else {}
+
+
+@kopf.index("discovery.k8s.io", "v1", "endpointslices", labels=OURS)
+async def owned_endpoint_slices(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    key = owner_key(body)
+    return {key: summarize_endpoint_slice(body)} if key else {}
+
+
+@kopf.index(*ROUTES)
+async def routes(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    """Whole routes (without managedFields): the router patches by position in them."""
+    route = {k: v for k, v in body.items() if k != "metadata"}
+    route["metadata"] = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+    return {_key(body): route}
+
+
+# Wake-ups. DELETED events come here too (indices drop the object themselves).
+@kopf.on.event("apps", "v1", "deployments", labels=OURS)
+@kopf.on.event("v1", "services", labels=OURS)
+@kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels=OURS)
+async def owned_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.wakes.wake(owner_key(body))
+
+
+@kopf.on.event(*ROUTES)
+async def route_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.runtime.wakes.wake_route_users(_key(body))
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def model_deployment_changed(
+    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any
+) -> None:
+    key = _key(body)
+    if event["type"] == "DELETED":
+        memo.runtime.wakes.forget(key)
+        telemetry.forget(*key)
+        return
+    memo.runtime.wakes.uses_route(key, gateway_api.route_of(body.get("spec") or {}))
+    memo.runtime.wakes.wake(key)
+
+
+def snapshot(
+    key: Key, spec: Mapping[str, Any], indices: Mapping[str, Any]
+) -> tuple[Owned, Mapping[str, Any] | None]:
+    """What the caches hold for one ModelDeployment: its owned objects' summaries and the
+    route its spec names. Taken on the event loop; the reconcile then reads it in a
+    worker thread while the indices keep changing."""
+    deployments: Cache = indices["owned_deployments"]
+    services: Cache = indices["owned_services"]
+    slices: Cache = indices["owned_endpoint_slices"]
+    routes: Cache = indices["routes"]
+    owned = Owned(
+        tuple(deployments.get(key, ())),
+        tuple(services.get(key, ())),
+        tuple(slices.get(key, ())),
+    )
+    name = gateway_api.route_of(spec)
+    found = list(routes.get((key[0], name), ())) if name else []
+    return owned, (found[0] if found else None)

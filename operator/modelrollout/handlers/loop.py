@@ -1,0 +1,184 @@
+"""One loop per ModelDeployment: reconcile when something changed or something is due.
+
+The loop sleeps until the first of: a watch event about the object or anything it
+depends on (handlers.caches wakes it), the engine's `next_due`, a retry after a
+failure, or the slow resync. It never runs on a blind timer, so an idle ModelDeployment
+costs nothing: its observations come from the caches, and a decision that changes
+nothing writes nothing.
+
+The blocking work (the Kubernetes client's writes, Prometheus queries) runs on a
+thread pool of the operator's own (`--workers`), never on the event loop that keeps
+the watches and the other loops going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes import client
+
+from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from modelrollout.api.vocabulary import Reason
+from modelrollout.handlers import caches, telemetry
+from modelrollout.handlers.status_write import Written, write_status
+from modelrollout.reconcile import Result, carry_out, cluster_adapters, reconcile
+from modelrollout.workloads.observed import Owned
+
+logger = logging.getLogger("modelrollout")
+
+
+@dataclass
+class Runtime:
+    """What every loop shares (kept in kopf's memo)."""
+
+    api: client.ApiClient
+    executor: ThreadPoolExecutor
+    wakes: caches.Wakes
+    routes_watched: bool  # HTTPRoutes are served, so the cache has them
+    resync_seconds: float = 300.0
+    invalid_recheck_seconds: float = 30.0  # InvalidSpec may hinge on an unwatched Secret
+    # (namespace, name) -> (resourceVersion decided on, the object as written)
+    written: dict[caches.Key, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def newest(self, key: caches.Key, body: dict[str, Any]) -> dict[str, Any]:
+        """The body to decide on: what we wrote last, until the watch has delivered it.
+
+        A write is only accepted on the resourceVersion read, so while the cache still
+        holds that version it is older than what we wrote; any other version came after.
+        """
+        mine = self.written.get(key)
+        if mine is not None and body["metadata"].get("resourceVersion") == mine[0]:
+            return mine[1]
+        self.written.pop(key, None)
+        return body
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one reconcile did, for the loop to post and to schedule the next one."""
+
+    result: Result
+    written: bool  # the decision is recorded (or there was nothing to write)
+    conflict: bool = False  # decided on a version that changed meanwhile: not recorded
+    write_error: str | None = None
+    acting_failed: Result | None = None  # recorded, then an action failed (and was recorded)
+
+    @property
+    def failed(self) -> bool:
+        return self.result.failed or self.acting_failed is not None or bool(self.write_error)
+
+
+def _record(
+    rt: Runtime, key: caches.Key, body: dict[str, Any], result: Result
+) -> dict[str, Any] | Written:
+    """Write the status decided on `body`; remember what was written (see Runtime.newest)."""
+    written = write_status(rt.api, body, result.status.wire())
+    if isinstance(written, dict):
+        rt.written[key] = (body["metadata"]["resourceVersion"], written)
+    return written
+
+
+def _work(rt: Runtime, key: caches.Key, body: dict[str, Any], owned: Owned, route: Any) -> Turn:
+    """In a worker thread: decide, record, then act (reconcile's docstring says why in
+    this order)."""
+    started, now = time.monotonic(), datetime.now(UTC)
+    routes = (lambda _ns, _name: route) if rt.routes_watched else None
+    try:
+        result = reconcile(cluster_adapters(rt.api, owned, routes), body, now)
+        try:
+            written = _record(rt, key, body, result)
+        except Exception as exc:  # the loop goes on; the next round writes again
+            return Turn(result, written=False, write_error=f"status not written: {exc}")
+        if written is Written.CONFLICT:
+            return Turn(result, written=False, conflict=True)
+        failure = carry_out(result, now)
+        if failure is None:
+            return Turn(result, written=True)
+        recorded_on = written if isinstance(written, dict) else body
+        try:
+            again = _record(rt, key, recorded_on, failure)
+        except Exception as exc:
+            return Turn(result, written=True, write_error=f"status not written: {exc}")
+        return Turn(
+            result, written=True, acting_failed=None if again is Written.CONFLICT else failure
+        )
+    finally:
+        telemetry.RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+
+def _delay(rt: Runtime, turn: Turn, failures: int) -> float:
+    """Seconds until the next reconcile if nothing wakes the loop before."""
+    resync = rt.resync_seconds * random.uniform(0.9, 1.0)  # noqa: S311 (spreads resyncs apart)
+    if turn.conflict:
+        return 5.0  # the change that caused it is on its way as a watch event
+    if failures:
+        return float(min(60, 2 ** (failures - 1)))  # also after acting failed
+    if turn.result.invalid:
+        return min(resync, rt.invalid_recheck_seconds)
+    due = turn.result.next_due
+    if due is None:
+        return resync
+    return min(resync, max(0.0, (due - datetime.now(UTC)).total_seconds()))
+
+
+def _post(body: kopf.Body, key: caches.Key, turn: Turn) -> None:
+    namespace, name = key
+    if turn.failed:
+        telemetry.RECONCILE_ERRORS.inc()
+    if turn.write_error is not None:
+        logger.error("%s/%s %s", namespace, name, turn.write_error)
+        kopf.event(
+            body, type="Warning", reason=Reason.STATUS_WRITE_FAILED, message=turn.write_error
+        )
+    if not turn.written:
+        return  # decided on a status that did not stick: no events, decide again
+    result = turn.result
+    telemetry.record(namespace, name, result.previous, result.status, result.measurements)
+    events = result.events + (turn.acting_failed.events if turn.acting_failed else [])
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        log = logger.warning if event.type == "Warning" else logger.info
+        log("%s/%s %s: %s", namespace, name, event.reason, event.message)
+
+
+async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
+    waits = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+
+
+# cancellation_timeout: on shutdown or deletion a loop finishes the reconcile in hand
+# (a decision is acted on and recorded, or not at all) before kopf cancels it.
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=8.0)
+async def drive(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
+    **indices: Any,  # kopf passes each index (handlers.caches) by its handler's name
+) -> None:
+    rt: Runtime = memo.runtime
+    key = (body.metadata.namespace or "", body.metadata.name or "")
+    wake = rt.wakes.event(key)
+    loop = asyncio.get_running_loop()
+    failures = 0
+    while not stopped:
+        wake.clear()  # anything after this moment wakes the next round
+        current = rt.newest(key, copy.deepcopy(dict(body)))
+        owned, route = caches.snapshot(key, current.get("spec") or {}, indices)
+        work = loop.run_in_executor(rt.executor, _work, rt, key, current, owned, route)
+        turn = await asyncio.shield(work)
+        _post(body, key, turn)
+        failures = failures + 1 if turn.failed else 0
+        await _sleep(wake, stopped, _delay(rt, turn, failures))

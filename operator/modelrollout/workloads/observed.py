@@ -1,0 +1,104 @@
+"""What the watch-fed caches keep of the objects a ModelDeployment owns, and what the
+engine is told about its revisions.
+
+A cache holds a small summary per object (not the whole body: at a thousand
+ModelDeployments the memory is in the bodies), keyed by the owning ModelDeployment.
+Each summary is built once per watch event and never changed afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelrollout.engine.model import RevisionObservation
+from modelrollout.workloads.render import (
+    ANNOTATION_APPLIED,
+    LABEL_NAME,
+    LABEL_REVISION,
+    deployment_name,
+    service_name,
+)
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set on an EndpointSlice by Kubernetes
+ROLES = ("stable", "canary")
+
+
+def owner_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(namespace, ModelDeployment name) of an object we label as ours; EndpointSlices
+    carry their Service's labels, so the same label finds them."""
+    meta = body.get("metadata") or {}
+    owner = (meta.get("labels") or {}).get(LABEL_NAME)
+    return (meta.get("namespace") or "", owner) if owner else None
+
+
+def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
+    return {
+        "name": meta["name"],
+        "revision": (meta.get("labels") or {}).get(LABEL_REVISION),
+        "deleting": meta.get("deletionTimestamp") is not None,
+        "replicas": spec.get("replicas") or 0,
+        "ready": status.get("readyReplicas") or 0,
+        "applied": (meta.get("annotations") or {}).get(ANNOTATION_APPLIED),
+    }
+
+
+def summarize_service(body: Mapping[str, Any]) -> dict[str, Any]:
+    meta = body["metadata"]
+    return {
+        "name": meta["name"],
+        "applied": (meta.get("annotations") or {}).get(ANNOTATION_APPLIED),
+    }
+
+
+def summarize_endpoint_slice(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The Service it belongs to and the pods among its ready endpoints."""
+    pods = []
+    for endpoint in body.get("endpoints") or []:
+        ref, conditions = endpoint.get("targetRef") or {}, endpoint.get("conditions") or {}
+        ready = conditions.get("ready") is not False  # nil means ready
+        if ready and ref.get("kind") == "Pod" and ref.get("name"):
+            pods.append(ref["name"])
+    labels = body["metadata"].get("labels") or {}
+    return {"service": labels.get(SERVICE_NAME_LABEL, ""), "pods": tuple(pods)}
+
+
+@dataclass(frozen=True)
+class Owned:
+    """Summaries of one ModelDeployment's Deployments, Services and EndpointSlices."""
+
+    deployments: tuple[Mapping[str, Any], ...] = ()
+    services: tuple[Mapping[str, Any], ...] = ()
+    endpoint_slices: tuple[Mapping[str, Any], ...] = ()
+
+    def applied_services(self) -> dict[str, str | None]:
+        """Service name -> the digest of the body last applied to it."""
+        return {svc["name"]: svc["applied"] for svc in self.services}
+
+
+def observe_revisions(name: str, owned: Owned) -> dict[str, RevisionObservation]:
+    """Per revision: its size, its pods that are ready endpoints of our Services (a pod
+    counts as ready only once a Service routes to it), and which Services serve it."""
+    roles = {service_name(name, role): role for role in ROLES}
+    endpoints = {
+        (roles[piece["service"]], pod)
+        for piece in owned.endpoint_slices
+        if piece["service"] in roles
+        for pod in piece["pods"]
+    }
+    revisions: dict[str, RevisionObservation] = {}
+    for dep in owned.deployments:
+        revision = dep["revision"]
+        if revision is None or dep["deleting"]:
+            continue
+        prefix = f"{deployment_name(name, revision)}-"  # its pods' names
+        behind = {(role, pod) for role, pod in endpoints if pod.startswith(prefix)}
+        revisions[revision] = RevisionObservation(
+            dep["replicas"],
+            min(dep["ready"], len({pod for _, pod in behind})),
+            dep["applied"],
+            frozenset(role for role, _ in behind),
+        )
+    return revisions

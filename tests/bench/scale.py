@@ -1,0 +1,358 @@
+"""Scale: N ModelDeployments on the project's control plane (kwok nodes), each with
+1 replica, a canary strategy and its own HTTPRoute, no analysis; two operator replicas
+electing a leader, authenticating as a ServiceAccount so that kube-apiserver's flow-control
+metrics count their requests apart from every other client's.
+
+Per N: apply all -> all Healthy; 60 s idle (RSS, CPU, API requests/s: the replicas' own
+total, and by verb and resource over the operator's kinds, where other controllers
+such as the garbage collector also count); spec change -> first action (the canary
+Deployment seen through a watch), 20 samples; failover (SIGKILL the leader -> the other
+holds the Lease -> it has reconciled); clean shutdown (SIGTERM -> exit, log clean).
+
+    python tests/bench/scale.py --sizes 100,1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import statistics
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import requests
+from kubernetes import client, watch
+
+from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from testenv import settings
+from testenv.apiserver import dispatched, request_counts
+from testenv.cluster import api_client_for
+from testenv.controlplane import NODE_CAPACITY, NODE_COUNT, add_nodes
+from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crds
+from testenv.environment import Environment
+from testenv.operator import OperatorProcess
+from testenv.procs import wait_until
+from testenv.replicas import Replicas
+from testenv.rollouts import GW, http_route, model_deployment
+from testenv.serviceaccounts import service_account_kubeconfig
+
+RESULTS = Path(__file__).parent / "results"
+NAMESPACE, SYSTEM = "scale", "modelrollout-system"
+IDLE_SECONDS = 60
+SAMPLES = 20
+OPERATOR_KINDS = {
+    ("modelrollout.io", "modeldeployments"),
+    ("apps", "deployments"),
+    ("", "services"),
+    ("discovery.k8s.io", "endpointslices"),
+    ("gateway.networking.k8s.io", "httproutes"),
+    ("", "events"),
+    ("coordination.k8s.io", "leases"),
+}
+GOALS = {"idle_requests_per_s": 1.0, "idle_cpu_percent": 5.0, "rss_mib": 250.0, "p99_s": 1.0}
+
+
+def proc_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reconciles(member: OperatorProcess) -> float:
+    url = f"http://127.0.0.1:{member.metrics_port}/metrics"
+    text = requests.get(url, timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("modelrollout_reconcile_duration_seconds_count")
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+class DeploymentsSeen:
+    """When each Deployment in the namespace was first seen (a watch, on this clock)."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.apps, self.namespace = client.AppsV1Api(api), namespace
+        self.first_seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        version = self.apps.list_namespaced_deployment(self.namespace).metadata.resource_version
+        while not self._stop.is_set():
+            stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+                self.apps.list_namespaced_deployment,
+                self.namespace,
+                resource_version=version,
+                timeout_seconds=5,
+            )
+            for event in stream:
+                meta = event["object"].metadata
+                version = meta.resource_version
+                self.first_seen.setdefault(meta.name, time.monotonic())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def operator_account(api: client.ApiClient, kubeconfig: Path, workdir: Path) -> Path:
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    for name in (NAMESPACE, SYSTEM):
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_until(
+        lambda: bool(core.list_namespaced_service_account(NAMESPACE).items),
+        timeout=60,
+        what="the default ServiceAccount",
+    )
+    core.create_namespaced_service_account(
+        SYSTEM, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="operator"))
+    )
+    rbac.create_cluster_role_binding(
+        client.V1ClusterRoleBinding(
+            metadata=client.V1ObjectMeta(name="bench-operator"),
+            role_ref=client.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
+            ),
+            subjects=[
+                client.RbacV1Subject(kind="ServiceAccount", name="operator", namespace=SYSTEM)
+            ],
+        )
+    )
+    return service_account_kubeconfig(
+        api, kubeconfig, SYSTEM, "operator", workdir / "sa.kubeconfig"
+    )
+
+
+def healthy_count(custom: client.CustomObjectsApi) -> int:
+    items = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
+    return sum((o.get("status") or {}).get("phase") == "Healthy" for o in items)
+
+
+def run_size(n: int) -> dict[str, Any]:
+    workdir = settings.CACHE_DIR / f"bench-scale-{n}"
+    environment = Environment(workdir)
+    endpoints = environment.start()
+    api = api_client_for(endpoints.kubeconfig)
+    replicas: Replicas | None = None
+    try:
+        core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+        wanted_nodes = math.ceil(1.3 * n / int(NODE_CAPACITY["pods"]))
+        add_nodes(core, range(NODE_COUNT, max(NODE_COUNT, wanted_nodes)))
+        apply_crds(api, [*upstream_crds("gateway-api"), MODELROLLOUT_CRD])
+        kubeconfig = operator_account(api, endpoints.kubeconfig, workdir)
+        replicas = Replicas(api, kubeconfig, workdir / "replicas", SYSTEM)
+        replicas.start()
+        leader = replicas.wait_for_leader(timeout=120)
+
+        started = time.monotonic()
+        for i in range(n):
+            name = f"m-{i}"
+            route = http_route(name, f"{name}-stable", f"{name}-canary")
+            custom.create_namespaced_custom_object(*GW, NAMESPACE, "httproutes", route)
+            body = model_deployment(name, "1.0.0", "http://127.0.0.1:9", replicas=1, analysis=None)
+            custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+        applied = time.monotonic() - started
+        wait_until(
+            lambda: healthy_count(custom) == n, timeout=30 * 60, what=f"{n} Healthy", interval=2
+        )
+        all_healthy = time.monotonic() - started
+        print(f"N={n}: applied in {applied:.1f}s, all Healthy after {all_healthy:.1f}s", flush=True)
+
+        # Settled: no request from the replicas for 5 s.
+        last: list[object] = [None]
+
+        def settled() -> bool:
+            now = dispatched(api)
+            unchanged, last[0] = now == last[0], now
+            return unchanged
+
+        wait_until(settled, timeout=600, what="the operator quiet", interval=5)
+        members = {m.process.pid: m for m in replicas.members if m.process is not None}
+        standby = next(pid for pid in members if pid != leader.process.pid)  # type: ignore[union-attr]
+        leader_pid = leader.process.pid  # type: ignore[union-attr]
+        cpu0 = {pid: proc_cpu_seconds(pid) for pid in members}
+        counts0, total0, decided0 = request_counts(api), dispatched(api), reconciles(leader)
+        time.sleep(IDLE_SECONDS)  # the measurement window
+        cpu = {pid: (proc_cpu_seconds(pid) - cpu0[pid]) / IDLE_SECONDS * 100 for pid in members}
+        delta = request_counts(api) - counts0
+        by_kind: Counter[str] = Counter()
+        for (resource, subresource, verb, group, _code), value in delta.items():
+            if (group, resource) in OPERATOR_KINDS and value:
+                by_kind[f"{verb} {resource}{'/' + subresource if subresource else ''}"] += value
+        idle = {
+            "window_s": IDLE_SECONDS,
+            "replicas_requests_per_s": (dispatched(api) - total0) / IDLE_SECONDS,
+            "by_verb_and_resource_per_s_all_clients": {
+                k: v / IDLE_SECONDS for k, v in sorted(by_kind.items())
+            },
+            "leader_cpu_percent": cpu[leader_pid],
+            "standby_cpu_percent": cpu[standby],
+            "leader_rss_mib": proc_rss_mib(leader_pid),
+            "standby_rss_mib": proc_rss_mib(standby),
+            "reconciles": reconciles(leader) - decided0,
+        }
+        print(f"N={n}: idle {idle}", flush=True)
+
+        seen = DeploymentsSeen(api, NAMESPACE)
+        latencies = []
+        for i in range(SAMPLES):
+            name = f"m-{i}"
+            before = set(seen.first_seen)
+            patch = {"spec": {"model": {"version": "2.0.0"}}}
+            sent = time.monotonic()
+            custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name, patch)
+            wait_until(
+                lambda name=name, before=before: any(
+                    d.startswith(f"{name}-") and d not in before for d in seen.first_seen
+                ),
+                timeout=120,
+                what=f"{name}'s canary Deployment",
+                interval=0.01,
+            )
+            new = next(d for d in seen.first_seen if d.startswith(f"{name}-") and d not in before)
+            latencies.append(seen.first_seen[new] - sent)
+            time.sleep(0.5)  # one change at a time
+        seen.stop()
+        first_action = {
+            "samples": len(latencies),
+            "p50_s": statistics.median(latencies),
+            "p99_s": percentile(latencies, 0.99),
+            "max_s": max(latencies),
+        }
+        print(f"N={n}: first action {first_action}", flush=True)
+
+        killed_at = time.monotonic()
+        killed = replicas.kill(leader)
+        successor = replicas.wait_for_leader(timeout=120, besides=killed)
+        leading = time.monotonic() - killed_at
+        wait_until(
+            lambda: reconciles(successor) >= 1,
+            timeout=120,
+            what="the successor working",
+            interval=0.1,
+        )
+        working = time.monotonic() - killed_at
+        wait_until(
+            lambda: reconciles(successor) >= n,
+            timeout=600,
+            what="every object reconciled",
+            interval=0.5,
+        )
+        all_reconciled = time.monotonic() - killed_at
+        failover = {
+            "lease_taken_s": leading,
+            "first_reconcile_s": working,
+            "all_reconciled_s": all_reconciled,
+        }
+        print(f"N={n}: failover {failover}", flush=True)
+
+        assert successor.process is not None
+        assert successor.process.popen is not None
+        log_before = successor.logs()
+        stopping = time.monotonic()
+        os.kill(successor.process.pid, signal.SIGTERM)
+        successor.process.popen.wait(timeout=60)
+        exit_s = time.monotonic() - stopping
+        tail = successor.logs()[len(log_before) :]
+        shutdown = {
+            "exit_s": exit_s,
+            "orphaned_or_unclosed_lines": sum(
+                ("orphaned" in line or "Unclosed" in line or "Traceback" in line)
+                for line in tail.splitlines()
+            ),
+            "exit_code": successor.process.popen.returncode,
+        }
+        print(f"N={n}: shutdown {shutdown}", flush=True)
+        return {
+            "n": n,
+            "apply_s": applied,
+            "all_healthy_s": all_healthy,
+            "idle": idle,
+            "first_action": first_action,
+            "failover": failover,
+            "shutdown": shutdown,
+        }
+    finally:
+        if replicas is not None:
+            replicas.stop()
+        api.close()  # type: ignore[no-untyped-call]
+        environment.stop()
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    def met(value: float, goal: float) -> str:
+        return "met" if value <= goal else "**not met**"
+
+    lines = [
+        "# Scale: idle cost, reaction time and failover (2 replicas, leader election)",
+        "",
+        "| N | leader RSS MiB | leader CPU idle | standby CPU idle | replicas' requests/s idle "
+        "| apply -> all Healthy | first action p50 / p99 / max | failover: Lease / reconciling "
+        "| SIGTERM -> exit |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        i, f, o, s = r["idle"], r["first_action"], r["failover"], r["shutdown"]
+        lines.append(
+            f"| {r['n']} | {i['leader_rss_mib']:.0f} | {i['leader_cpu_percent']:.1f}% "
+            f"| {i['standby_cpu_percent']:.1f}% | {i['replicas_requests_per_s']:.2f} "
+            f"| {r['all_healthy_s']:.0f} s | {f['p50_s']:.3f} / {f['p99_s']:.3f} / "
+            f"{f['max_s']:.3f} s | {o['lease_taken_s']:.1f} / {o['first_reconcile_s']:.1f} s "
+            f"| {s['exit_s']:.1f} s ({s['orphaned_or_unclosed_lines']} bad lines) |"
+        )
+    biggest = max(results, key=lambda r: r["n"])
+    i, f = biggest["idle"], biggest["first_action"]
+    failover = biggest["failover"]["first_reconcile_s"]
+    checks = [
+        (
+            "idle requests/s (both replicas, Lease renewals included)",
+            i["replicas_requests_per_s"],
+            GOALS["idle_requests_per_s"],
+            "{:.2f}",
+        ),
+        ("idle CPU, % of a core", i["leader_cpu_percent"], GOALS["idle_cpu_percent"], "{:.1f}"),
+        ("RSS, MiB", i["leader_rss_mib"], GOALS["rss_mib"], "{:.0f}"),
+        ("first action p99, s", f["p99_s"], GOALS["p99_s"], "{:.3f}"),
+        ("failover to a working leader, s", failover, 15.0, "{:.1f}"),
+    ]
+    lines += ["", f"Goals at N = {biggest['n']}:"]
+    for what, value, goal, fmt in checks:
+        lines.append(f"- {what}: {fmt.format(value)} (goal <= {goal:g}) -> {met(value, goal)}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="100,1000")
+    args = parser.parse_args()
+    results = [run_size(int(n)) for n in args.sizes.split(",")]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scale.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "scale.md").write_text(markdown(results))
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

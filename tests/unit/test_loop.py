@@ -1,0 +1,117 @@
+"""The per-object loop's pure parts: wake-ups, which body to decide on, when to run next."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.handlers.caches import Wakes
+from modelrollout.handlers.loop import Runtime, Turn, _delay
+from modelrollout.reconcile import Result
+
+
+@pytest.fixture
+def rt() -> Runtime:
+    return Runtime(
+        api=client.ApiClient(),
+        executor=ThreadPoolExecutor(1),
+        wakes=Wakes(),
+        routes_watched=True,
+        resync_seconds=300,
+        invalid_recheck_seconds=30,
+    )
+
+
+def body(version: str, phase: str) -> dict[str, Any]:
+    return {"metadata": {"resourceVersion": version}, "status": {"phase": phase}}
+
+
+def test_the_body_decided_on_is_what_we_wrote_until_the_watch_delivers_it(rt: Runtime) -> None:
+    key = ("ml", "iris")
+    ours = body("11", "RolledBack")
+    rt.written[key] = ("10", ours)  # written onto version 10, the API server made it 11
+    stale = body("10", "Progressing")
+    assert rt.newest(key, stale) is ours, "the cache still holds the version we wrote onto"
+    delivered = body("11", "RolledBack")
+    assert rt.newest(key, delivered) is delivered
+    assert key not in rt.written, "once the watch caught up, the cache is the truth again"
+    assert rt.newest(key, stale) is stale  # (a cache never goes back; nothing kept)
+
+
+def test_a_later_change_by_someone_else_wins_over_what_we_wrote(rt: Runtime) -> None:
+    key = ("ml", "iris")
+    rt.written[key] = ("10", body("11", "Progressing"))
+    edited = body("12", "Progressing")  # a spec edit after our write
+    assert rt.newest(key, edited) is edited
+
+
+def test_wakes_reach_running_loops_and_the_users_of_a_route() -> None:
+    async def scenario() -> None:
+        wakes = Wakes()
+        a, b = wakes.event(("ml", "a")), wakes.event(("ml", "b"))
+        wakes.wake(("ml", "nobody"))  # no loop: nothing to do
+        wakes.wake(None)
+        wakes.uses_route(("ml", "a"), "shared")
+        wakes.uses_route(("ml", "b"), "shared")
+        wakes.wake_route_users(("ml", "shared"))
+        assert a.is_set()
+        assert b.is_set()
+        a.clear(), b.clear()
+        wakes.uses_route(("ml", "b"), "own")  # b's spec now names another route
+        wakes.wake_route_users(("ml", "shared"))
+        assert a.is_set()
+        assert not b.is_set()
+        a.clear()
+        wakes.wake_route_users(("other", "shared"))  # same name, other namespace
+        assert not a.is_set()
+        wakes.forget(("ml", "a"))
+        wakes.wake_route_users(("ml", "shared"))
+        wakes.wake(("ml", "a"))
+        assert not a.is_set(), "a deleted ModelDeployment's loop is not woken"
+
+    asyncio.run(scenario())
+
+
+def turn(
+    *,
+    due: timedelta | None = None,
+    invalid: bool = False,
+    failed: bool = False,
+    conflict: bool = False,
+) -> Turn:
+    status = ModelDeploymentStatus()
+    result = Result(
+        status,
+        status,
+        [],
+        failed=failed,
+        invalid=invalid,
+        next_due=None if due is None else datetime.now(UTC) + due,
+    )
+    return Turn(result, written=not conflict, conflict=conflict)
+
+
+@pytest.mark.parametrize(
+    ("case", "turned", "failures", "low", "high"),
+    [
+        ("nothing due: the slow resync, spread", {}, 0, 270, 300),
+        ("due in 20 s", {"due": timedelta(seconds=20)}, 0, 19, 20),
+        ("due later than the resync: the resync", {"due": timedelta(hours=2)}, 0, 270, 300),
+        ("overdue: at once", {"due": timedelta(seconds=-5)}, 0, 0, 0),
+        ("invalid spec: a recheck (an unwatched Secret may fix it)", {"invalid": True}, 0, 30, 30),
+        ("a conflict: the change is on its way; a fallback", {"conflict": True}, 0, 5, 5),
+        ("first failure: 1 s", {"failed": True}, 1, 1, 1),
+        ("fourth failure: 8 s", {"failed": True}, 4, 8, 8),
+        ("failures back off to a minute", {"failed": True}, 12, 60, 60),
+    ],
+)
+def test_when_the_next_reconcile_runs(
+    rt: Runtime, case: str, turned: dict[str, Any], failures: int, low: float, high: float
+) -> None:
+    assert low <= _delay(rt, turn(**turned), failures) <= high, case
