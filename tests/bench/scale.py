@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import threading
@@ -26,20 +27,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import requests
 from kubernetes import client, watch
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from testenv import settings
-from testenv.apiserver import dispatched, request_counts
+from testenv.apiserver import WRITE_VERBS, dispatched, request_counts
 from testenv.cluster import api_client_for
 from testenv.controlplane import NODE_CAPACITY, NODE_COUNT, add_nodes
 from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crds
 from testenv.environment import Environment
-from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
 from testenv.replicas import Replicas
-from testenv.rollouts import GW, http_route, model_deployment
+from testenv.rollouts import count_healthy, create_idle
 from testenv.serviceaccounts import service_account_kubeconfig
 
 RESULTS = Path(__file__).parent / "results"
@@ -68,16 +67,6 @@ def proc_rss_mib(pid: int) -> float:
 def proc_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def reconciles(member: OperatorProcess) -> float:
-    url = f"http://127.0.0.1:{member.metrics_port}/metrics"
-    text = requests.get(url, timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("modelrollout_reconcile_duration_seconds_count")
-    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -142,13 +131,9 @@ def operator_account(api: client.ApiClient, kubeconfig: Path, workdir: Path) -> 
     )
 
 
-def healthy_count(custom: client.CustomObjectsApi) -> int:
-    items = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
-    return sum((o.get("status") or {}).get("phase") == "Healthy" for o in items)
-
-
 def run_size(n: int) -> dict[str, Any]:
     workdir = settings.CACHE_DIR / f"bench-scale-{n}"
+    shutil.rmtree(workdir, ignore_errors=True)  # a fresh cluster per size
     environment = Environment(workdir)
     endpoints = environment.start()
     api = api_client_for(endpoints.kubeconfig)
@@ -164,24 +149,27 @@ def run_size(n: int) -> dict[str, Any]:
         leader = replicas.wait_for_leader(timeout=120)
 
         started = time.monotonic()
-        for i in range(n):
-            name = f"m-{i}"
-            route = http_route(name, f"{name}-stable", f"{name}-canary")
-            custom.create_namespaced_custom_object(*GW, NAMESPACE, "httproutes", route)
-            body = model_deployment(name, "1.0.0", "http://127.0.0.1:9", replicas=1, analysis=None)
-            custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+        create_idle(api, NAMESPACE, [f"m-{i}" for i in range(n)])
         applied = time.monotonic() - started
         wait_until(
-            lambda: healthy_count(custom) == n, timeout=30 * 60, what=f"{n} Healthy", interval=2
+            lambda: count_healthy(api, NAMESPACE) == n,
+            timeout=30 * 60,
+            what=f"{n} Healthy",
+            interval=2,
         )
         all_healthy = time.monotonic() - started
         print(f"N={n}: applied in {applied:.1f}s, all Healthy after {all_healthy:.1f}s", flush=True)
 
-        # Settled: no request from the replicas for 5 s.
+        # Settled: no reconcile and no write but the Lease's for 5 s.
         last: list[object] = [None]
 
         def settled() -> bool:
-            now = dispatched(api)
+            writes = {
+                k: v
+                for k, v in request_counts(api).items()
+                if k[2] in WRITE_VERBS and (k[3], k[0]) in OPERATOR_KINDS and k[0] != "leases"
+            }
+            now = (leader.reconciles(), writes)
             unchanged, last[0] = now == last[0], now
             return unchanged
 
@@ -190,7 +178,7 @@ def run_size(n: int) -> dict[str, Any]:
         standby = next(pid for pid in members if pid != leader.process.pid)  # type: ignore[union-attr]
         leader_pid = leader.process.pid  # type: ignore[union-attr]
         cpu0 = {pid: proc_cpu_seconds(pid) for pid in members}
-        counts0, total0, decided0 = request_counts(api), dispatched(api), reconciles(leader)
+        counts0, total0, decided0 = request_counts(api), dispatched(api), leader.reconciles()
         time.sleep(IDLE_SECONDS)  # the measurement window
         cpu = {pid: (proc_cpu_seconds(pid) - cpu0[pid]) / IDLE_SECONDS * 100 for pid in members}
         delta = request_counts(api) - counts0
@@ -208,7 +196,7 @@ def run_size(n: int) -> dict[str, Any]:
             "standby_cpu_percent": cpu[standby],
             "leader_rss_mib": proc_rss_mib(leader_pid),
             "standby_rss_mib": proc_rss_mib(standby),
-            "reconciles": reconciles(leader) - decided0,
+            "reconciles": leader.reconciles() - decided0,
         }
         print(f"N={n}: idle {idle}", flush=True)
 
@@ -245,14 +233,14 @@ def run_size(n: int) -> dict[str, Any]:
         successor = replicas.wait_for_leader(timeout=120, besides=killed)
         leading = time.monotonic() - killed_at
         wait_until(
-            lambda: reconciles(successor) >= 1,
+            lambda: successor.reconciles() >= 1,
             timeout=120,
             what="the successor working",
             interval=0.1,
         )
         working = time.monotonic() - killed_at
         wait_until(
-            lambda: reconciles(successor) >= n,
+            lambda: successor.reconciles() >= n,
             timeout=600,
             what="every object reconciled",
             interval=0.5,

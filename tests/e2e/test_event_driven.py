@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from kubernetes import client
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
@@ -19,7 +18,7 @@ from testenv.cluster import Cluster
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
-from testenv.rollouts import GW, Scenario, http_route, model_deployment
+from testenv.rollouts import Scenario, count_healthy, create_idle
 from testenv.serviceaccounts import service_account_kubeconfig
 
 IDLE_OBJECTS = 50
@@ -46,15 +45,6 @@ def operator_requests(counts: Counter[Request], verbs: set[str]) -> dict[Request
         for key, n in counts.items()
         if (key[3], key[0]) in OPERATOR_RESOURCES and key[2] in verbs and n
     }
-
-
-def reconciles(operator: OperatorProcess) -> float:
-    text = requests.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("modelrollout_reconcile_duration_seconds_count")
-    )
 
 
 @pytest.fixture
@@ -103,31 +93,24 @@ def test_fifty_healthy_model_deployments_cost_the_api_server_nothing(
 ) -> None:
     """Each with 1 replica, a canary strategy and its own HTTPRoute."""
     operator = operator_as_service_account
-    custom = client.CustomObjectsApi(api)
-    for i in range(IDLE_OBJECTS):
-        name = f"idle-{i}"
-        route = http_route(name, f"{name}-stable", f"{name}-canary")
-        custom.create_namespaced_custom_object(*GW, namespace, "httproutes", route)
-        body = model_deployment(name, "1.0.0", "http://127.0.0.1:9", replicas=1, analysis=None)
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-
-    def healthy() -> int:
-        listed = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-        return sum((o.get("status") or {}).get("phase") == "Healthy" for o in listed)
-
-    wait_until(lambda: healthy() == IDLE_OBJECTS, timeout=180, what=f"{IDLE_OBJECTS} Healthy")
+    create_idle(api, namespace, [f"idle-{i}" for i in range(IDLE_OBJECTS)])
+    wait_until(
+        lambda: count_healthy(api, namespace) == IDLE_OBJECTS,
+        timeout=180,
+        what=f"{IDLE_OBJECTS} Healthy",
+    )
     # Settled: no reconcile and no request from the operator for 2 s (the Healthy
     # write's own watch event has been decided on, and the Events kopf queued are posted).
     last: list[object] = [None]
 
     def settled() -> bool:
-        now = (reconciles(operator), dispatched(api))
+        now = (operator.reconciles(), dispatched(api))
         unchanged, last[0] = now == last[0], now
         return unchanged
 
     wait_until(settled, timeout=60, what="the operator quiet for 2 s", interval=2)
 
-    before, decided, requested = request_counts(api), reconciles(operator), dispatched(api)
+    before, decided, requested = request_counts(api), operator.reconciles(), dispatched(api)
     time.sleep(WINDOW_SECONDS)  # the measurement window itself
     delta, requests_made = request_counts(api) - before, dispatched(api) - requested
 
@@ -135,7 +118,7 @@ def test_fifty_healthy_model_deployments_cost_the_api_server_nothing(
     writes = operator_requests(delta, WRITE_VERBS)
     assert writes == {}, f"writes while idle: {writes}"
     assert requests_made <= READ_BOUND, f"{requests_made} requests in {WINDOW_SECONDS}s"
-    assert reconciles(operator) == decided, "nothing changed, nothing was due: no reconcile"
+    assert operator.reconciles() == decided, "nothing changed, nothing was due: no reconcile"
 
 
 def test_decisions_racing_another_writer_are_recorded_exactly_once(

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import requests
+
 from testenv import settings
 from testenv.ports import free_port
 from testenv.procs import Process
@@ -59,6 +61,16 @@ class OperatorProcess:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
+
+    def reconciles(self) -> float:
+        """How many reconciles it has run (its own metrics)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        text = requests.get(url, timeout=5).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("modelrollout_reconcile_duration_seconds_count")
+        )
 
     def logs(self) -> str:
         return "\n".join(p.read_text() for p in sorted(self.log_dir.glob("operator-*.log")))

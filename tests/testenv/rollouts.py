@@ -104,6 +104,24 @@ def http_route(name: str, stable: str, canary: str) -> dict[str, Any]:
     }
 
 
+def create_idle(api: client.ApiClient, namespace: str, names: list[str]) -> None:
+    """ModelDeployments of 1 replica on version 1.0.0, each with a canary strategy, its
+    own HTTPRoute and no analysis: what scale and idle-cost measurements run."""
+    custom = client.CustomObjectsApi(api)
+    for name in names:
+        route = http_route(name, f"{name}-stable", f"{name}-canary")
+        custom.create_namespaced_custom_object(*GW, namespace, "httproutes", route)
+        body = model_deployment(name, "1.0.0", "http://127.0.0.1:9", replicas=1, analysis=None)
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
+
+
+def count_healthy(api: client.ApiClient, namespace: str) -> int:
+    listed: Any = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL
+    )
+    return sum((o.get("status") or {}).get("phase") == "Healthy" for o in listed["items"])
+
+
 class RouteRecorder:
     """Records the canary weight of every version of an HTTPRoute, through a watch."""
 

@@ -34,13 +34,14 @@ logging.getLogger("leaderelection").setLevel(logging.WARNING)
 
 @dataclass(frozen=True)
 class LeaseTiming:
-    """client-go's defaults are 15/10/2 s. These give a failover within about 12.5 s of
-    the leader's death; a leader stalled for less than 8 s (a busy node) keeps its Lease;
-    renewing costs 2 requests per retry period (0.8/s), the standby's watching 0.4/s."""
+    """client-go's defaults are 15/10/2 s. These give a new leader within about 11 s of
+    the leader's death (the Lease runs out, then the standby's next try); a leader that
+    cannot renew for 6 s (two tries) gives up; and both replicas together make 1 request/s
+    (the leader a GET and a PUT per try, the standby a GET)."""
 
-    lease_seconds: int = 10  # the Lease stores whole seconds
-    renew_deadline_seconds: float = 8
-    retry_seconds: float = 2.5
+    lease_seconds: int = 8  # the Lease stores whole seconds
+    renew_deadline_seconds: float = 6
+    retry_seconds: float = 3
 
 
 class _Lock(LeaseLock):

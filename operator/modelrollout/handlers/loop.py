@@ -14,7 +14,6 @@ the watches and the other loops going.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import random
 import time
@@ -159,9 +158,9 @@ async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: floa
             waiting.cancel()
 
 
-# cancellation_timeout: on shutdown or deletion a loop finishes the reconcile in hand
-# (a decision is acted on and recorded, or not at all) before kopf cancels it.
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=8.0)
+# On shutdown or deletion a loop finishes the reconcile in hand and exits by itself
+# (cancellation_backoff); only one stuck for longer is cancelled.
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=8.0, cancellation_timeout=2.0)
 async def drive(
     body: kopf.Body,
     memo: kopf.Memo,
@@ -175,7 +174,9 @@ async def drive(
     failures = 0
     while not stopped:
         wake.clear()  # anything after this moment wakes the next round
-        current = rt.newest(key, copy.deepcopy(dict(body)))
+        # kopf swaps in a new body per event and never changes one in place, so the
+        # top level is all a snapshot needs to copy.
+        current = rt.newest(key, dict(body))
         owned, route = caches.snapshot(key, current.get("spec") or {}, indices)
         work = loop.run_in_executor(rt.executor, _work, rt, key, current, owned, route)
         turn = await asyncio.shield(work)

@@ -23,7 +23,7 @@ from kubernetes import client, config
 
 from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
-from modelrollout.handlers import caches, loop, telemetry
+from modelrollout.handlers import caches, kopf_at_scale, loop, telemetry
 from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_liveness
 from modelrollout.routing import gateway_api
 
@@ -31,7 +31,6 @@ logger = logging.getLogger("modelrollout")
 # Blocking work (writes, Prometheus queries) per reconcile takes milliseconds and runs
 # on this many threads; everything else is on the event loop. See docs/architecture.md.
 DEFAULT_WORKERS = 32
-__all__ = ["caches", "loop"]  # imported for their kopf handlers
 
 
 def api_client(connections: int) -> client.ApiClient:
@@ -57,6 +56,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.scanning.disabled = True
     # kopf puts a finalizer on objects with daemons, to stop the daemon before the object goes.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.diffbase_storage = kopf_at_scale.NoDiffBase()
     runtime: loop.Runtime = memo.runtime
     require_crd(runtime.api)
     runtime.routes_watched = served(
@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         with standby_liveness(args.liveness):
             leadership.wait_until_leading()
+    kopf_at_scale.install()
     runtime = loop.Runtime(
         api=api,
         executor=ThreadPoolExecutor(args.workers, thread_name_prefix="reconcile"),
