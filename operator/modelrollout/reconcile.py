@@ -157,9 +157,6 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
     new.conditions = set_condition(
         new.conditions, ConditionType.INVALID_SPEC, False, Reason.SPEC_VALID, "", generation, now
     )
-    new.conditions = set_condition(
-        new.conditions, ConditionType.RECONCILE_ERROR, False, Reason.RECONCILED, "", generation, now
-    )
     events = decision.events()
     unknown = (meta.get("annotations") or {}).get(REQUEST_ANNOTATION)
     if unknown and obs.request is None and unknown != status.handled_request:
@@ -177,9 +174,10 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
 
 
 def carry_out(result: Result, now: datetime) -> Result | None:
-    """Act on a recorded decision. None when every action succeeded; otherwise the
-    status as decided with ReconcileError saying which action failed (the next reconcile
-    re-asserts the same desired state)."""
+    """Act on a recorded decision. Returns a status to record afterwards, if any: the
+    decided one with ReconcileError saying which action failed (the next reconcile
+    re-asserts the same desired state), or with ReconcileError cleared once the actions
+    succeed again."""
     plan = result.plan
     if plan is None:
         return None
@@ -188,9 +186,21 @@ def carry_out(result: Result, now: datetime) -> Result | None:
             _act(action, plan.spec, plan.workloads, plan.router, plan.obs)
         except Exception as exc:  # the loop goes on; the error goes into status and events
             text = exc.message if isinstance(exc, RouteError) else _error_text(exc)
-            message = f"{describe(action)}: {text}"
-            return failed(result.status, plan.generation, message, now, read=result.previous)
-    return None
+            return failed(result.status, plan.generation, f"{describe(action)}: {text}", now)
+    error = condition(result.status.conditions, ConditionType.RECONCILE_ERROR)
+    if error is None or error.status != "True":
+        return None
+    recovered = result.status.model_copy(deep=True)
+    recovered.conditions = set_condition(
+        recovered.conditions,
+        ConditionType.RECONCILE_ERROR,
+        False,
+        Reason.RECONCILED,
+        "",
+        plan.generation,
+        now,
+    )
+    return Result(result.status, recovered, [])
 
 
 def _parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:
@@ -302,20 +312,13 @@ def _error_text(exc: Exception) -> str:
 
 
 def failed(
-    status: ModelDeploymentStatus,
-    generation: int | None,
-    message: str,
-    now: datetime,
-    read: ModelDeploymentStatus | None = None,
+    status: ModelDeploymentStatus, generation: int | None, message: str, now: datetime
 ) -> Result:
-    """`status` with ReconcileError saying what failed (an Event when new). The condition
-    goes on from the status as `read` (default: `status`), so a failure that repeats is
-    neither re-evented nor given a new transition time."""
-    before = condition((read or status).conditions, ConditionType.RECONCILE_ERROR)
+    """`status` with ReconcileError saying what failed (an Event when new)."""
+    before = condition(status.conditions, ConditionType.RECONCILE_ERROR)
     new = status.model_copy(deep=True)
-    kept = [c for c in new.conditions if c.type != ConditionType.RECONCILE_ERROR]
     new.conditions = set_condition(
-        kept + ([before] if before else []),
+        new.conditions,
         ConditionType.RECONCILE_ERROR,
         True,
         Reason.RECONCILE_FAILED,

@@ -69,11 +69,13 @@ class Turn:
     written: bool  # the decision is recorded (or there was nothing to write)
     conflict: bool = False  # decided on a version that changed meanwhile: not recorded
     write_error: str | None = None
-    acting_failed: Result | None = None  # recorded, then an action failed (and was recorded)
+    # Recorded after acting: an action failed, or actions succeed again after failures.
+    after_acting: Result | None = None
 
     @property
     def failed(self) -> bool:
-        return self.result.failed or self.acting_failed is not None or bool(self.write_error)
+        acting = self.after_acting is not None and self.after_acting.failed
+        return self.result.failed or acting or bool(self.write_error)
 
 
 def _record(
@@ -99,17 +101,15 @@ def _work(rt: Runtime, key: caches.Key, body: dict[str, Any], owned: Owned, rout
             return Turn(result, written=False, write_error=f"status not written: {exc}")
         if written is Written.CONFLICT:
             return Turn(result, written=False, conflict=True)
-        failure = carry_out(result, now)
-        if failure is None:
+        after = carry_out(result, now)
+        if after is None:
             return Turn(result, written=True)
         recorded_on = written if isinstance(written, dict) else body
         try:
-            again = _record(rt, key, recorded_on, failure)
+            again = _record(rt, key, recorded_on, after)
         except Exception as exc:
             return Turn(result, written=True, write_error=f"status not written: {exc}")
-        return Turn(
-            result, written=True, acting_failed=None if again is Written.CONFLICT else failure
-        )
+        return Turn(result, written=True, after_acting=None if again is Written.CONFLICT else after)
     finally:
         telemetry.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
@@ -142,7 +142,7 @@ def _post(body: kopf.Body, key: caches.Key, turn: Turn) -> None:
         return  # decided on a status that did not stick: no events, decide again
     result = turn.result
     telemetry.record(namespace, name, result.previous, result.status, result.measurements)
-    events = result.events + (turn.acting_failed.events if turn.acting_failed else [])
+    events = result.events + (turn.after_acting.events if turn.after_acting else [])
     for event in events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
         log = logger.warning if event.type == "Warning" else logger.info
