@@ -84,6 +84,7 @@ def turn(
     invalid: bool = False,
     failed: bool = False,
     conflict: bool = False,
+    unchanged: bool = False,
 ) -> Turn:
     status = ModelDeploymentStatus()
     result = Result(
@@ -94,7 +95,7 @@ def turn(
         invalid=invalid,
         next_due=None if due is None else datetime.now(UTC) + due,
     )
-    return Turn(result, written=not conflict, conflict=conflict)
+    return Turn(result, written=not conflict, conflict=conflict, unchanged=unchanged)
 
 
 @pytest.mark.parametrize(
@@ -104,6 +105,20 @@ def turn(
         ("due in 20 s", {"due": timedelta(seconds=20)}, 0, 19, 20),
         ("due later than the resync: the resync", {"due": timedelta(hours=2)}, 0, 270, 300),
         ("overdue: at once", {"due": timedelta(seconds=-5)}, 0, 0, 0),
+        (
+            "overdue, but the decision changed nothing: not at once (no spinning)",
+            {"due": timedelta(seconds=-5), "unchanged": True},
+            0,
+            1,
+            1,
+        ),
+        (
+            "unchanged, due later: when due",
+            {"due": timedelta(seconds=20), "unchanged": True},
+            0,
+            19,
+            20,
+        ),
         ("invalid spec: a recheck (an unwatched Secret may fix it)", {"invalid": True}, 0, 30, 30),
         ("a conflict: the change is on its way; a fallback", {"conflict": True}, 0, 5, 5),
         ("first failure: 1 s", {"failed": True}, 1, 1, 1),

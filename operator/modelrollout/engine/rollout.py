@@ -94,4 +94,4 @@ def decide(
     collect_garbage(t)
     t.s.conditions = status_conditions(t.s, spec.replicas, generation, now)
     t.s.observed_generation = generation
-    return Decision(t.s, tuple(t.actions), next_due(spec, t.s, now))
+    return Decision(t.s, tuple(t.actions), next_due(spec, t.s, now, status.promotion_stage))

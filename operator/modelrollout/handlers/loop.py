@@ -33,6 +33,7 @@ from modelrollout.reconcile import Result, carry_out, cluster_adapters, reconcil
 from modelrollout.workloads.observed import Owned
 
 logger = logging.getLogger("modelrollout")
+UNCHANGED_RERUN_SECONDS = 1.0
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Turn:
     result: Result
     written: bool  # the decision is recorded (or there was nothing to write)
     conflict: bool = False  # decided on a version that changed meanwhile: not recorded
+    unchanged: bool = False  # the decision changed nothing in the status
     write_error: str | None = None
     # Recorded after acting: an action failed, or actions succeed again after failures.
     after_acting: Result | None = None
@@ -101,9 +103,10 @@ def _work(rt: Runtime, key: caches.Key, body: dict[str, Any], owned: Owned, rout
             return Turn(result, written=False, write_error=f"status not written: {exc}")
         if written is Written.CONFLICT:
             return Turn(result, written=False, conflict=True)
+        unchanged = written is Written.UNCHANGED
         after = carry_out(result, now)
         if after is None:
-            return Turn(result, written=True)
+            return Turn(result, written=True, unchanged=unchanged)
         recorded_on = written if isinstance(written, dict) else body
         try:
             again = _record(rt, key, recorded_on, after)
@@ -126,7 +129,10 @@ def _delay(rt: Runtime, turn: Turn, failures: int) -> float:
     due = turn.result.next_due
     if due is None:
         return resync
-    return min(resync, max(0.0, (due - datetime.now(UTC)).total_seconds()))
+    delay = min(resync, max(0.0, (due - datetime.now(UTC)).total_seconds()))
+    # A decision that changed nothing decides the same until something changes or time
+    # passes: never again at once, whatever is due (a guard against spinning).
+    return max(delay, UNCHANGED_RERUN_SECONDS) if turn.unchanged else delay
 
 
 def _post(body: kopf.Body, key: caches.Key, turn: Turn) -> None:

@@ -9,7 +9,7 @@ import pytest
 from sim import T0, healthy_world, measurement, spec
 
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.api.vocabulary import Outcome, Phase
+from modelrollout.api.vocabulary import Outcome, Phase, PromotionStage
 from modelrollout.engine.schedule import next_due
 
 S = timedelta(seconds=1)
@@ -43,7 +43,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], timedelta | None]] = [
     (
         "first deployment not ready yet: its progress deadline",
         {},
-        {"phase": "Progressing", "stepStartedAt": T0},
+        {"phase": "Progressing", "stepStartedAt": T0, "stable": {**STABLE, "readyReplicas": 1}},
         1800 * S,
     ),
     ("rolled back: nothing until a change", {}, {"phase": "RolledBack"}, None),
@@ -52,7 +52,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], timedelta | None]] = [
         {},
         {
             "phase": "Progressing",
-            "canary": {**CANARY, "weight": 0},
+            "canary": {**CANARY, "weight": 0, "readyReplicas": 0},
             "currentStep": 0,
             "stepStartedAt": T0,
             "rolloutStartedAt": T0,
@@ -96,12 +96,25 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], timedelta | None]] = [
         40 * S,
     ),
     (
-        "paused by a person (a pause without duration): the deadline only",
+        "paused by a person, pods ready: nothing until a change (the deadline acts on "
+        "missing pods only)",
         {"strategy": {"canary": {"steps": [{"setWeight": 10}, {"pause": {}}]}}, "analysis": None},
         {
             "phase": "Paused",
             "pauseReason": "PauseStep",
             "canary": {**CANARY, "weight": 10},
+            "currentStep": 1,
+            "stepStartedAt": T0,
+        },
+        None,
+    ),
+    (
+        "paused by a person, a canary pod lost: the progress deadline",
+        {"strategy": {"canary": {"steps": [{"setWeight": 10}, {"pause": {}}]}}, "analysis": None},
+        {
+            "phase": "Paused",
+            "pauseReason": "PauseStep",
+            "canary": {**CANARY, "weight": 10, "readyReplicas": 0},
             "currentStep": 1,
             "stepStartedAt": T0,
         },
@@ -172,6 +185,19 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], timedelta | None]] = [
         0 * S,
     ),
 ]
+
+
+def test_a_promotion_stage_is_due_at_once_only_after_it_moved_on() -> None:
+    """A stage that waits (for the canary's pods, or for the stable Service to reach
+    them) waits for that change: due again at once, it would spin."""
+    promoting = status(
+        phase="Progressing",
+        canary={**CANARY, "weight": 100, "replicas": 4, "readyReplicas": 4},
+        promotionStage="SwitchStable",
+        stepStartedAt=T0,
+    )
+    assert next_due(spec("2.0.0"), promoting, T0, PromotionStage.ALL_TO_CANARY) == T0
+    assert next_due(spec("2.0.0"), promoting, T0, PromotionStage.SWITCH_STABLE) is None
 
 
 def test_the_table_covers_every_phase() -> None:
