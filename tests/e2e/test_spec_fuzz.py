@@ -256,6 +256,25 @@ def test_generated_specs_covered_both_verdicts() -> None:
     assert COUNTS["accepted"] >= 100
 
 
+def replace_spec(s: Scenario, spec: dict[str, Any]) -> int:
+    """Replace the whole spec as `kubectl replace` does: read, change, write with the
+    resourceVersion read, and read again when the operator wrote the status in between
+    (409). The new generation."""
+    for _ in range(20):
+        current = s.get()
+        current["spec"] = spec
+        try:
+            replaced = s.custom.replace_namespaced_custom_object(
+                GROUP, VERSION, s.namespace, PLURAL, s.name, current
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                continue
+            raise
+        return int(replaced["metadata"]["generation"])
+    raise AssertionError("20 conflicts in a row replacing the spec")
+
+
 def test_the_running_operator_handles_accepted_specs_one_after_another(
     make_scenario: Callable[..., Scenario], operator: OperatorProcess
 ) -> None:
@@ -270,12 +289,7 @@ def test_the_running_operator_handles_accepted_specs_one_after_another(
     sample = ACCEPTED[:: len(ACCEPTED) // 12][:12]
     for spec in sample:
         spec = {**spec, "traffic": {"gatewayAPI": {"httpRoute": s.name}}}
-        current = s.get()
-        current["spec"] = spec
-        replaced = s.custom.replace_namespaced_custom_object(
-            GROUP, VERSION, s.namespace, PLURAL, s.name, current
-        )
-        generation = replaced["metadata"]["generation"]
+        generation = replace_spec(s, spec)
         status = s.wait_status(
             lambda st, g=generation: st.get("observedGeneration") == g, f"generation {generation}"
         )
