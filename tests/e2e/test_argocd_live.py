@@ -85,7 +85,7 @@ def test_health_follows_a_canary_and_the_actions_drive_it(
     rolled_back = s.wait_object(lambda st: st.get("phase") == "RolledBack", "rolled back")
     seen(rolled_back, "degraded_rolledBack", "Degraded")
     assert enabled(rolled_back) == {"retry"}
-    assert s.route_canary_weight() == 0
+    s.wait_route_weight(0)
 
     act(s, rolled_back, "retry")
     held = s.wait_object(paused_at(2), "the retried canary held at 20%")

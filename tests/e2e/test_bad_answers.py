@@ -98,5 +98,5 @@ def test_bad_answers_pause_with_their_cause_and_an_abort_still_acts(
     rolled = s.wait_status(lambda st: st.get("phase") == "RolledBack", "aborted", timeout=20)
     print(f"abort acted after {time.monotonic() - asked:.1f}s")
     assert rolled["stable"]["version"] == "1.0.0"
-    assert s.route_canary_weight() == 0
+    s.wait_route_weight(0)
     assert [h["outcome"] for h in rolled["history"]] == ["RolledBack"]

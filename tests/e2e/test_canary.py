@@ -38,7 +38,7 @@ def scenario(make_scenario: Callable[..., Scenario]) -> Scenario:
 def healthy_v1(s: Scenario) -> dict[str, Any]:
     s.create("1.0.0")
     status = s.wait_healthy("1.0.0")
-    assert s.route_canary_weight() == 0
+    s.wait_route_weight(0)
     return status
 
 
@@ -74,7 +74,7 @@ def test_good_canary_walks_its_steps_and_is_promoted_without_restarts(
     assert status["stable"]["revision"] == canary
     assert s.recorder is not None
     assert s.recorder.weights == [0, 20, 50, 100, 0], "route weights follow the steps"
-    assert s.route_canary_weight() == 0
+    s.wait_route_weight(0)
     pods_after = s.pods(canary)
     assert set(pods_before) <= set(pods_after), "promotion restarted no canary pod"
     assert all(pods_after[uid] for uid in pods_before)
@@ -104,7 +104,7 @@ def test_bad_canary_is_rolled_back(s: Scenario, bad: Traffic, metric: str) -> No
 
     status = s.wait_status(lambda st: st.get("phase") == "RolledBack", "rollback")
 
-    assert s.route_canary_weight() == 0
+    s.wait_route_weight(0)
     assert status["stable"]["version"] == "1.0.0"
     assert status["abortedRevision"] == canary
     rolled_back = s.condition("RolledBack")

@@ -77,7 +77,7 @@ def test_promote_ends_the_pause_step_once_even_across_an_operator_restart(
 def test_abort_then_retry_then_nonsense(held: Scenario, cluster: Cluster) -> None:
     assert plugin(cluster, held.namespace, "abort", "fraud").returncode == 0
     held.wait_status(lambda st: st.get("phase") == "RolledBack", "rolled back")
-    assert held.route_canary_weight() == 0
+    held.wait_route_weight(0)
     again = plugin(cluster, held.namespace, "abort", "fraud")
     assert again.returncode == 1
     assert "no rollout in progress" in again.stderr

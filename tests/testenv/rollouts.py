@@ -271,6 +271,15 @@ class Scenario:
                     return int(ref["weight"])
         raise AssertionError("no canary backendRef")
 
+    def wait_route_weight(self, weight: int, timeout: float = 30) -> None:
+        """The route's canary weight reaching `weight`: the operator records a decision
+        in the status first, then carries it out (moments later)."""
+        wait_until(
+            lambda: self.route_canary_weight() == weight,
+            timeout=timeout,
+            what=f"the route's canary weight at {weight}",
+        )
+
     def events(self) -> list[tuple[str, str, str]]:
         items: list[Any] = self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={self.name}"
