@@ -21,6 +21,7 @@ from modelrollout.cli.lint import lint_document
 from testenv import settings
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
+from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, condition_true, model_deployment
 
@@ -57,15 +58,23 @@ def test_good_canary_walks_its_steps_and_is_promoted_without_restarts(
     s.set_version("2.0.0")
     canary = revision_of(s, "2.0.0")
     s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 50, "canary at 50%")
-    text = requests.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
-    samples = {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
     ours = (("name", "fraud"), ("namespace", s.namespace))
-    assert samples[("modelrollout_canary_weight_percent", ours)] == 50
-    assert samples[("modelrollout_phase", (*ours, ("phase", "Progressing")))] == 1
+
+    def samples() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        text = requests.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    # The gauges follow once the decision is recorded and carried out.
+    wait_until(
+        lambda: samples().get(("modelrollout_canary_weight_percent", ours)) == 50,
+        timeout=30,
+        what="the canary weight gauge at 50",
+    )
+    assert samples()[("modelrollout_phase", (*ours, ("phase", "Progressing")))] == 1
     pods_before = s.pods(canary)
     assert pods_before, "the canary has pods while it takes traffic"
 

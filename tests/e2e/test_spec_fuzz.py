@@ -47,9 +47,11 @@ PATHS: list[tuple[Any, ...]] = [
     ("spec", "strategy", "canary", "steps", 0, "setWeight"),
     ("spec", "strategy", "canary", "steps", 1, "pause"),
     ("spec", "strategy", "canary", "steps", 1, "pause", "duration"),
+    ("spec", "strategy", "canary", "steps", 0, "mirror"),  # a second kind on one step
     ("spec", "strategy", "canary", "scaleDownDelay"),
     ("spec", "strategy", "blueGreen"),
     ("spec", "strategy", "blueGreen", "autoPromotionAfter"),
+    ("spec", "strategy", "blueGreen", "previewTraffic"),
     ("spec", "traffic"),
     ("spec", "traffic", "gatewayAPI", "httpRoute"),
     ("spec", "traffic", "istio"),
@@ -93,6 +95,35 @@ _values = st.one_of(
     st.just({"canary": {"steps": [{"setWeight": 50}]}}),
     st.just({"blueGreen": {}}),
 )
+_conditions = st.lists(
+    st.one_of(
+        st.fixed_dictionaries(
+            {
+                "header": st.fixed_dictionaries(
+                    {
+                        "name": st.sampled_from(["X-Canary", "x-canary", "Cookie", "bad name"]),
+                        "value": st.sampled_from(["true", "", "^v[12]$"]),
+                    },
+                    optional={"type": st.sampled_from(["Exact", "RegularExpression", "Prefix"])},
+                )
+            }
+        ),
+        st.fixed_dictionaries(
+            {
+                "cookie": st.fixed_dictionaries(
+                    {
+                        "name": st.sampled_from(["arm", "a b"]),
+                        "value": st.sampled_from(["b", "x;y", ""]),
+                    }
+                )
+            }
+        ),
+        st.just({}),
+    ),
+    max_size=3,
+)
+_mirror = st.fixed_dictionaries({"percent": st.integers(-1, 101)})
+_header_route = st.fixed_dictionaries({"match": _conditions})
 # Values a person might well write at a field (keyed by its last name), so that many
 # generated specs are valid and reach the operator.
 _PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
@@ -117,6 +148,22 @@ _PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
     "progressDeadlineSeconds": st.integers(30, 4000),
     "revisionHistoryLimit": st.integers(0, 10),
     "paused": st.booleans(),
+    "mirror": _mirror,
+    "steps": st.lists(
+        st.one_of(
+            st.fixed_dictionaries({"setWeight": st.integers(0, 100)}),
+            st.fixed_dictionaries(
+                {"pause": st.fixed_dictionaries({}, optional={"duration": _durations})}
+            ),
+            st.fixed_dictionaries({"mirror": _mirror}),
+            st.fixed_dictionaries({"headerRoute": _header_route}),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    "previewTraffic": st.fixed_dictionaries(
+        {}, optional={"mirror": _mirror, "headerRoute": _header_route}
+    ),
 }
 _mutations = st.lists(
     st.sampled_from(PATHS).flatmap(

@@ -107,8 +107,27 @@ def test_a_route_that_cannot_carry_the_rollout_changes_nothing(
 def test_a_missing_feature_is_named_with_the_router() -> None:
     result = decide_and_act(adapters(Cluster(supports=frozenset())), body(), T0)
     assert result.status.message == (
-        "the spec needs weights from its router, which fake route does not support"
+        "a canary needs weights from its router, which fake route does not support"
     )
+
+
+def test_a_step_the_router_cannot_carry_is_named_with_the_router() -> None:
+    steps = [
+        {"setWeight": 0},
+        {"mirror": {"percent": 100}},
+        {"headerRoute": {"match": [{"header": {"name": "X-Canary", "value": "1"}}]}},
+        {"mirror": {"percent": 0}},
+    ]
+    cluster = Cluster()
+    result = decide_and_act(adapters(cluster), body(strategy={"canary": {"steps": steps}}), T0)
+    assert result.status.message == (
+        "step 2 (mirror) needs mirror; step 3 (headerRoute) needs headerRoute from its "
+        "router, which fake route does not support"
+    )
+    invalid = condition(result.status.conditions, ConditionType.INVALID_SPEC)
+    assert invalid is not None
+    assert invalid.status == "True"
+    assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)
 
 
 def test_unusable_credentials_are_invalid_spec_and_touch_nothing() -> None:

@@ -16,7 +16,15 @@ from modelrollout.api.analysis import (
     SecretRef,
 )
 from modelrollout.api.base import Model, Rule
-from modelrollout.api.fields import DNSLabel, Duration, IntOrString
+from modelrollout.api.fields import DNSLabel, IntOrString
+from modelrollout.api.route_parts import HeaderRoute, Mirror, PreviewTraffic
+from modelrollout.api.strategy import (
+    BlueGreenStrategy,
+    CanaryStep,
+    CanaryStrategy,
+    Pause,
+    Strategy,
+)
 
 # Re-exported: the spec's parts, importable from one place.
 __all__ = [
@@ -24,9 +32,13 @@ __all__ = [
     "BlueGreenStrategy",
     "CanaryStep",
     "CanaryStrategy",
+    "HeaderRoute",
     "Metric",
     "MetricConventions",
+    "Mirror",
     "ModelDeploymentSpec",
+    "Pause",
+    "PreviewTraffic",
     "PrometheusSource",
     "SecretRef",
     "Strategy",
@@ -59,134 +71,6 @@ class ServicePorts(Model):
     target_port: IntOrString = Field(
         default="http", description="Container port (number or name) the Services forward to."
     )
-
-
-class Pause(Model):
-    """Wait at the current weight."""
-
-    duration: Duration | None = Field(
-        default=None,
-        description="How long to wait; without it, wait until a person promotes.",
-    )
-
-
-class CanaryStep(Model):
-    """One step of a canary: set a weight, or pause. Exactly one of the two."""
-
-    __rules__ = (
-        Rule(
-            "[has(self.setWeight), has(self.pause)].exists_one(x, x)",
-            "a step sets exactly one of setWeight or pause",
-            lambda step: (step.set_weight is None) != (step.pause is None),
-        ),
-    )
-    # strict: the API server's CEL rules refuse 20.0 here (its schema check alone would not)
-    set_weight: int | None = Field(
-        default=None,
-        ge=0,
-        le=100,
-        strict=True,
-        description="Percent of live traffic sent to the canary.",
-    )
-    pause: Pause | None = Field(default=None, description="Wait before the next step.")
-
-    @property
-    def kind(self) -> str:
-        """setWeight or pause: the one field set (engine.canary.STEP_KINDS has a row each)."""
-        return self.chosen_key()
-
-
-class CanaryStrategy(Model):
-    """Move traffic to the new revision step by step, judged at every step."""
-
-    __rules__ = (
-        Rule(
-            "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
-            "setWeight values must not decrease from one step to the next",
-            lambda canary: canary.set_weights() == sorted(canary.set_weights()),
-        ),
-    )
-    steps: list[CanaryStep] = Field(
-        min_length=1,
-        max_length=64,
-        description="The steps, in order. After the last one the canary is promoted.",
-    )
-    scale_down_delay: Duration = Field(
-        default="30s",
-        description=(
-            "After promotion, how long the previous revision stays up (warm) "
-            "before it is scaled to zero."
-        ),
-    )
-    abort_scale_down_delay: Duration = Field(
-        default="30s",
-        description=(
-            "After a rollback, how long the canary stays up (for inspection) "
-            "before it is scaled to zero."
-        ),
-    )
-
-    def set_weights(self) -> list[int]:
-        return [s.set_weight for s in self.steps if s.set_weight is not None]
-
-
-class BlueGreenStrategy(Model):
-    """Bring the new revision up at full size behind a preview Service, then switch at once."""
-
-    auto_promotion_after: Duration | None = Field(
-        default=None,
-        description=(
-            "Promote this long after the preview is ready and analysis passed; "
-            "without it, wait for a person."
-        ),
-    )
-    preview_duration: Duration | None = Field(
-        default=None,
-        description="Least time the ready preview is analysed before it may be promoted.",
-    )
-    scale_down_delay: Duration = Field(
-        default="5m",
-        description=(
-            "How long the previous revision stays warm after the switch; post-promotion "
-            "analysis runs meanwhile and a failure switches traffic straight back to it."
-        ),
-    )
-    abort_scale_down_delay: Duration = Field(
-        default="30s",
-        description=(
-            "After a rollback, how long the new revision stays up before it is scaled to zero."
-        ),
-    )
-
-
-class Strategy(Model):
-    """How a new revision replaces the stable one. Exactly one of canary or blueGreen."""
-
-    __rules__ = (
-        Rule(
-            "[has(self.canary), has(self.blueGreen)].exists_one(x, x)",
-            "set exactly one strategy: canary or blueGreen",
-            lambda strategy: (strategy.canary is None) != (strategy.blue_green is None),
-        ),
-    )
-    canary: CanaryStrategy | None = Field(default=None, description="A stepwise canary.")
-    blue_green: BlueGreenStrategy | None = Field(default=None, description="A blue/green switch.")
-
-    @property
-    def kind(self) -> str:
-        """canary or blueGreen: the one field set."""
-        return self.chosen_key()
-
-    def _chosen(self) -> CanaryStrategy | BlueGreenStrategy:
-        chosen = self.canary or self.blue_green
-        assert chosen is not None, "the CRD requires exactly one strategy"
-        return chosen
-
-    def scale_down_delay(self) -> str:
-        return self._chosen().scale_down_delay
-
-    def abort_scale_down_delay(self) -> str:
-        return self._chosen().abort_scale_down_delay
 
 
 class GatewayAPIRoute(Model):
@@ -228,6 +112,16 @@ class ModelDeploymentSpec(Model):
             "has(self.traffic) || has(self.strategy.blueGreen)",
             "a canary needs spec.traffic: a router to split traffic with",
             lambda spec: spec.traffic is not None or spec.strategy.blue_green is not None,
+        ),
+        Rule(
+            "has(self.traffic) || !has(self.strategy.blueGreen) || "
+            "!has(self.strategy.blueGreen.previewTraffic)",
+            "blueGreen.previewTraffic needs spec.traffic: a router to mirror or match with",
+            lambda spec: (
+                spec.traffic is not None
+                or spec.strategy.blue_green is None
+                or spec.strategy.blue_green.preview_traffic is None
+            ),
         ),
         Rule(
             "!has(self.analysis) || self.analysis.metrics.all(m, "

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from modelrollout.api.base import Model
+from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.vocabulary import LEGACY_PROMOTION_STAGES, Outcome, Phase, PromotionStage
 
 MAX_MEASUREMENTS = 10
@@ -23,6 +24,18 @@ class RevisionStatus(Model):
     weight: int = Field(default=0, ge=0, le=100, description="Percent of live traffic it gets.")
     replicas: int = Field(default=0, ge=0, description="Pods requested.")
     ready_replicas: int = Field(default=0, ge=0, description="Pods ready.")
+    mirror: int = Field(
+        default=0, ge=0, le=100, description="Percent of live requests copied to it."
+    )
+    header_route: list[HeaderMatch] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Requests with all these headers go to it, whatever the weights.",
+    )
+
+    def gets_traffic(self) -> bool:
+        """Live requests reach it: by weight, as copies, or by their headers."""
+        return self.weight > 0 or self.mirror > 0 or bool(self.header_route)
 
 
 class Measurement(Model):
@@ -119,7 +132,8 @@ class ModelDeploymentStatus(Model):
     )
     step_started_at: datetime | None = Field(default=None, description="When it began.")
     weight_set_at: datetime | None = Field(
-        default=None, description="When the canary weight last changed."
+        default=None,
+        description="When the canary's traffic (weight, mirror, header route) last changed.",
     )
     rollout_started_at: datetime | None = Field(
         default=None, description="When the current rollout began."

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from modelrollout.api.spec import ModelDeploymentSpec
-from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.api.route_parts import HeaderMatch
+from modelrollout.api.spec import CanaryStep, ModelDeploymentSpec
+from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
 
 _PHASE_STYLE = {
     "Healthy": "bold green",
@@ -27,11 +28,31 @@ _OUTCOME_STYLE = {
 }
 
 
-def _step_text(step: Any) -> str:
+def _step_text(step: CanaryStep) -> str:
     if step.set_weight is not None:
         return f"setWeight {step.set_weight}%"
+    if step.mirror is not None:
+        return f"mirror {step.mirror.percent}%" if step.mirror.percent else "mirror off"
+    if step.header_route is not None:
+        return f"headerRoute {_headers(step.header_route.headers())}"
     duration = step.pause.duration if step.pause else None
     return f"pause {duration}" if duration else "pause (until promoted)"
+
+
+def _headers(headers: Sequence[HeaderMatch]) -> str:
+    if not headers:
+        return "off"
+    return " & ".join(f"{h.name}{'=' if h.type == 'Exact' else '~'}{h.value}" for h in headers)
+
+
+def _traffic(rev: RevisionStatus) -> str:
+    """Weight, and the copies and header-matched requests it gets besides."""
+    parts = [f"{rev.weight}%"]
+    if rev.mirror:
+        parts.append(f"+ {rev.mirror}% mirrored")
+    if rev.header_route:
+        parts.append(f"+ {_headers(rev.header_route)}")
+    return " ".join(parts)
 
 
 def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Group:
@@ -40,14 +61,14 @@ def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
         (status.phase.value, _PHASE_STYLE.get(status.phase.value, "")),
         f"  {status.message}" if status.message else "",
     )
-    revisions = Table("", "version", "revision", "weight", "ready", box=None)
+    revisions = Table("", "version", "revision", "traffic", "ready", box=None)
     for label, rev in (("stable", status.stable), ("canary", status.canary)):
         if rev is not None:
             revisions.add_row(
                 label,
                 rev.version,
                 rev.revision,
-                f"{rev.weight}%",
+                _traffic(rev),
                 f"{rev.ready_replicas}/{rev.replicas}",
             )
     steps = Table("", "step", box=None)

@@ -25,7 +25,7 @@ def next_analysis_at(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -
     if spec.analysis is None or target is None:
         return None
     # A canary is judged on live traffic; a blue/green preview on whoever calls it.
-    judged = target.weight > 0 or TRAITS[spec.strategy.kind].judged_without_weight
+    judged = target.gets_traffic() or TRAITS[spec.strategy.kind].judged_without_weight
     if status.canary is not None and not judged:
         return None
     if verdict_is_in(status.promotion_stage):

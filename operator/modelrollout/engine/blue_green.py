@@ -1,7 +1,9 @@
-"""Blue/green: a full-size preview without live traffic, one switch, then a watch.
+"""Blue/green: a full-size preview, one switch, then a watch.
 
 Before the switch the new revision runs at full size behind the preview (canary)
-Service and is judged on whoever calls it. The switch is a promotion. After it, the
+Service and is judged on whoever calls it: once ready, it also gets the live traffic
+previewTraffic asks for (mirrored copies, header-matched requests), which ends at the
+switch or a rollback. The switch is a promotion. After it, the
 previous revision stays warm for scaleDownDelay while analysis goes on; a failure
 then switches traffic straight back (rollback.py).
 """
@@ -29,10 +31,11 @@ def progress(t: Tick) -> None:
     canary.replicas = t.spec.replicas
     if wait_for_pods_or_roll_back(t, "preview"):
         return
+    _preview_traffic(t, strategy)
     if not t.s.current_step:
         t.s.current_step = 1  # 1: the preview is ready; timers count from here
         t.s.step_started_at = t.now
-        t.emit(Reason.PREVIEW_READY, f"preview of version {canary.version} is ready")
+        t.emit(Reason.PREVIEW_READY, f"preview of version {canary.version} is ready{_gets(t)}")
     if t.pause_if_held():
         return
     t.s.phase = Phase.PROGRESSING
@@ -51,6 +54,25 @@ def progress(t: Tick) -> None:
         return
     begin_promotion(t, f"promoting version {canary.version}", "the preview passed")
     promote(t)
+
+
+def _preview_traffic(t: Tick, strategy: BlueGreenStrategy) -> None:
+    """The ready preview gets what previewTraffic asks for (re-asserted: a spec edit
+    during the preview applies at once)."""
+    preview = strategy.preview_traffic
+    mirror = preview.mirror if preview else None
+    header_route = preview.header_route if preview else None
+    t.set_mirror(mirror.percent if mirror else 0)
+    t.set_header_route(header_route.headers() if header_route else ())
+
+
+def _gets(t: Tick) -> str:
+    parts = []
+    if t.canary.mirror:
+        parts.append(f"{t.canary.mirror}% of live requests mirrored")
+    if t.canary.header_route:
+        parts.append("header-matched requests")
+    return f" and gets {' and '.join(parts)}" if parts else ""
 
 
 def watch_after_switch(t: Tick) -> bool:

@@ -1,16 +1,20 @@
 """A canary in progress: its steps, dispatched through one table of step kinds.
 
 A step function runs when the step is current and the canary is neither short of
-pods nor held; a new step kind is one field on CanaryStep and one entry in STEP_KINDS.
+pods nor held; a new step kind is one field on CanaryStep and one row in STEP_KINDS,
+saying what it does, the share of live traffic the canary's pods must be sized for,
+and what it needs from the router.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import CanaryStep, CanaryStrategy
 from modelrollout.api.vocabulary import Phase, Reason
+from modelrollout.engine.model import RouteFeature
 from modelrollout.engine.promotion import begin_promotion, promote
 from modelrollout.engine.rollback import wait_for_pods_or_roll_back
 from modelrollout.engine.tick import Tick, canary_replicas
@@ -26,22 +30,54 @@ def progress(t: Tick) -> None:
     steps = _strategy(t).steps
     index = t.s.current_step or 0
     step = steps[index] if index < len(steps) else None
-    target = step.set_weight if step is not None and step.set_weight is not None else 0
-    t.canary.replicas = canary_replicas(t.spec.replicas, max(t.canary.weight, target))
+    # Sized for the most it gets now or once this step is taken (mirrored copies count).
+    coming = STEP_KINDS[step.kind].share(step) if step is not None else 0
+    share = max(t.canary.weight, t.canary.mirror, coming)
+    t.canary.replicas = canary_replicas(t.spec.replicas, share)
     if wait_for_pods_or_roll_back(t, "canary") or t.pause_if_held():
         return
     t.s.phase = Phase.PROGRESSING
     if step is None:
         _finish_steps(t)
         return
-    STEP_KINDS[step.kind](t, step, f"step {index + 1}/{len(steps)}")
+    STEP_KINDS[step.kind].run(t, step, f"step {index + 1}/{len(steps)}")
 
 
 def _set_weight(t: Tick, step: CanaryStep, label: str) -> None:
     assert step.set_weight is not None
+    ended = " (the mirror ends)" if step.set_weight > 0 and t.canary.mirror else ""
     t.set_weight(step.set_weight)
+    if step.set_weight > 0:
+        t.set_mirror(0)  # users now get the canary's answers: no more copies
     t.advance_step()
-    t.emit(Reason.STEP_ADVANCED, f"{label}: canary weight {step.set_weight}%")
+    t.emit(Reason.STEP_ADVANCED, f"{label}: canary weight {step.set_weight}%{ended}")
+
+
+def _mirror(t: Tick, step: CanaryStep, label: str) -> None:
+    assert step.mirror is not None
+    percent = step.mirror.percent
+    t.set_mirror(percent)
+    t.advance_step()
+    said = (
+        f"{percent}% of live requests mirrored to the canary (users are answered by stable)"
+        if percent
+        else "mirror ended"
+    )
+    t.emit(Reason.STEP_ADVANCED, f"{label}: {said}")
+
+
+def _header_route(t: Tick, step: CanaryStep, label: str) -> None:
+    assert step.header_route is not None
+    headers = step.header_route.headers()
+    t.set_header_route(headers)
+    t.advance_step()
+    matching = " and ".join(f"{h.name} {_op(h.type)} {h.value!r}" for h in headers)
+    said = f"requests with {matching} go to the canary" if headers else "header route ended"
+    t.emit(Reason.STEP_ADVANCED, f"{label}: {said}")
+
+
+def _op(match_type: str) -> str:
+    return "=" if match_type == "Exact" else "~"
 
 
 def _pause(t: Tick, step: CanaryStep, label: str) -> None:
@@ -59,9 +95,20 @@ def _pause(t: Tick, step: CanaryStep, label: str) -> None:
     t.emit(Reason.STEP_ADVANCED, f"{label}: pause of {step.pause.duration} done")
 
 
-STEP_KINDS: dict[str, Callable[[Tick, CanaryStep, str], None]] = {
-    "setWeight": _set_weight,
-    "pause": _pause,
+@dataclass(frozen=True)
+class StepKind:
+    run: Callable[[Tick, CanaryStep, str], None]
+    # Percent of live traffic the canary receives once the step is taken (for sizing).
+    share: Callable[[CanaryStep], int]
+    # What the router must support for it (None: nothing of the route).
+    needs: RouteFeature | None
+
+
+STEP_KINDS: dict[str, StepKind] = {
+    "setWeight": StepKind(_set_weight, lambda s: s.set_weight or 0, "weights"),
+    "pause": StepKind(_pause, lambda _: 0, None),
+    "mirror": StepKind(_mirror, lambda s: s.mirror.percent if s.mirror else 0, "mirror"),
+    "headerRoute": StepKind(_header_route, lambda _: 0, "headerRoute"),
 }
 
 

@@ -7,7 +7,10 @@ what differs from what it observes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.engine.canary import STEP_KINDS
 from modelrollout.engine.model import (
     ApplyRevision,
     DeleteRevision,
@@ -20,17 +23,42 @@ from modelrollout.engine.model import (
 from modelrollout.engine.promotion import STAGES
 from modelrollout.engine.tick import Tick
 
-# What of a route each strategy needs. A blue/green switch works without a router
-# (the stable Service's selector moves); a canary needs weights.
-_STRATEGY_NEEDS: dict[str, frozenset[RouteFeature]] = {
-    "canary": frozenset({"weights"}),
-    "blueGreen": frozenset(),
+
+def _canary_needs(spec: ModelDeploymentSpec) -> dict[RouteFeature, str]:
+    canary = spec.strategy.canary
+    assert canary is not None, "chosen by the strategy table"
+    needs: dict[RouteFeature, str] = {"weights": "a canary"}
+    for index, step in enumerate(canary.steps):
+        feature = STEP_KINDS[step.kind].needs
+        if feature is not None:
+            needs.setdefault(feature, f"step {index + 1} ({step.kind})")
+    return needs
+
+
+def _blue_green_needs(spec: ModelDeploymentSpec) -> dict[RouteFeature, str]:
+    """A switch works without a router (the stable Service's selector moves); preview
+    traffic needs what it asks for."""
+    blue_green = spec.strategy.blue_green
+    assert blue_green is not None, "chosen by the strategy table"
+    preview = blue_green.preview_traffic
+    needs: dict[RouteFeature, str] = {}
+    if preview is not None and preview.mirror is not None:
+        needs["mirror"] = "blueGreen.previewTraffic.mirror"
+    if preview is not None and preview.header_route is not None:
+        needs["headerRoute"] = "blueGreen.previewTraffic.headerRoute"
+    return needs
+
+
+_STRATEGY_NEEDS: dict[str, Callable[[ModelDeploymentSpec], dict[RouteFeature, str]]] = {
+    "canary": _canary_needs,
+    "blueGreen": _blue_green_needs,
 }
 
 
-def route_features(spec: ModelDeploymentSpec) -> frozenset[RouteFeature]:
-    """The route features this spec asks for; the router must support every one."""
-    return _STRATEGY_NEEDS[spec.strategy.kind]
+def route_features(spec: ModelDeploymentSpec) -> dict[RouteFeature, str]:
+    """The route features this spec asks for, each with what asks for it first; the
+    router must support every one."""
+    return _STRATEGY_NEEDS[spec.strategy.kind](spec)
 
 
 def assert_workloads(t: Tick) -> None:
@@ -49,7 +77,11 @@ def assert_workloads(t: Tick) -> None:
     weight = canary.weight if canary else 0
     if effect is not None and effect.weight is not None:
         weight = effect.weight
-    route = SetRoute(RouteState(canary_weight=weight))
+    route = SetRoute(
+        RouteState(weight, canary.mirror, tuple(canary.header_route))
+        if canary
+        else RouteState(weight)
+    )
     # Traffic leaves a Service before its pods change, and reaches one only after: with no
     # canary weight (a rollback re-points the canary Service) the route goes first.
     t.actions += [route, services] if weight == 0 else [services, route]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
 
 RequestAction = Literal["promote", "promote-full", "abort", "retry", "pause", "resume"]
@@ -79,7 +80,7 @@ class PointServices:
     canary: str
 
 
-RouteFeature = Literal["weights"]
+RouteFeature = Literal["weights", "mirror", "headerRoute"]
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,14 @@ class RouteState:
     """All the operator asks of a route: one state, applied whole by the router.
 
     `canary_weight` percent of live traffic goes to the canary Service, the rest to
-    stable. New parts (a mirror percentage, header matches) are new fields here, each
-    named by a RouteFeature that routers declare they support.
+    stable; `mirror` percent of it is also copied to the canary (answers discarded);
+    requests with all of `header_route`'s headers go to the canary whatever the weights.
+    Each part beyond weights is named by a RouteFeature that routers declare they support.
     """
 
     canary_weight: int
+    mirror: int = 0
+    header_route: tuple[HeaderMatch, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,10 @@ def verdict_is_in(stage: PromotionStage | None) -> bool:
 
 
 def begin_promotion(t: Tick, message: str, why: str) -> None:
-    """Start promoting; `why` ends up in the history entry."""
+    """Start promoting; `why` ends up in the history entry. A mirror and a header route
+    end here: from now on traffic follows the promotion's weights only."""
+    t.set_mirror(0)
+    t.set_header_route(())
     t.s.pause_reason = None
     t.s.promotion_stage = PromotionStage.SCALE_UP
     t.s.promotion_reason = why

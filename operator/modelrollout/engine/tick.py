@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import (
     MAX_HISTORY,
@@ -28,7 +29,7 @@ from modelrollout.engine.model import Action, Emit, Observations
 class StrategyTraits:
     """What sets one strategy apart where shared rules look at it (chosen once per tick)."""
 
-    # A blue/green preview is judged on whoever calls it; a canary only on live weight.
+    # A blue/green preview is judged on whoever calls it; a canary only on live traffic.
     judged_without_weight: bool
     # What a person's `promote` does: end the current step, or promote outright.
     promote_request: Literal["step", "promotion"]
@@ -102,7 +103,7 @@ class Tick:
 
     def needs_a_pass(self) -> bool:
         """With analysis and a judged canary, a step ends only after a successful run."""
-        judged = self.canary.weight > 0 or self.traits.judged_without_weight
+        judged = self.canary.gets_traffic() or self.traits.judged_without_weight
         return self.spec.analysis is not None and judged and self.s.analysis.step_successes == 0
 
     # -- state changes ------------------------------------------------------------------
@@ -160,6 +161,16 @@ class Tick:
             self.canary.weight = weight
             self.s.weight_set_at = self.now
         self.stable.weight = 100 - weight
+
+    def set_mirror(self, percent: int) -> None:
+        if self.canary.mirror != percent:
+            self.canary.mirror = percent
+            self.s.weight_set_at = self.now
+
+    def set_header_route(self, headers: tuple[HeaderMatch, ...]) -> None:
+        if tuple(self.canary.header_route) != headers:
+            self.canary.header_route = list(headers)
+            self.s.weight_set_at = self.now
 
     def advance_step(self) -> None:
         self.s.current_step = (self.s.current_step or 0) + 1

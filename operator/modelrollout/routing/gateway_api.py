@@ -1,10 +1,10 @@
-"""Gateway API HTTPRoute: the weights of the stable and canary backendRefs, and nothing else.
+"""Gateway API HTTPRoute: weights, a mirror and a header route, and nothing else.
 
 HTTPRoute's `rules` and `backendRefs` are atomic lists, so server-side apply cannot own
 just a weight: applying would take the whole list from its owner (Helm, Argo CD).
-Instead a JSON patch replaces exactly the weight fields, guarded by `test` operations
-on the backendRef names, so a concurrent edit that reorders refs fails the patch
-rather than moving traffic to the wrong Service. The operator's field manager is named.
+Instead a JSON patch (httproute_patch) changes exactly our fields, filter and rules,
+guarded by `test` operations, so a concurrent edit fails the patch rather than moving
+traffic to the wrong Service. The operator's field manager is named.
 
 The route is read from the watch-fed cache when HTTPRoutes are watched (RouteLookup),
 else from the API server; a write is verified on the API server's answer either way.
@@ -12,8 +12,8 @@ else from the API server; a write is verified on the API server's answer either 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, cast
 
 from kubernetes import client
@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelrollout.api.vocabulary import FIELD_MANAGER, Reason
 from modelrollout.engine.model import RouteFeature, RouteState
+from modelrollout.routing.httproute_patch import BackendRef, find_backend_refs, route_patch
 from modelrollout.routing.router import RouteError
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
@@ -36,43 +37,8 @@ def route_of(spec: Mapping[str, Any]) -> str | None:
     return name if isinstance(name, str) else None
 
 
-@dataclass(frozen=True)
-class BackendRef:
-    rule: int
-    index: int
-    service: str
-    weight: int
-
-
-def find_backend_refs(route: Mapping[str, Any], stable: str, canary: str) -> list[BackendRef]:
-    """The backendRefs to our Services in every rule that references both of them."""
-    found: list[BackendRef] = []
-    for r, rule in enumerate(route.get("spec", {}).get("rules") or []):
-        refs = [
-            BackendRef(r, i, ref["name"], int(ref.get("weight", 1)))
-            for i, ref in enumerate(rule.get("backendRefs") or [])
-            if ref.get("name") in (stable, canary)
-            and ref.get("kind", "Service") == "Service"
-            and ref.get("group", "") == ""
-            and ref.get("namespace") in (None, route["metadata"].get("namespace"))
-        ]
-        if {ref.service for ref in refs} == {stable, canary}:
-            found += refs
-    return found
-
-
-def weight_patch(refs: list[BackendRef], stable: str, canary_weight: int) -> list[dict[str, Any]]:
-    ops: list[dict[str, Any]] = []
-    for ref in refs:
-        base = f"/spec/rules/{ref.rule}/backendRefs/{ref.index}"
-        weight = 100 - canary_weight if ref.service == stable else canary_weight
-        ops.append({"op": "test", "path": f"{base}/name", "value": ref.service})
-        ops.append({"op": "add", "path": f"{base}/weight", "value": weight})
-    return ops
-
-
 class GatewayAPIRouter:
-    supports: frozenset[RouteFeature] = frozenset({"weights"})
+    supports: frozenset[RouteFeature] = frozenset({"weights", "mirror", "headerRoute"})
 
     def __init__(
         self,
@@ -127,15 +93,13 @@ class GatewayAPIRouter:
         self._refs(self._checked)
 
     def apply(self, state: RouteState) -> None:
-        canary = state.canary_weight
         for attempt in range(2):
             # First the route check() read; after a conflict, the API server's copy (the
             # cache may not have seen the change that caused it yet).
             route, self._checked = (self._checked or self._read(fresh=True)), None
-            refs = self._refs(route)
-            if all(
-                r.weight == (canary if r.service == self.canary else 100 - canary) for r in refs
-            ):
+            self._refs(route)
+            ops = route_patch(route, self.stable, self.canary, state)
+            if not ops:
                 return
             try:
                 patched = self.custom.patch_namespaced_custom_object(
@@ -144,21 +108,36 @@ class GatewayAPIRouter:
                     self.namespace,
                     PLURAL,
                     self.route,
-                    weight_patch(refs, self.stable, canary),
+                    ops,
                     field_manager=FIELD_MANAGER,
                     _content_type="application/json-patch+json",
                 )
             except ApiException as exc:
                 if exc.status in (409, 422) and attempt == 0:
                     continue  # the route changed under us: read it again
+                if exc.status == 422:
+                    raise RouteError(
+                        Reason.ROUTE_INVALID,
+                        f"{self.name}: the API server refused {_wanted(state)}: "
+                        f"{_api_message(exc)}",
+                    ) from exc
                 raise
-            written = find_backend_refs(cast(dict[str, Any], patched), self.stable, self.canary)
-            if written and all(
-                r.weight == (canary if r.service == self.canary else 100 - canary) for r in written
-            ):
+            if not route_patch(cast(dict[str, Any], patched), self.stable, self.canary, state):
                 return
-            raise RouteError(
-                Reason.ROUTE_INVALID,
-                f"HTTPRoute {self.namespace}/{self.route}: weights did not stick "
-                f"(wanted canary {canary}%)",
-            )
+            raise RouteError(Reason.ROUTE_INVALID, f"{self.name}: {_wanted(state)} did not stick")
+
+
+def _wanted(state: RouteState) -> str:
+    parts = [f"canary weight {state.canary_weight}%"]
+    if state.mirror:
+        parts.append(f"a {state.mirror}% mirror")
+    if state.header_route:
+        parts.append(f"a header route on {', '.join(h.name for h in state.header_route)}")
+    return " with ".join(parts)
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "")["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{exc.status} {exc.reason}"

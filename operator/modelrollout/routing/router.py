@@ -7,6 +7,7 @@ parts it supports and declares them, so a spec asking for more is refused up fro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from modelrollout.api.vocabulary import Reason
@@ -36,11 +37,15 @@ class Router(Protocol):
         ...
 
 
-def require_features(router: Router, needed: frozenset[RouteFeature]) -> None:
-    missing = needed - router.supports
+def require_features(router: Router, needed: Mapping[RouteFeature, str]) -> None:
+    """`needed`: each feature the spec asks for, with what asks for it (a step)."""
+    missing = [
+        f"{where} needs {feature}"
+        for feature, where in needed.items()
+        if feature not in router.supports
+    ]
     if missing:
         raise RouteError(
             Reason.INVALID_SPEC,
-            f"the spec needs {', '.join(sorted(missing))} from its router, which "
-            f"{router.name} does not support",
+            f"{'; '.join(missing)} from its router, which {router.name} does not support",
         )

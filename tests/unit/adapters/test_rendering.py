@@ -1,59 +1,11 @@
-"""Router patches and workload objects, rendered without a cluster."""
+"""Workload objects, rendered without a cluster."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from modelrollout.api.spec import ModelDeploymentSpec
-from modelrollout.routing.gateway_api import find_backend_refs, weight_patch
 from modelrollout.workloads.render import render_deployment, render_service
-
-
-def route(*rules: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "metadata": {"name": "r", "namespace": "ml"},
-        "spec": {"rules": [{"backendRefs": refs} for refs in rules]},
-    }
-
-
-STABLE, CANARY = "m-stable", "m-canary"
-
-
-def test_refs_are_found_only_in_rules_that_reference_both_services() -> None:
-    r = route(
-        [{"name": "other", "port": 80}],
-        [{"name": STABLE, "port": 80, "weight": 100}, {"name": CANARY, "port": 80}],
-        [{"name": STABLE, "port": 80}],
-    )
-    refs = find_backend_refs(r, STABLE, CANARY)
-    assert [(x.rule, x.index, x.service, x.weight) for x in refs] == [
-        (1, 0, STABLE, 100),
-        (1, 1, CANARY, 1),  # Gateway API's default weight
-    ]
-
-
-def test_refs_to_other_kinds_or_namespaces_do_not_count() -> None:
-    r = route(
-        [
-            {"name": STABLE, "port": 80},
-            {"name": CANARY, "kind": "ServiceImport", "group": "multicluster.x-k8s.io"},
-        ],
-        [{"name": STABLE, "port": 80}, {"name": CANARY, "port": 80, "namespace": "elsewhere"}],
-    )
-    assert find_backend_refs(r, STABLE, CANARY) == []
-
-
-def test_weight_patch_touches_only_weights_guarded_by_names() -> None:
-    r = route([{"name": STABLE, "port": 80, "weight": 100}, {"name": CANARY, "port": 80}])
-    ops = weight_patch(find_backend_refs(r, STABLE, CANARY), STABLE, 25)
-    assert ops == [
-        {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": STABLE},
-        {"op": "add", "path": "/spec/rules/0/backendRefs/0/weight", "value": 75},
-        {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": CANARY},
-        {"op": "add", "path": "/spec/rules/0/backendRefs/1/weight", "value": 25},
-    ]
-
 
 SPEC = ModelDeploymentSpec.model_validate(
     {

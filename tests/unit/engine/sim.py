@@ -18,6 +18,7 @@ from modelrollout.engine.model import (
     PointServices,
     Request,
     RevisionObservation,
+    RouteState,
     ScaleRevision,
     SetRoute,
 )
@@ -69,6 +70,8 @@ class World:
     services: tuple[str, str] | None = None
     weight: int | None = None
     weights_seen: list[int] = field(default_factory=list)
+    route: RouteState | None = None  # the whole state last set
+    routes_seen: list[RouteState] = field(default_factory=list)
     events: list[Emit] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     last: Decision | None = None
@@ -108,6 +111,9 @@ class World:
                 if weight != self.weight:
                     self.weights_seen.append(weight)
                 self.weight = weight
+                if action.state != self.route:
+                    self.routes_seen.append(action.state)
+                self.route = action.state
             elif isinstance(action, DeleteRevision):
                 self.deleted.append(action.revision)
                 self.replicas.pop(action.revision, None)

@@ -1,0 +1,174 @@
+"""The JSON patch that makes an HTTPRoute carry a RouteState, touching nothing else.
+
+Pure: (the route as read, our Services, the state) -> patch operations; no operations
+means the route already carries the state, which is also how a write is verified.
+
+What we write, in Gateway API's own terms, on every rule with backendRefs to both our
+Services (a "weighted rule"):
+- the two backendRefs' `weight`;
+- a mirror: one `RequestMirror` filter (`percent`) to the canary Service, appended to
+  the rule's filters, replaced in place, and removed when it ends (with the `filters`
+  list itself if ours was its only entry, so nothing is left behind);
+- a header route: one rule per weighted rule, named `modelrollout-<canary>-<n>`, that
+  repeats the weighted rule's matches with our headers added and sends them to the
+  canary. More header matches make a rule more specific, so Gateway API's precedence
+  gives it those requests whatever the weights; it is appended, replaced in place, and
+  removed when the route ends.
+Every operation on an existing element is guarded by a `test` of that element as read,
+so a concurrent edit fails the patch (and it is computed again) instead of landing on
+the wrong rule or filter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelrollout.engine.model import RouteState
+
+# What Argo CD and people can select on: every rule we add is named with this prefix.
+RULE_PREFIX = "modelrollout-"
+_ROOT_MATCH = {"path": {"type": "PathPrefix", "value": "/"}}  # Gateway API's default
+
+
+@dataclass(frozen=True)
+class BackendRef:
+    rule: int
+    index: int
+    service: str
+    weight: int
+
+
+def find_backend_refs(route: Mapping[str, Any], stable: str, canary: str) -> list[BackendRef]:
+    """The backendRefs to our Services in every rule that references both of them."""
+    found: list[BackendRef] = []
+    for r, rule in enumerate(route.get("spec", {}).get("rules") or []):
+        refs = [
+            BackendRef(r, i, ref["name"], int(ref.get("weight", 1)))
+            for i, ref in enumerate(rule.get("backendRefs") or [])
+            if ref.get("name") in (stable, canary)
+            and ref.get("kind", "Service") == "Service"
+            and ref.get("group", "") == ""
+            and ref.get("namespace") in (None, route["metadata"].get("namespace"))
+        ]
+        if {ref.service for ref in refs} == {stable, canary}:
+            found += refs
+    return found
+
+
+def header_rule_name(canary: str, n: int) -> str:
+    return f"{RULE_PREFIX}{canary}-{n}"
+
+
+def route_patch(
+    route: Mapping[str, Any], stable: str, canary: str, state: RouteState
+) -> list[dict[str, Any]]:
+    """Operations that make `route` carry `state`; in place first, then removals from
+    the highest index down, then appends, so every index stays valid as they apply."""
+    rules: list[dict[str, Any]] = route.get("spec", {}).get("rules") or []
+    refs = find_backend_refs(route, stable, canary)
+    weighted = sorted({ref.rule for ref in refs})
+    ops = _weight_ops(refs, stable, state.canary_weight)
+    for r in weighted:
+        ops += _mirror_ops(r, rules[r], canary, state.mirror)
+    wanted = {
+        header_rule_name(canary, n): _header_rule(
+            header_rule_name(canary, n), rules[r], canary, state
+        )
+        for n, r in enumerate(weighted)
+        if state.header_route
+    }
+    ours = re.compile(rf"^{re.escape(RULE_PREFIX + canary)}-\d+$")
+    removals: list[dict[str, Any]] = []
+    for r, rule in enumerate(rules):
+        name = rule.get("name") or ""
+        if not ours.match(name):
+            continue
+        guard = {"op": "test", "path": f"/spec/rules/{r}", "value": rule}
+        if name not in wanted:
+            removals = [guard, {"op": "remove", "path": f"/spec/rules/{r}"}, *removals]
+        elif (body := wanted.pop(name)) != rule:
+            ops += [guard, {"op": "replace", "path": f"/spec/rules/{r}", "value": body}]
+    ops += removals
+    ops += [{"op": "add", "path": "/spec/rules/-", "value": body} for body in wanted.values()]
+    return ops
+
+
+def _weight_ops(refs: list[BackendRef], stable: str, canary_weight: int) -> list[dict[str, Any]]:
+    ops: list[dict[str, Any]] = []
+    for ref in refs:
+        weight = 100 - canary_weight if ref.service == stable else canary_weight
+        if ref.weight == weight:
+            continue
+        base = f"/spec/rules/{ref.rule}/backendRefs/{ref.index}"
+        ops.append({"op": "test", "path": f"{base}/name", "value": ref.service})
+        ops.append({"op": "add", "path": f"{base}/weight", "value": weight})
+    return ops
+
+
+def _canary_ref(rule: Mapping[str, Any], canary: str) -> dict[str, Any]:
+    return next(dict(ref) for ref in rule.get("backendRefs") or [] if ref.get("name") == canary)
+
+
+def _is_our_mirror(entry: Mapping[str, Any], canary: str) -> bool:
+    backend = (entry.get("requestMirror") or {}).get("backendRef") or {}
+    return (
+        entry.get("type") == "RequestMirror"
+        and backend.get("name") == canary
+        and backend.get("kind", "Service") == "Service"
+        and backend.get("group", "") == ""
+    )
+
+
+def mirror_filter(rule: Mapping[str, Any], canary: str, percent: int) -> dict[str, Any]:
+    ref = _canary_ref(rule, canary)
+    backend = {"group": "", "kind": "Service", "name": canary, "port": ref.get("port")}
+    if ref.get("namespace") is not None:
+        backend["namespace"] = ref["namespace"]
+    return {"type": "RequestMirror", "requestMirror": {"backendRef": backend, "percent": percent}}
+
+
+def _mirror_ops(r: int, rule: Mapping[str, Any], canary: str, percent: int) -> list[dict[str, Any]]:
+    filters: list[dict[str, Any]] | None = rule.get("filters")
+    base = f"/spec/rules/{r}/filters"
+    index = next((i for i, f in enumerate(filters or []) if _is_our_mirror(f, canary)), None)
+    want = mirror_filter(rule, canary, percent) if percent else None
+    if index is None:
+        if want is None:
+            return []
+        if filters is None:
+            return [{"op": "add", "path": base, "value": [want]}]
+        return [{"op": "add", "path": f"{base}/-", "value": want}]
+    assert filters is not None
+    guard = {"op": "test", "path": f"{base}/{index}", "value": filters[index]}
+    if want is None:
+        whole = len(filters) == 1  # ours alone: the list goes too, as it came
+        return [guard, {"op": "remove", "path": base if whole else f"{base}/{index}"}]
+    if filters[index] == want:
+        return []
+    return [guard, {"op": "replace", "path": f"{base}/{index}", "value": want}]
+
+
+def _header_rule(
+    name: str, rule: Mapping[str, Any], canary: str, state: RouteState
+) -> dict[str, Any]:
+    """The weighted rule's matches with our headers added, sent to the canary alone; its
+    other filters and timeouts apply as they do to the weighted rule."""
+    headers = [{"name": h.name, "type": h.type, "value": h.value} for h in state.header_route]
+    matches = [
+        {**match, "headers": [*(match.get("headers") or []), *headers]}
+        for match in rule.get("matches") or [_ROOT_MATCH]
+    ]
+    body: dict[str, Any] = {
+        "name": name,
+        "matches": matches,
+        "backendRefs": [{**_canary_ref(rule, canary), "weight": 1}],
+    }
+    filters = [f for f in rule.get("filters") or [] if not _is_our_mirror(f, canary)]
+    if filters:
+        body["filters"] = filters
+    if "timeouts" in rule:
+        body["timeouts"] = rule["timeouts"]
+    return body

@@ -1,0 +1,176 @@
+"""The HTTPRoute patch: applied to routes as the API server stores them (defaults filled
+in), it carries the state, touches nothing else, and leaves no trace once the state ends."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonpatch
+import pytest
+
+from modelrollout.api.route_parts import HeaderMatch
+from modelrollout.engine.model import RouteState
+from modelrollout.routing.httproute_patch import find_backend_refs, route_patch
+
+STABLE, CANARY = "m-stable", "m-canary"
+X_CANARY = HeaderMatch(name="X-Canary", value="true")
+COOKIE = HeaderMatch(name="Cookie", type="RegularExpression", value="^(.*;[ \\t]*)?arm=b$")
+
+
+def ref(name: str, weight: int = 1, **extra: Any) -> dict[str, Any]:
+    return {"group": "", "kind": "Service", "name": name, "port": 80, "weight": weight, **extra}
+
+
+def route(*rules: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": "r", "namespace": "ml"}, "spec": {"rules": list(rules)}}
+
+
+def weighted(**extra: Any) -> dict[str, Any]:
+    return {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "backendRefs": [ref(STABLE, 100), ref(CANARY, 0)],
+        **extra,
+    }
+
+
+def carried(r: dict[str, Any], state: RouteState) -> dict[str, Any]:
+    """Apply the patch; the result must need no further patch (how writes are verified)."""
+    ops = route_patch(r, STABLE, CANARY, state)
+    out: dict[str, Any] = jsonpatch.apply_patch(r, ops)
+    assert route_patch(out, STABLE, CANARY, state) == []
+    return out
+
+
+def test_refs_are_found_only_in_rules_that_reference_both_services() -> None:
+    r = route(
+        {"backendRefs": [{"name": "other", "port": 80}]},
+        {"backendRefs": [{"name": STABLE, "port": 80, "weight": 100}, {"name": CANARY}]},
+        {"backendRefs": [{"name": STABLE, "port": 80}]},
+    )
+    refs = find_backend_refs(r, STABLE, CANARY)
+    assert [(x.rule, x.index, x.service, x.weight) for x in refs] == [
+        (1, 0, STABLE, 100),
+        (1, 1, CANARY, 1),  # Gateway API's default weight
+    ]
+
+
+def test_refs_to_other_kinds_or_namespaces_do_not_count() -> None:
+    r = route(
+        {
+            "backendRefs": [
+                {"name": STABLE, "port": 80},
+                {"name": CANARY, "kind": "ServiceImport", "group": "multicluster.x-k8s.io"},
+            ]
+        },
+        {"backendRefs": [{"name": STABLE}, {"name": CANARY, "namespace": "elsewhere"}]},
+    )
+    assert find_backend_refs(r, STABLE, CANARY) == []
+
+
+def test_weights_alone_are_written_guarded_by_names() -> None:
+    ops = route_patch(route(weighted()), STABLE, CANARY, RouteState(25))
+    assert ops == [
+        {"op": "test", "path": "/spec/rules/0/backendRefs/0/name", "value": STABLE},
+        {"op": "add", "path": "/spec/rules/0/backendRefs/0/weight", "value": 75},
+        {"op": "test", "path": "/spec/rules/0/backendRefs/1/name", "value": CANARY},
+        {"op": "add", "path": "/spec/rules/0/backendRefs/1/weight", "value": 25},
+    ]
+    assert route_patch(route(weighted()), STABLE, CANARY, RouteState(0)) == []
+
+
+def test_a_mirror_is_a_request_mirror_filter_with_percent_and_leaves_no_trace() -> None:
+    user = route(weighted())
+    mirrored = carried(user, RouteState(0, mirror=100))
+    assert mirrored["spec"]["rules"][0]["filters"] == [
+        {
+            "type": "RequestMirror",
+            "requestMirror": {
+                "backendRef": {"group": "", "kind": "Service", "name": CANARY, "port": 80},
+                "percent": 100,
+            },
+        }
+    ]
+    assert mirrored["spec"]["rules"][0]["backendRefs"] == user["spec"]["rules"][0]["backendRefs"]
+    halved = carried(mirrored, RouteState(0, mirror=50))
+    assert halved["spec"]["rules"][0]["filters"][0]["requestMirror"]["percent"] == 50
+    assert carried(halved, RouteState(0)) == user  # the filters list goes with it
+
+
+def test_the_users_own_filters_stay_in_place() -> None:
+    header = {
+        "type": "RequestHeaderModifier",
+        "requestHeaderModifier": {"set": [{"name": "a", "value": "b"}]},
+    }
+    user = route(weighted(filters=[header]))
+    mirrored = carried(user, RouteState(0, mirror=10))
+    assert mirrored["spec"]["rules"][0]["filters"][0] == header
+    assert len(mirrored["spec"]["rules"][0]["filters"]) == 2
+    assert carried(mirrored, RouteState(0)) == user
+
+
+def test_a_header_route_is_a_named_rule_repeating_the_users_matches_with_headers() -> None:
+    matches = [
+        {"path": {"type": "PathPrefix", "value": "/v1"}},
+        {"path": {"type": "Exact", "value": "/predict"}, "method": "POST"},
+    ]
+    user = route({"name": "other", "backendRefs": [ref("other")]}, weighted(matches=matches))
+    routed = carried(user, RouteState(0, header_route=(X_CANARY, COOKIE)))
+    rules = routed["spec"]["rules"]
+    assert rules[:2] == user["spec"]["rules"]
+    headers = [
+        {"name": "X-Canary", "type": "Exact", "value": "true"},
+        {"name": "Cookie", "type": "RegularExpression", "value": COOKIE.value},
+    ]
+    assert rules[2] == {
+        "name": "modelrollout-m-canary-0",
+        "matches": [{**m, "headers": headers} for m in matches],
+        "backendRefs": [ref(CANARY, 1)],
+    }
+    replaced = carried(routed, RouteState(0, header_route=(X_CANARY,)))
+    assert replaced["spec"]["rules"][2]["matches"][0]["headers"] == headers[:1]
+    assert carried(replaced, RouteState(0)) == user
+
+
+def test_mirror_weights_and_header_route_together_then_all_gone() -> None:
+    timeouts = {"request": "10s"}
+    user = route(weighted(timeouts=timeouts), weighted())
+    state = RouteState(20, mirror=30, header_route=(X_CANARY,))
+    both = carried(user, state)
+    rules = both["spec"]["rules"]
+    assert [r.get("name") for r in rules] == [
+        None,
+        None,
+        "modelrollout-m-canary-0",
+        "modelrollout-m-canary-1",
+    ]
+    assert rules[2]["timeouts"] == timeouts  # the header rule behaves like the user's
+    assert "filters" not in rules[2]  # the mirror is not repeated on it
+    assert all(r["filters"][0]["requestMirror"]["percent"] == 30 for r in rules[:2])
+    back = carried(both, RouteState(0))
+    assert back == user
+
+
+def test_a_header_rule_of_another_model_is_left_alone() -> None:
+    theirs = {"name": "modelrollout-other-canary-0", "backendRefs": [ref("other-canary")]}
+    user = route(weighted(), theirs)
+    routed = carried(user, RouteState(0, header_route=(X_CANARY,)))
+    assert routed["spec"]["rules"][1] == theirs
+    assert carried(routed, RouteState(0)) == user
+
+
+def test_every_change_to_an_existing_element_is_guarded_by_a_test_of_it() -> None:
+    both = carried(route(weighted()), RouteState(0, mirror=100, header_route=(X_CANARY,)))
+    ops = route_patch(both, STABLE, CANARY, RouteState(0))
+    changes = [op for op in ops if op["op"] in ("remove", "replace")]
+    assert len(changes) == 2
+    for change in changes:
+        guard = ops[ops.index(change) - 1]
+        assert guard["op"] == "test"
+        # the element itself, or (the list going with its only entry) its one entry
+        assert guard["path"].startswith(change["path"])
+    # An edit in between (the user's own filter added first) makes the guard fail.
+    edited = copy.deepcopy(both)
+    edited["spec"]["rules"][0]["filters"].insert(0, {"type": "CORS", "cors": {}})
+    with pytest.raises(jsonpatch.JsonPatchTestFailed):
+        jsonpatch.apply_patch(edited, ops)
