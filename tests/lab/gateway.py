@@ -10,7 +10,14 @@ of their backend Services, and turns them into Envoy routes and clusters:
   ready endpoint counts (a Service in mid-switch may select two);
 - a backendRef whose Service has no ready endpoint points at an empty cluster
   (Envoy answers 503), and a rule whose weights are all 0 answers 500, as the
-  Gateway API specifies.
+  Gateway API specifies;
+- a `RequestMirror` filter becomes Envoy's `request_mirror_policies` with a runtime
+  fraction of `percent`, to the revision clusters of the mirrored Service (Envoy's
+  per-cluster counters then count the copies; their answers go nowhere);
+- header matches (Exact, RegularExpression as RE2) and a method become Envoy header
+  matchers, and routes are ordered by Gateway API's precedence (Envoy takes the first
+  route that matches): exact paths, then longer prefixes, then a method, then more
+  header matches.
 
 Only PathPrefix and Exact path matches are supported: enough for the lab.
 """
@@ -21,7 +28,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
@@ -41,6 +48,7 @@ class Applied:
 
     at: float  # time.time()
     shares: dict[str, float]
+    mirrors: dict[str, float] = field(default_factory=dict)  # cluster -> share copied to it
 
 
 Backends = dict[str, dict[str, list[int]]]  # Service -> revision cluster -> ports
@@ -55,10 +63,12 @@ def _no_endpoints(namespace: str, service: str) -> str:
 
 def envoy_routes(
     namespace: str, routes: list[dict[str, Any]], backends: Backends
-) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Envoy virtual hosts for the HTTPRoutes, and each cluster's share of the traffic."""
-    matched: list[dict[str, Any]] = []
+) -> tuple[list[dict[str, Any]], dict[str, float], dict[str, float]]:
+    """Envoy virtual hosts for the HTTPRoutes, each cluster's share of the traffic and
+    each cluster's share of mirrored copies (of the traffic of the rules mirroring)."""
+    matched: list[tuple[tuple[int, int, int, int], dict[str, Any]]] = []
     shares: dict[str, float] = {}
+    mirrors: dict[str, float] = {}
     for route in routes:
         for rule in route["spec"].get("rules", []):
             weights = cluster_weights(namespace, rule.get("backendRefs", []), backends)
@@ -66,16 +76,78 @@ def envoy_routes(
             if total:
                 clusters = [{"name": n, "weight": w} for n, w in sorted(weights.items()) if w]
                 action: dict[str, Any] = {"route": {"weighted_clusters": {"clusters": clusters}}}
+                policies = _mirror_policies(rule, backends)
+                if policies:
+                    action["route"]["request_mirror_policies"] = policies
+                for policy in policies:
+                    share = policy["runtime_fraction"]["default_value"]["numerator"] / 10_000
+                    mirrors[policy["cluster"]] = mirrors.get(policy["cluster"], 0.0) + share
                 for name, weight in weights.items():
                     shares[name] = shares.get(name, 0.0) + weight / total
             else:
                 action = {"direct_response": {"status": 500}}
             for match in rule.get("matches") or [{}]:
-                path = match.get("path") or {"type": "PathPrefix", "value": "/"}
-                key = "path" if path.get("type") == "Exact" else "prefix"
-                matched.append({"match": {key: path.get("value", "/")}, **action})
-    hosts = [{"name": "lab", "domains": ["*"], "routes": matched}] if matched else []
-    return hosts, shares
+                matched.append(_envoy_route(match, action))
+    matched.sort(key=lambda pair: pair[0])  # stable: ties keep the routes' order
+    routes_out = [route for _, route in matched]
+    hosts = [{"name": "lab", "domains": ["*"], "routes": routes_out}] if routes_out else []
+    return hosts, shares, mirrors
+
+
+def _envoy_route(
+    match: dict[str, Any], action: dict[str, Any]
+) -> tuple[tuple[int, int, int, int], dict[str, Any]]:
+    """One Gateway API match as an Envoy route, with its precedence (lower sorts first)."""
+    path = match.get("path") or {"type": "PathPrefix", "value": "/"}
+    exact = path.get("type") == "Exact"
+    value = path.get("value", "/")
+    envoy_match: dict[str, Any] = {"path" if exact else "prefix": value}
+    headers = [
+        {
+            "name": h["name"],
+            "string_match": (
+                {"safe_regex": {"regex": h["value"]}}
+                if h.get("type") == "RegularExpression"
+                else {"exact": h["value"]}
+            ),
+        }
+        for h in match.get("headers") or []
+    ]
+    if match.get("method"):
+        headers.append({"name": ":method", "string_match": {"exact": match["method"]}})
+    if headers:
+        envoy_match["headers"] = headers
+    precedence = (
+        0 if exact else 1,
+        -len(value),
+        0 if match.get("method") else 1,
+        -len(match.get("headers") or []),
+    )
+    return precedence, {"match": envoy_match, **action}
+
+
+def _mirror_policies(rule: dict[str, Any], backends: Backends) -> list[dict[str, Any]]:
+    """A rule's RequestMirror filters, to the revision clusters of the mirrored Service
+    (split by their ready endpoints, as backendRefs are); none while it has no endpoint."""
+    policies = []
+    for entry in rule.get("filters") or []:
+        if entry.get("type") != "RequestMirror":
+            continue
+        mirror = entry["requestMirror"]
+        percent = mirror.get("percent", 100)
+        revisions = backends.get(mirror["backendRef"]["name"], {})
+        endpoints = sum(len(ports) for ports in revisions.values())
+        for cluster, ports in sorted(revisions.items()):
+            numerator = percent * 100 * len(ports) // endpoints
+            policies.append(
+                {
+                    "cluster": cluster,
+                    "runtime_fraction": {
+                        "default_value": {"numerator": numerator, "denominator": "TEN_THOUSAND"}
+                    },
+                }
+            )
+    return policies
 
 
 def cluster_weights(
@@ -151,7 +223,7 @@ class LabGateway:
             clusters = dict(self._clusters)
         routes = self._routes()
         clusters.update({_no_endpoints(self.namespace, svc): [] for svc in self._services(routes)})
-        virtual_hosts, shares = envoy_routes(self.namespace, routes, backends)
+        virtual_hosts, shares, mirrors = envoy_routes(self.namespace, routes, backends)
         # Make before break: endpoints are added first (a route never sends to a cluster
         # lacking them), routes second, and endpoints removed last (a route still sending
         # to a cluster keeps its endpoints until the new route is in place).
@@ -167,7 +239,7 @@ class LabGateway:
         if virtual_hosts != self._applied_routes:
             self.envoy.apply_routes(virtual_hosts)
             self._applied_routes = virtual_hosts
-            self.history.append(Applied(time.time(), shares))
+            self.history.append(Applied(time.time(), shares, mirrors))
         if clusters != self._applied_clusters:
             self.envoy.apply_endpoints(clusters)
             self._applied_clusters = clusters

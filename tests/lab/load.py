@@ -3,7 +3,9 @@
 Requests leave on a fixed schedule (`rps`), whether or not earlier ones have been
 answered, so a slow backend cannot slow the load down and hide its own latency.
 Each answer is recorded: when it was sent, how long it took, the HTTP status (0 for
-a connection error or timeout), and the model version that served it.
+a connection error or timeout), the model version that served it, and whether it
+carried the generator's extra headers (sent with a set share of the requests, spread
+evenly: a header route's testers).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Outcome:
     latency: float
     status: int  # 0: no HTTP answer
     version: str  # X-Model-Version of the answer; "" without one
+    tagged: bool = False  # sent with the extra headers
 
     @property
     def ok(self) -> bool:
@@ -34,8 +37,11 @@ class Outcome:
 
 
 class LoadGenerator:
-    def __init__(self, url: str, rps: float) -> None:
+    def __init__(
+        self, url: str, rps: float, headers: dict[str, str] | None = None, share: float = 0.0
+    ) -> None:
         self.url, self.rps = url, rps
+        self.headers, self.share = headers or {}, share if headers else 0.0
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -68,24 +74,29 @@ class LoadGenerator:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 body = {"instances": [INSTANCES[sent % len(INSTANCES)]]}
-                task = asyncio.create_task(self._one(session, body))
+                # Every request where the running count of tagged ones steps up.
+                tagged = int((sent + 1) * self.share) > int(sent * self.share)
+                task = asyncio.create_task(self._one(session, body, tagged))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
                 sent += 1
             if pending:
                 await asyncio.wait(pending)
 
-    async def _one(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> None:
+    async def _one(
+        self, session: aiohttp.ClientSession, body: dict[str, Any], tagged: bool
+    ) -> None:
         sent, clock = time.time(), time.monotonic()
         status, version = 0, ""
+        headers = self.headers if tagged else None
         try:
-            async with session.post(f"{self.url}/predict", json=body) as response:
+            async with session.post(f"{self.url}/predict", json=body, headers=headers) as response:
                 payload = await response.read()
                 status, version = response.status, response.headers.get("X-Model-Version", "")
                 if status == 200 and b'"predictions"' not in payload:
                     status = 0  # an answer without predictions is no answer
         except (aiohttp.ClientError, TimeoutError):
             pass
-        outcome = Outcome(sent, time.monotonic() - clock, status, version)
+        outcome = Outcome(sent, time.monotonic() - clock, status, version, tagged)
         with self._lock:
             self.outcomes.append(outcome)

@@ -20,7 +20,7 @@ def route(*refs: tuple[str, int], matches: list[dict[str, Any]] | None = None) -
 
 def test_weights_follow_the_route() -> None:
     backends = {"iris-stable": {STABLE: [1, 2]}, "iris-canary": {CANARY: [3]}}
-    hosts, shares = envoy_routes(NS, [route(("iris-stable", 95), ("iris-canary", 5))], backends)
+    hosts, shares, _ = envoy_routes(NS, [route(("iris-stable", 95), ("iris-canary", 5))], backends)
     [host] = hosts
     [envoy_route] = host["routes"]
     assert envoy_route["match"] == {"prefix": "/"}
@@ -34,7 +34,7 @@ def test_weights_follow_the_route() -> None:
 
 def test_a_zero_weight_backend_is_left_out_of_envoy_but_reported_at_zero() -> None:
     backends = {"iris-stable": {STABLE: [1]}, "iris-canary": {CANARY: [3]}}
-    hosts, shares = envoy_routes(NS, [route(("iris-stable", 100), ("iris-canary", 0))], backends)
+    hosts, shares, _ = envoy_routes(NS, [route(("iris-stable", 100), ("iris-canary", 0))], backends)
     clusters = hosts[0]["routes"][0]["route"]["weighted_clusters"]["clusters"]
     assert [c["name"] for c in clusters] == [STABLE]
     assert shares == {STABLE: 1.0, CANARY: 0.0}
@@ -67,7 +67,7 @@ def test_default_weight_is_one() -> None:
 
 def test_all_weights_zero_answers_500_as_the_gateway_api_says() -> None:
     backends = {"iris-stable": {STABLE: [1]}}
-    hosts, shares = envoy_routes(NS, [route(("iris-stable", 0))], backends)
+    hosts, shares, _ = envoy_routes(NS, [route(("iris-stable", 0))], backends)
     assert hosts[0]["routes"][0] == {"match": {"prefix": "/"}, "direct_response": {"status": 500}}
     assert shares == {}
 
@@ -77,9 +77,81 @@ def test_path_matches() -> None:
         {"path": {"type": "Exact", "value": "/predict"}},
         {"path": {"type": "PathPrefix", "value": "/v1"}},
     ]
-    hosts, _ = envoy_routes(NS, [route(("s", 1), matches=matches)], {"s": {STABLE: [1]}})
+    hosts, _, _ = envoy_routes(NS, [route(("s", 1), matches=matches)], {"s": {STABLE: [1]}})
     assert [r["match"] for r in hosts[0]["routes"]] == [{"path": "/predict"}, {"prefix": "/v1"}]
 
 
 def test_no_routes_no_virtual_hosts() -> None:
-    assert envoy_routes(NS, [], {}) == ([], {})
+    assert envoy_routes(NS, [], {}) == ([], {}, {})
+
+
+def test_a_request_mirror_filter_becomes_a_mirror_policy_per_revision_cluster() -> None:
+    backends = {"iris-stable": {STABLE: [1]}, "iris-canary": {CANARY: [2]}}
+    user = route(("iris-stable", 100), ("iris-canary", 0))
+    user["spec"]["rules"][0]["filters"] = [
+        {
+            "type": "RequestMirror",
+            "requestMirror": {"backendRef": {"name": "iris-canary", "port": 80}, "percent": 40},
+        }
+    ]
+    hosts, shares, mirrors = envoy_routes(NS, [user], backends)
+    action = hosts[0]["routes"][0]["route"]
+    assert action["request_mirror_policies"] == [
+        {
+            "cluster": CANARY,
+            "runtime_fraction": {
+                "default_value": {"numerator": 4000, "denominator": "TEN_THOUSAND"}
+            },
+        }
+    ]
+    assert shares == {STABLE: 1.0, CANARY: 0.0}, "users are answered by stable alone"
+    assert mirrors == {CANARY: 0.4}
+    # A mirrored Service without ready endpoints is not mirrored to.
+    hosts, _, mirrors = envoy_routes(NS, [user], {"iris-stable": {STABLE: [1]}})
+    assert "request_mirror_policies" not in hosts[0]["routes"][0]["route"]
+    assert mirrors == {}
+
+
+def test_header_matches_come_first_whatever_the_order_of_rules() -> None:
+    backends = {"iris-stable": {STABLE: [1]}, "iris-canary": {CANARY: [2]}}
+    user = route(("iris-stable", 100), ("iris-canary", 0))
+    header_rule = {
+        "matches": [
+            {
+                "path": {"type": "PathPrefix", "value": "/"},
+                "headers": [
+                    {"name": "X-Canary", "type": "Exact", "value": "true"},
+                    {"name": "Cookie", "type": "RegularExpression", "value": "^arm=b$"},
+                ],
+            }
+        ],
+        "backendRefs": [{"name": "iris-canary", "port": 80}],
+    }
+    user["spec"]["rules"].append(header_rule)
+    hosts, _, _ = envoy_routes(NS, [user], backends)
+    first, second = hosts[0]["routes"]
+    assert first["match"] == {
+        "prefix": "/",
+        "headers": [
+            {"name": "X-Canary", "string_match": {"exact": "true"}},
+            {"name": "Cookie", "string_match": {"safe_regex": {"regex": "^arm=b$"}}},
+        ],
+    }
+    assert first["route"]["weighted_clusters"]["clusters"] == [{"name": CANARY, "weight": SCALE}]
+    assert second["match"] == {"prefix": "/"}
+
+
+def test_precedence_exact_then_longer_prefix_then_method() -> None:
+    matches = [
+        {"path": {"type": "PathPrefix", "value": "/"}},
+        {"path": {"type": "PathPrefix", "value": "/v1"}, "method": "POST"},
+        {"path": {"type": "PathPrefix", "value": "/v1"}},
+        {"path": {"type": "Exact", "value": "/"}},
+    ]
+    hosts, _, _ = envoy_routes(NS, [route(("s", 1), matches=matches)], {"s": {STABLE: [1]}})
+    assert [r["match"] for r in hosts[0]["routes"]] == [
+        {"path": "/"},
+        {"prefix": "/v1", "headers": [{"name": ":method", "string_match": {"exact": "POST"}}]},
+        {"prefix": "/v1"},
+        {"prefix": "/"},
+    ]
