@@ -296,7 +296,7 @@ def describe(action: Action) -> str:
         case PointServices(stable, canary):
             return f"pointing the Services at {stable} (stable) and {canary} (canary)"
         case SetRoute(state):
-            return f"setting the route (canary weight {state.canary_weight}%)"
+            return f"setting the route ({state.describe()})"
         case DeleteRevision(revision):
             return f"deleting revision {revision}"
         case Emit():

@@ -97,6 +97,14 @@ class RouteState:
     mirror: int = 0
     header_route: tuple[HeaderMatch, ...] = ()
 
+    def describe(self) -> str:
+        parts = [f"canary weight {self.canary_weight}%"]
+        if self.mirror:
+            parts.append(f"{self.mirror}% mirrored to it")
+        if self.header_route:
+            parts.append(f"a header route on {', '.join(h.name for h in self.header_route)}")
+        return ", ".join(parts)
+
 
 @dataclass(frozen=True)
 class SetRoute:

@@ -118,22 +118,13 @@ class GatewayAPIRouter:
                 if exc.status == 422:
                     raise RouteError(
                         Reason.ROUTE_INVALID,
-                        f"{self.name}: the API server refused {_wanted(state)}: "
+                        f"{self.name}: the API server refused {state.describe()}: "
                         f"{_api_message(exc)}",
                     ) from exc
                 raise
             if not route_patch(cast(dict[str, Any], patched), self.stable, self.canary, state):
                 return
-            raise RouteError(Reason.ROUTE_INVALID, f"{self.name}: {_wanted(state)} did not stick")
-
-
-def _wanted(state: RouteState) -> str:
-    parts = [f"canary weight {state.canary_weight}%"]
-    if state.mirror:
-        parts.append(f"a {state.mirror}% mirror")
-    if state.header_route:
-        parts.append(f"a header route on {', '.join(h.name for h in state.header_route)}")
-    return " with ".join(parts)
+            raise RouteError(Reason.ROUTE_INVALID, f"{self.name}: {state.describe()} did not stick")
 
 
 def _api_message(exc: ApiException) -> str:
