@@ -47,12 +47,12 @@ from modelrollout.engine.rollout import decide
 from modelrollout.metrics.measure import measure
 from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError, Target
 from modelrollout.metrics.registry import credentials_secret, provider_for
-from modelrollout.routing.gateway_api import RouteLookup
+from modelrollout.routing.gateway_api import RouteLookup, api_message
 from modelrollout.routing.registry import router_for
 from modelrollout.routing.router import RouteError, Router, require_features
 from modelrollout.workloads.cluster import Workloads
 from modelrollout.workloads.observed import Owned
-from modelrollout.workloads.render import service_name
+from modelrollout.workloads.render import service_name, template_problem
 
 
 class InvalidSpec(Exception):
@@ -211,6 +211,9 @@ def _parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise InvalidSpec(Reason.INVALID_SPEC, f"spec is invalid: {problems}") from exc
+    problem = template_problem(spec.template)
+    if problem is not None:
+        raise InvalidSpec(Reason.INVALID_SPEC, f"spec is invalid: {problem}")
     return spec
 
 
@@ -307,7 +310,9 @@ def describe(action: Action) -> str:
 
 def _error_text(exc: Exception) -> str:
     if isinstance(exc, ApiException):
-        return f"the API server answered {exc.status} {exc.reason}"
+        said = f"the API server answered {exc.status} {exc.reason}"
+        message = api_message(exc)
+        return f"{said}: {message}" if message else said
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -343,5 +343,6 @@ def test_the_running_operator_handles_accepted_specs_one_after_another(
         assert operator.process is not None
         operator.process.check_alive()
         failing = condition_true("ReconcileError")
-        assert not failing(status), status.get("message")
+        errors = [c for c in status.get("conditions", []) if c["type"] == "ReconcileError"]
+        assert not failing(status), (errors, json.dumps(spec)[:2000])
         assert status.get("stable"), "a stable revision always serves"

@@ -222,3 +222,58 @@ def test_a_provider_bug_is_an_error_measurement_not_a_crash() -> None:
     assert result.measurements is not None
     assert [m.outcome for m in result.measurements] == [Outcome.ERROR]
     assert "failed unexpectedly: KeyError" in result.measurements[0].message
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ({"spec": {"containers": "5"}}, "spec.template.spec.containers must be a non-empty list"),
+        ({"spec": {"containers": []}}, "spec.template.spec.containers must be a non-empty list"),
+        ({"spec": "x"}, "spec.template.spec.containers must be a non-empty list"),
+        (
+            {"spec": {"containers": [{"image": "i"}]}},
+            "containers[0] must be a container with a name",
+        ),
+        ({"spec": {"containers": [7]}}, "containers[0] must be a container with a name"),
+        (
+            {"spec": {"containers": [{"name": "s", "env": {"A": "1"}}]}},
+            "containers[0].env must be a list",
+        ),
+        (
+            {"metadata": {"labels": ["a"]}, "spec": {"containers": [{"name": "s"}]}},
+            "spec.template.metadata must be a map",
+        ),
+    ],
+)
+def test_a_pod_template_that_cannot_become_a_deployment_is_invalid_and_touches_nothing(
+    template: dict[str, Any], problem: str
+) -> None:
+    """The CRD keeps the template free-form, so the API server accepts these; the operator
+    says what is wrong instead of failing while rendering the Deployment."""
+    cluster = Cluster()
+    result = decide_and_act(adapters(cluster), body(template=template), T0)
+    invalid = condition(result.status.conditions, ConditionType.INVALID_SPEC)
+    assert invalid is not None
+    assert invalid.status == "True"
+    assert problem in invalid.message
+    assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)
+
+
+def test_the_api_servers_own_words_are_in_a_reconcile_error() -> None:
+    class Unprocessable(FakeWorkloads):
+        def apply_revision(self, *_: Any) -> None:
+            exc = ApiException(status=422, reason="Unprocessable Entity")
+            exc.body = '{"message": "Deployment.apps \\"m-1\\" is invalid: spec.template..."}'
+            raise exc
+
+    cluster = Cluster()
+    refusing = Adapters(
+        lambda *_: Unprocessable(cluster), adapters(cluster).router, adapters(cluster).provider
+    )
+    result = decide_and_act(refusing, body(), T0)
+    error = condition(result.status.conditions, ConditionType.RECONCILE_ERROR)
+    assert error is not None
+    assert error.message.endswith(
+        ': the API server answered 422 Unprocessable Entity: Deployment.apps "m-1" is invalid: '
+        "spec.template..."
+    )

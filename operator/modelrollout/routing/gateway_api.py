@@ -3,8 +3,9 @@
 HTTPRoute's `rules` and `backendRefs` are atomic lists, so server-side apply cannot own
 just a weight: applying would take the whole list from its owner (Helm, Argo CD).
 Instead a JSON patch (httproute_patch) changes exactly our fields, filter and rules,
-guarded by `test` operations, so a concurrent edit fails the patch rather than moving
-traffic to the wrong Service. The operator's field manager is named.
+guarded by a `test` of the rules as read, so a concurrent edit (or a stale cache) fails
+the patch rather than moving traffic to the wrong Service or adding ours twice. The
+operator's field manager is named.
 
 The route is read from the watch-fed cache when HTTPRoutes are watched (RouteLookup),
 else from the API server; a write is verified on the API server's answer either way.
@@ -119,7 +120,7 @@ class GatewayAPIRouter:
                     raise RouteError(
                         Reason.ROUTE_INVALID,
                         f"{self.name}: the API server refused {state.describe()}: "
-                        f"{_api_message(exc)}",
+                        f"{api_message(exc) or f'{exc.status} {exc.reason}'}",
                     ) from exc
                 raise
             if not route_patch(cast(dict[str, Any], patched), self.stable, self.canary, state):
@@ -127,8 +128,9 @@ class GatewayAPIRouter:
             raise RouteError(Reason.ROUTE_INVALID, f"{self.name}: {state.describe()} did not stick")
 
 
-def _api_message(exc: ApiException) -> str:
+def api_message(exc: ApiException) -> str | None:
+    """What the API server said, in its own words (bounded), if it said anything."""
     try:
-        return str(json.loads(exc.body or "")["message"])
+        return str(json.loads(exc.body or "")["message"])[:500]
     except (TypeError, ValueError, KeyError):
-        return f"{exc.status} {exc.reason}"
+        return None

@@ -14,9 +14,10 @@ Services (a "weighted rule"):
   canary. More header matches make a rule more specific, so Gateway API's precedence
   gives it those requests whatever the weights; it is appended, replaced in place, and
   removed when the route ends.
-Every operation on an existing element is guarded by a `test` of that element as read,
-so a concurrent edit fails the patch (and it is computed again) instead of landing on
-the wrong rule or filter.
+A patch starts with a `test` of the whole rule list as read: if the route changed since
+(an edit by its owner, or our own last write not yet in the watch-fed cache), the patch
+fails as a whole and is computed again on a fresh read, instead of landing on the wrong
+rule or adding a second copy of ours.
 """
 
 from __future__ import annotations
@@ -86,14 +87,13 @@ def route_patch(
         name = rule.get("name") or ""
         if not ours.match(name):
             continue
-        guard = {"op": "test", "path": f"/spec/rules/{r}", "value": rule}
         if name not in wanted:
-            removals = [guard, {"op": "remove", "path": f"/spec/rules/{r}"}, *removals]
+            removals = [{"op": "remove", "path": f"/spec/rules/{r}"}, *removals]
         elif (body := wanted.pop(name)) != rule:
-            ops += [guard, {"op": "replace", "path": f"/spec/rules/{r}", "value": body}]
+            ops.append({"op": "replace", "path": f"/spec/rules/{r}", "value": body})
     ops += removals
     ops += [{"op": "add", "path": "/spec/rules/-", "value": body} for body in wanted.values()]
-    return ops
+    return [{"op": "test", "path": "/spec/rules", "value": rules}, *ops] if ops else []
 
 
 def _weight_ops(refs: list[BackendRef], stable: str, canary_weight: int) -> list[dict[str, Any]]:
@@ -102,9 +102,8 @@ def _weight_ops(refs: list[BackendRef], stable: str, canary_weight: int) -> list
         weight = 100 - canary_weight if ref.service == stable else canary_weight
         if ref.weight == weight:
             continue
-        base = f"/spec/rules/{ref.rule}/backendRefs/{ref.index}"
-        ops.append({"op": "test", "path": f"{base}/name", "value": ref.service})
-        ops.append({"op": "add", "path": f"{base}/weight", "value": weight})
+        path = f"/spec/rules/{ref.rule}/backendRefs/{ref.index}/weight"
+        ops.append({"op": "add", "path": path, "value": weight})
     return ops
 
 
@@ -142,13 +141,12 @@ def _mirror_ops(r: int, rule: Mapping[str, Any], canary: str, percent: int) -> l
             return [{"op": "add", "path": base, "value": [want]}]
         return [{"op": "add", "path": f"{base}/-", "value": want}]
     assert filters is not None
-    guard = {"op": "test", "path": f"{base}/{index}", "value": filters[index]}
     if want is None:
         whole = len(filters) == 1  # ours alone: the list goes too, as it came
-        return [guard, {"op": "remove", "path": base if whole else f"{base}/{index}"}]
+        return [{"op": "remove", "path": base if whole else f"{base}/{index}"}]
     if filters[index] == want:
         return []
-    return [guard, {"op": "replace", "path": f"{base}/{index}", "value": want}]
+    return [{"op": "replace", "path": f"{base}/{index}", "value": want}]
 
 
 def _header_rule(

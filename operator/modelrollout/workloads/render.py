@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from modelrollout.api.crd import GROUP, KIND, VERSION
@@ -55,6 +56,27 @@ def _with_model_env(container: dict[str, Any], env: list[dict[str, str]]) -> dic
     ours = {e["name"] for e in env}
     kept = [e for e in container.get("env") or [] if e.get("name") not in ours]
     return {**container, "env": kept + env}
+
+
+def template_problem(template: Mapping[str, Any]) -> str | None:
+    """Why the pod template cannot become a Deployment, or None. The CRD keeps the template
+    free-form (a PodTemplateSpec's schema is the API server's to check, on the Deployment),
+    so the shape rendering relies on is checked here, before anything is touched."""
+    meta = template.get("metadata") or {}
+    if not isinstance(meta, dict) or not all(
+        isinstance(meta.get(key) or {}, dict) for key in ("labels", "annotations")
+    ):
+        return "spec.template.metadata must be a map, its labels and annotations maps"
+    pod = template.get("spec")
+    containers = pod.get("containers") if isinstance(pod, dict) else None
+    if not isinstance(containers, list) or not containers:
+        return "spec.template.spec.containers must be a non-empty list of containers"
+    for index, container in enumerate(containers):
+        if not isinstance(container, dict) or not isinstance(container.get("name"), str):
+            return f"spec.template.spec.containers[{index}] must be a container with a name"
+        if not isinstance(container.get("env") or [], list):
+            return f"spec.template.spec.containers[{index}].env must be a list"
+    return None
 
 
 def render_deployment(
