@@ -107,7 +107,8 @@ def test_a_bad_version_is_rolled_back_on_mirrored_traffic_with_no_failed_request
 
     outcomes = load.outcomes
     # No user request failed, and none was answered by the bad version.
-    assert [o for o in outcomes if not o.ok] == []
+    failed = [o for o in outcomes if not o.ok]
+    assert failed == [], when(failed, lab, good, bad)
     assert served_by(outcomes, "3.0.0") == []
     assert good.failed == bad.failed == 0
     # Envoy's counters: the bad revision got mirrored copies and failed about half.
@@ -117,6 +118,17 @@ def test_a_bad_version_is_rolled_back_on_mirrored_traffic_with_no_failed_request
     # least a second's worth (the mirror step lasts 6 s or more).
     copies = good_counts["total"] - len(served_by(outcomes, "2.0.0"))
     assert copies > RPS, (good_counts, copies)
+
+
+def when(failed: list[Outcome], lab: Lab, *records: RolloutRecord) -> str:
+    """Where failed requests fell: against each rollout's start and decision, and the
+    routings Envoy applied around them (shares and mirrors)."""
+    marks = [(r.started, f"{r.version} started") for r in records]
+    marks += [(r.decided, f"{r.version} {r.outcome}") for r in records]
+    marks += [(a.at, f"Envoy: shares {a.shares} mirrors {a.mirrors}") for a in lab.gateway.history]
+    marks += [(o.sent, f"FAILED {o.status} {o.version!r} after {o.latency:.3f}s") for o in failed]
+    first = min(at for at, _ in marks)
+    return "\n".join(f"{at - first:8.3f} {what}" for at, what in sorted(marks))
 
 
 def request(lab: Lab, action: str) -> None:

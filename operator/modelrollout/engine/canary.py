@@ -30,10 +30,13 @@ def progress(t: Tick) -> None:
     steps = _strategy(t).steps
     index = t.s.current_step or 0
     step = steps[index] if index < len(steps) else None
-    # Sized for the most it gets now or once this step is taken (mirrored copies count).
+    # Sized for the most it gets now or once this step is taken (mirrored copies count),
+    # and never smaller during the rollout: a mirror ending at a lower weight keeps its
+    # loaded pods, which promotion needs again, instead of loading the model anew.
     coming = STEP_KINDS[step.kind].share(step) if step is not None else 0
     share = max(t.canary.weight, t.canary.mirror, coming)
-    t.canary.replicas = canary_replicas(t.spec.replicas, share)
+    needed = canary_replicas(t.spec.replicas, share)
+    t.canary.replicas = min(max(needed, t.canary.replicas), max(t.spec.replicas, 1))
     if wait_for_pods_or_roll_back(t, "canary") or t.pause_if_held():
         return
     t.s.phase = Phase.PROGRESSING

@@ -276,3 +276,17 @@ def test_route_features_name_what_asks_for_them(
     spec_of: Callable[[], ModelDeploymentSpec], needs: dict[str, str]
 ) -> None:
     assert route_features(spec_of()) == needs
+
+
+def test_the_canary_keeps_its_loaded_pods_when_the_mirror_gives_way_to_a_lower_weight() -> None:
+    world = rolling()
+    canary = world.status.canary
+    assert canary is not None
+    assert world.replicas[canary.revision] == 4, "sized for 100% mirrored"
+    at_step(world, 6)
+    assert world.route == WEIGHTED
+    assert world.replicas[canary.revision] == 4, "not scaled down to 20%'s one pod"
+    # Fewer pods in the spec caps it.
+    world.spec = world.spec.model_copy(update={"replicas": 2})
+    world.tick()
+    assert world.replicas[canary.revision] == 2
