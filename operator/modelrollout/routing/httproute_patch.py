@@ -59,7 +59,7 @@ def find_backend_refs(route: Mapping[str, Any], stable: str, canary: str) -> lis
     return found
 
 
-def header_rule_name(canary: str, n: int) -> str:
+def _header_rule_name(canary: str, n: int) -> str:
     return f"{RULE_PREFIX}{canary}-{n}"
 
 
@@ -74,13 +74,10 @@ def route_patch(
     ops = _weight_ops(refs, stable, state.canary_weight)
     for r in weighted:
         ops += _mirror_ops(r, rules[r], canary, state.mirror)
-    wanted = {
-        header_rule_name(canary, n): _header_rule(
-            header_rule_name(canary, n), rules[r], canary, state
-        )
-        for n, r in enumerate(weighted)
-        if state.header_route
-    }
+    wanted: dict[str, dict[str, Any]] = {}
+    for n, r in enumerate(weighted if state.header_route else []):
+        name = _header_rule_name(canary, n)
+        wanted[name] = _header_rule(name, rules[r], canary, state)
     ours = re.compile(rf"^{re.escape(RULE_PREFIX + canary)}-\d+$")
     removals: list[dict[str, Any]] = []
     for r, rule in enumerate(rules):
@@ -121,7 +118,7 @@ def _is_our_mirror(entry: Mapping[str, Any], canary: str) -> bool:
     )
 
 
-def mirror_filter(rule: Mapping[str, Any], canary: str, percent: int) -> dict[str, Any]:
+def _mirror_filter(rule: Mapping[str, Any], canary: str, percent: int) -> dict[str, Any]:
     ref = _canary_ref(rule, canary)
     backend = {"group": "", "kind": "Service", "name": canary, "port": ref.get("port")}
     if ref.get("namespace") is not None:
@@ -133,7 +130,7 @@ def _mirror_ops(r: int, rule: Mapping[str, Any], canary: str, percent: int) -> l
     filters: list[dict[str, Any]] | None = rule.get("filters")
     base = f"/spec/rules/{r}/filters"
     index = next((i for i, f in enumerate(filters or []) if _is_our_mirror(f, canary)), None)
-    want = mirror_filter(rule, canary, percent) if percent else None
+    want = _mirror_filter(rule, canary, percent) if percent else None
     if index is None:
         if want is None:
             return []
