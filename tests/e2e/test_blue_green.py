@@ -9,6 +9,7 @@ import pytest
 from kubernetes import client
 
 from testenv.exporter import Traffic
+from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, model_deployment
 
@@ -70,8 +71,18 @@ def test_post_promotion_failure_returns_to_the_warm_previous_revision(s: Scenari
     status = s.wait_status(lambda st: st.get("phase") == "RolledBack", "switched back")
     assert status["stable"]["revision"] == old
     assert status["abortedRevision"] == new
-    service = client.CoreV1Api(s.api).read_namespaced_service("ranker-stable", s.namespace)
-    assert service.spec.selector["modelrollout.io/revision"] == old
+    core = client.CoreV1Api(s.api)
+    # The status records the decision first; the Service follows moments later.
+    wait_until(
+        lambda: (
+            core.read_namespaced_service("ranker-stable", s.namespace).spec.selector[
+                "modelrollout.io/revision"
+            ]
+            == old
+        ),
+        timeout=30,
+        what="the stable Service back on the warm previous revision",
+    )
     assert s.pods(old) == old_pods, "the same warm pods serve again: no pod started"
     assert status["history"][0]["outcome"] == "RolledBack"
 
