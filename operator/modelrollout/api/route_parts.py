@@ -31,6 +31,10 @@ class HeaderMatch(Model):
         ),
     )
 
+    def describe(self) -> str:
+        """`name=value`, or `name~regex`."""
+        return f"{self.name}{'=' if self.type == 'Exact' else '~'}{self.value}"
+
 
 class CookieMatch(Model):
     """A cookie's exact value (sent to the router as a regular expression on Cookie)."""

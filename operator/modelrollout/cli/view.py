@@ -42,7 +42,7 @@ def _step_text(step: CanaryStep) -> str:
 def _headers(headers: Sequence[HeaderMatch]) -> str:
     if not headers:
         return "off"
-    return " & ".join(f"{h.name}{'=' if h.type == 'Exact' else '~'}{h.value}" for h in headers)
+    return " & ".join(h.describe() for h in headers)
 
 
 def _traffic(rev: RevisionStatus) -> str:

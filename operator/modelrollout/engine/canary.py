@@ -74,13 +74,9 @@ def _header_route(t: Tick, step: CanaryStep, label: str) -> None:
     headers = step.header_route.headers()
     t.set_header_route(headers)
     t.advance_step()
-    matching = " and ".join(f"{h.name} {_op(h.type)} {h.value!r}" for h in headers)
+    matching = " and ".join(h.describe() for h in headers)
     said = f"requests with {matching} go to the canary" if headers else "header route ended"
     t.emit(Reason.STEP_ADVANCED, f"{label}: {said}")
-
-
-def _op(match_type: str) -> str:
-    return "=" if match_type == "Exact" else "~"
 
 
 def _pause(t: Tick, step: CanaryStep, label: str) -> None:
