@@ -27,7 +27,6 @@ from pydantic import ValidationError
 from modelrollout.api.spec import Analysis, ModelDeploymentSpec, Traffic
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION, ConditionType, Reason
-from modelrollout.engine.analysis import analysis_due, analysis_target
 from modelrollout.engine.conditions import condition, set_condition
 from modelrollout.engine.desired import route_features
 from modelrollout.engine.model import (
@@ -44,8 +43,8 @@ from modelrollout.engine.model import (
     SetRoute,
 )
 from modelrollout.engine.rollout import decide
-from modelrollout.metrics.measure import measure
-from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError, Target
+from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError
+from modelrollout.metrics.reads import judge_look, measurements
 from modelrollout.metrics.registry import credentials_secret, provider_for
 from modelrollout.routing.gateway_api import RouteLookup, api_message
 from modelrollout.routing.registry import router_for
@@ -142,10 +141,15 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
         workloads = adapters.workloads(name, namespace, uid)
         revisions = workloads.observe()
         doing = "measuring"
+
+        def read(analysis: Analysis) -> MetricsProvider:
+            return adapters.provider(analysis, namespace)
+
         obs = Observations(
             revisions=revisions,
-            measurements=_measure(adapters, spec, status, namespace, name, now),
+            measurements=measurements(read, spec, status, namespace, name, now),
             request=parse_request(meta.get("annotations") or {}),
+            judge=judge_look(read, spec, status, namespace, name, now),
         )
         doing = "deciding"
         decision = decide(spec, generation, status, obs, now)
@@ -227,22 +231,6 @@ def parse_request(annotations: Mapping[str, str]) -> Request | None:
         if action == known:
             return Request(known, value)
     return None
-
-
-def _measure(
-    adapters: Adapters,
-    spec: ModelDeploymentSpec,
-    status: ModelDeploymentStatus,
-    namespace: str,
-    name: str,
-    now: datetime,
-) -> tuple[Measurement, ...] | None:
-    analysis, judged = spec.analysis, analysis_target(status)
-    if analysis is None or judged is None or not analysis_due(spec, status, now):
-        return None
-    provider = adapters.provider(analysis, namespace)
-    target = Target(namespace, name, judged.version, judged.revision, analysis.window_delta())
-    return measure(provider, analysis, target, now)
 
 
 def _provider(api: client.ApiClient, analysis: Analysis, namespace: str) -> MetricsProvider:

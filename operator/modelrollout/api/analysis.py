@@ -114,8 +114,59 @@ class Metric(Model):
     max: float | None = Field(default=None, description="Highest passing value.")
 
 
+class Judge(Model):
+    """The canary compared with stable on the same traffic at the same time, after every
+    scrape: rolled back as soon as the evidence that it is worse suffices, and by chance
+    at most `falseRollbackRate` of the time (a mixture sequential probability ratio test)."""
+
+    __rules__ = (
+        Rule(
+            "!has(self.latencyThreshold) || duration(self.latencyThreshold) > duration('0s')",
+            "latencyThreshold must be longer than 0s",
+            lambda judge: (
+                judge.latency_threshold is None or parse_duration(judge.latency_threshold) > ZERO
+            ),
+        ),
+    )
+    compare: Literal["stable"] = Field(
+        default="stable", description="What the canary is compared with: the stable version."
+    )
+    false_rollback_rate: float = Field(
+        default=0.01,
+        ge=0.0001,
+        le=0.2,
+        description=(
+            "The chance of rolling back a canary no worse than stable (by more than the "
+            "tolerance), however long the rollout and however often it looks. The evidence "
+            "needed to roll back is 1 / falseRollbackRate."
+        ),
+    )
+    tolerance: float = Field(
+        default=0.25,
+        ge=0,
+        le=10,
+        description=(
+            "How much worse than stable the canary may be and still count as good, relative: "
+            "0.25 accepts up to 1.25 times stable's error rate (and slow-request share)."
+        ),
+    )
+    latency_threshold: Duration | None = Field(
+        default=None,
+        description=(
+            "Also compare the share of requests slower than this; it must be one of the "
+            "latency histogram's bucket boundaries (le), for example 500ms for le=0.5."
+        ),
+    )
+
+    def latency_seconds(self) -> float | None:
+        if self.latency_threshold is None:
+            return None
+        return parse_duration(self.latency_threshold).total_seconds()
+
+
 class Analysis(Model):
-    """How each step is judged. Missing data is never a pass."""
+    """How each step is judged: threshold metrics, the comparative judge, or both.
+    Missing data is never a pass."""
 
     __rules__ = (
         Rule(
@@ -136,6 +187,11 @@ class Analysis(Model):
             lambda analysis: (
                 analysis.window_delta() >= 2 * parse_duration(analysis.prometheus.scrape_interval)
             ),
+        ),
+        Rule(
+            "size(self.metrics) > 0 || has(self.judge)",
+            "analysis needs metrics, a judge, or both",
+            lambda analysis: bool(analysis.metrics) or analysis.judge is not None,
         ),
     )
 
@@ -162,12 +218,26 @@ class Analysis(Model):
     min_sample_size: int = Field(
         default=100,
         ge=0,
-        description="Fewer canary requests than this in a window: Inconclusive, never a pass.",
+        description=(
+            "Fewer canary requests than this in a window: Inconclusive, never a pass. With "
+            "the judge, a step passes only after the canary served this many in it."
+        ),
     )
-    metrics: list[Metric] = Field(min_length=1, max_length=32, description="The checks.")
+    metrics: list[Metric] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Threshold checks, once per interval.",
+        json_schema_extra={"default": []},
+    )
+    judge: Judge | None = Field(
+        default=None, description="Compare the canary with stable after every scrape."
+    )
 
     def interval_delta(self) -> timedelta:
         return parse_duration(self.interval)
 
     def window_delta(self) -> timedelta:
         return parse_duration(self.window or self.interval)
+
+    def scrape_delta(self) -> timedelta:
+        return parse_duration(self.prometheus.scrape_interval)

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from modelrollout.api.analysis import (
     Analysis,
+    Judge,
     Metric,
     MetricConventions,
     PrometheusSource,
@@ -33,6 +34,7 @@ __all__ = [
     "CanaryStep",
     "CanaryStrategy",
     "HeaderRoute",
+    "Judge",
     "Metric",
     "MetricConventions",
     "Mirror",

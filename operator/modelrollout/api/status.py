@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
@@ -56,6 +56,50 @@ class Measurement(Model):
         return value if value is None or math.isfinite(value) else None
 
 
+class JudgeCheck(Model):
+    """One comparison of the judge (errors, or requests slower than the threshold):
+    the counts since the judge began and the running evidence."""
+
+    name: str = Field(description="errors or latency.")
+    canary_requests: float = Field(default=0, ge=0, description="Canary requests counted.")
+    canary_bad: float = Field(default=0, ge=0, description="The canary's bad requests counted.")
+    stable_requests: float = Field(default=0, ge=0, description="Stable requests counted.")
+    stable_bad: float = Field(default=0, ge=0, description="Stable's bad requests counted.")
+    log_ratios: list[Annotated[float, Field(description="One alternative's log ratio.")]] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Log likelihood ratio of each alternative (the evidence's state).",
+    )
+    evidence: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "The mixture likelihood ratio: how many times likelier the data are if the "
+            "canary is worse than stable by more than the tolerance."
+        ),
+    )
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _bounded(cls, value: float) -> float:
+        """Overwhelming evidence is written as the largest float (JSON has no infinity)."""
+        return min(float(value), 1.0e300)
+
+
+class JudgeStatus(Model):
+    """The comparative judge's state during a rollout."""
+
+    since: datetime | None = Field(
+        default=None, description="Counting began (the canary's first judged traffic)."
+    )
+    evaluated_at: datetime | None = Field(default=None, description="The latest look.")
+    step_requests: float = Field(
+        default=0, ge=0, description="Canary requests counted since the current step began."
+    )
+    checks: list[JudgeCheck] = Field(default_factory=list, max_length=2, description="Checks.")
+    message: str = Field(default="", description="The latest look, in words.")
+
+
 class AnalysisStatus(Model):
     """Counters of the current rollout's analysis."""
 
@@ -72,6 +116,9 @@ class AnalysisStatus(Model):
         default_factory=list,
         max_length=MAX_MEASUREMENTS,
         description="The latest measurements, newest first.",
+    )
+    judge: JudgeStatus | None = Field(
+        default=None, description="The comparative judge, when spec.analysis.judge is set."
     )
 
 

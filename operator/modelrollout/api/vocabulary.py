@@ -74,6 +74,7 @@ class Reason(StrEnum):
     RESUMED = "Resumed"
     # RolledBack
     ANALYSIS_FAILED = "AnalysisFailed"
+    CANARY_WORSE = "CanaryWorse"  # the judge's evidence reached its boundary
     ABORTED = "Aborted"
     RETRIED = "Retried"
     # InvalidSpec

@@ -22,8 +22,8 @@ def next_analysis_at(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -
     """When the next measurement is due; None while nothing is judged. A time in the
     past (or the minimum) means now."""
     target = analysis_target(status)
-    if spec.analysis is None or target is None:
-        return None
+    if spec.analysis is None or not spec.analysis.metrics or target is None:
+        return None  # the judge keeps its own time (judge.py)
     # A canary is judged on live traffic; a blue/green preview on whoever calls it.
     judged = target.gets_traffic() or TRAITS[spec.strategy.kind].judged_without_weight
     if status.canary is not None and not judged:

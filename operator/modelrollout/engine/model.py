@@ -9,6 +9,7 @@ from typing import Literal
 
 from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
+from modelrollout.engine.sequential import Counts
 
 RequestAction = Literal["promote", "promote-full", "abort", "retry", "pause", "resume"]
 REQUEST_ACTIONS: tuple[RequestAction, ...] = (
@@ -46,11 +47,24 @@ class Request:
 
 
 @dataclass(frozen=True)
+class JudgeReading:
+    """One look of the comparative judge: per check (errors, latency), what canary and
+    stable served since `since`, as cumulative counts; or why there are none."""
+
+    since: datetime
+    counts: Mapping[str, Counts] | None = None
+    problem: str = ""  # why no counts: no data yet, or a reason nothing can be compared
+    error: bool = False  # the provider failed (unreachable, refused): an analysis error
+
+
+@dataclass(frozen=True)
 class Observations:
     revisions: Mapping[str, RevisionObservation] = field(default_factory=dict)
     # One analysis run made this tick (all metrics), or None when none was due.
     measurements: tuple[Measurement, ...] | None = None
     request: Request | None = None
+    # The judge's look this tick, or None when none was due.
+    judge: JudgeReading | None = None
 
 
 # -- actions: what the reconciler must make true, in order --------------------------

@@ -20,6 +20,7 @@ from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.engine import blue_green, canary, lifecycle
 from modelrollout.engine.conditions import status_conditions
 from modelrollout.engine.desired import assert_workloads, collect_garbage, due_scale_downs
+from modelrollout.engine.judge import apply_look
 from modelrollout.engine.model import Decision, Observations
 from modelrollout.engine.promotion import promote
 from modelrollout.engine.requests import handle_request
@@ -60,7 +61,7 @@ def roll_out(t: Tick) -> None:
     t.stable.replicas = t.spec.replicas
     t.observe(t.stable)
     t.observe(t.canary)
-    if apply_run(t, t.obs.measurements):
+    if apply_run(t, t.obs.measurements) or apply_look(t, t.obs.judge):
         return  # rolled back
     if t.s.promotion_stage is not None:
         promote(t)

@@ -1,12 +1,12 @@
 """When a ModelDeployment next needs a decision although nothing in the cluster changed.
 
-A decision is due again when a timer in its status runs out: the next measurement, the
-end of a pause step or of a preview, automatic promotion, a scale-down, the end of a
-post-promotion window, or the progress deadline while pods are short (the only case it
-acts on); a promotion takes one stage per decision, so after a stage moves on the next
-is due at once. Everything else (pods becoming ready, a Service reaching them, a spec
-edit, a person's request) arrives as a change to watch, not as a time: a promotion
-stage waiting for pods or endpoints is not due again until one comes.
+A decision is due again when a timer in its status runs out: the next measurement or
+look of the judge, the end of a pause step or of a preview, automatic promotion, a
+scale-down, the end of a post-promotion window, or the progress deadline while pods are
+short (the only case it acts on); a promotion takes one stage per decision, so after a
+stage moves on the next is due at once. Everything else (pods becoming ready, a Service
+reaching them, a spec edit, a person's request) arrives as a change to watch, not as a
+time: a promotion stage waiting for pods or endpoints is not due again until one comes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import Phase, PromotionStage
 from modelrollout.engine.analysis import next_analysis_at
+from modelrollout.engine.judge import next_look_at
 
 
 def next_due(
@@ -28,7 +29,8 @@ def next_due(
 ) -> datetime | None:
     """The earliest such moment (never before `now`), or None when only a change can
     bring more work. `stage_before`: the promotion stage this decision started from."""
-    times = [next_analysis_at(spec, status), status.post_promotion_until]
+    times = [next_analysis_at(spec, status), next_look_at(spec, status)]
+    times.append(status.post_promotion_until)
     times += [pending.at for pending in status.scale_downs]
     if status.promotion_stage is not None and status.promotion_stage != stage_before:
         times.append(now)

@@ -102,9 +102,17 @@ class Tick:
         return self.spec.paused or self.s.pause_reason is not None
 
     def needs_a_pass(self) -> bool:
-        """With analysis and a judged canary, a step ends only after a successful run."""
+        """With analysis and a judged canary, a step ends only after a successful run of
+        the metrics and once the judge saw minSampleSize canary requests in it."""
+        analysis = self.spec.analysis
         judged = self.canary.gets_traffic() or self.traits.judged_without_weight
-        return self.spec.analysis is not None and judged and self.s.analysis.step_successes == 0
+        if analysis is None or not judged:
+            return False
+        if analysis.metrics and self.s.analysis.step_successes == 0:
+            return True
+        judge = self.s.analysis.judge
+        seen = judge.step_requests if judge is not None else 0.0
+        return analysis.judge is not None and seen < max(1, analysis.min_sample_size)
 
     # -- state changes ------------------------------------------------------------------
 
@@ -176,6 +184,8 @@ class Tick:
         self.s.current_step = (self.s.current_step or 0) + 1
         self.s.step_started_at = self.now
         self.s.analysis.step_successes = 0
+        if self.s.analysis.judge is not None:
+            self.s.analysis.judge.step_requests = 0
 
     def pause(self, reason: str, message: str) -> None:
         """Pause (an Event only when the pause or its reason is new)."""

@@ -22,7 +22,7 @@ def measure(
         try:
             count = provider.value(provider.sample_size_query(target)) or 0.0
         except Exception as exc:  # a provider's bug must not stop the rollout's loop
-            return every(Outcome.ERROR, _said(exc))
+            return every(Outcome.ERROR, said(exc))
         if not math.isfinite(count):  # NaN and infinities never pass the gate
             return every(Outcome.INCONCLUSIVE, f"the request count is {count}: no usable data")
         if count < analysis.min_sample_size:
@@ -37,13 +37,13 @@ def measure(
         try:
             value = provider.value(provider.metric_query(metric, target))
         except Exception as exc:  # a provider's bug must not stop the rollout's loop
-            results.append(measured(metric, Outcome.ERROR, _said(exc), now))
+            results.append(measured(metric, Outcome.ERROR, said(exc), now))
         else:
             results.append(classify(metric, value, now))
     return tuple(results)
 
 
-def _said(exc: Exception) -> str:
+def said(exc: Exception) -> str:
     """A provider's own error says what happened; anything else is named with its type."""
     if isinstance(exc, ProviderError | ValueError):
         return str(exc)

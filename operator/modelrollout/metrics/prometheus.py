@@ -16,9 +16,15 @@ import requests
 
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import Metric, PrometheusSource
-from modelrollout.metrics.prometheus_answer import read_answer
-from modelrollout.metrics.promql import metric_query, sample_size
-from modelrollout.metrics.provider import ProviderConfigError, ProviderError, Target
+from modelrollout.metrics.prometheus_answer import read_answer, read_labelled
+from modelrollout.metrics.promql import judge_counts, metric_query, sample_size
+from modelrollout.metrics.provider import (
+    Comparison,
+    ProviderConfigError,
+    ProviderError,
+    Tallies,
+    Target,
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -59,6 +65,13 @@ class PrometheusProvider:
         return sample_size(target, self.conventions)
 
     def value(self, query: str) -> float | None:
+        return read_answer(*self._get(query))
+
+    def tallies(self, comparison: Comparison) -> Tallies:
+        status_code, body = self._get(judge_counts(comparison, self.conventions))
+        return read_labelled(status_code, body, ("side", "kind"))
+
+    def _get(self, query: str) -> tuple[int, str]:
         try:
             response = self.session.get(
                 f"{self.url}/api/v1/query", params={"query": query}, timeout=self.timeout
@@ -71,7 +84,7 @@ class PrometheusProvider:
             raise ProviderError(f"TLS to Prometheus at {self.url} failed ({_cause(exc)})") from exc
         except requests.RequestException as exc:
             raise ProviderError(f"Prometheus at {self.url} unreachable ({_cause(exc)})") from exc
-        return read_answer(response.status_code, response.text)
+        return response.status_code, response.text
 
     def close(self) -> None:
         self.session.close()

@@ -17,6 +17,31 @@ from modelrollout.metrics.provider import ProviderError
 
 def read_answer(status_code: int, body: str) -> float | None:
     """The one number of an answer; None when the query matched nothing."""
+    data = _data(status_code, body)
+    return single_value(data.get("resultType"), data.get("result"))
+
+
+def read_labelled(
+    status_code: int, body: str, labels: tuple[str, ...]
+) -> dict[tuple[str, ...], float]:
+    """An instant vector's numbers keyed by the values of `labels` (NaN dropped: no data)."""
+    data = _data(status_code, body)
+    result = data.get("result")
+    if data.get("resultType") != "vector" or not isinstance(result, list):
+        raise ProviderError(f"expected a vector, got resultType {data.get('resultType')!r}")
+    values: dict[tuple[str, ...], float] = {}
+    for series in result:
+        metric = series.get("metric") if isinstance(series, dict) else None
+        if not isinstance(metric, dict) or "value" not in series:
+            raise ProviderError(f"the series has no labels or value: {_excerpt(series)}")
+        key = tuple(str(metric.get(label, "")) for label in labels)
+        value = sample_value(series["value"], "the series")
+        if not math.isnan(value):
+            values[key] = value
+    return values
+
+
+def _data(status_code: int, body: str) -> dict[str, Any]:
     try:
         answer = json.loads(body)
     except ValueError:
@@ -35,7 +60,7 @@ def read_answer(status_code: int, body: str) -> float | None:
     data = answer.get("data")
     if not isinstance(data, dict):
         raise ProviderError("the response had no data")
-    return single_value(data.get("resultType"), data.get("result"))
+    return data
 
 
 def single_value(result_type: Any, result: Any) -> float | None:

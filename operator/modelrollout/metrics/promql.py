@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from modelrollout.api.durations import format_duration
 from modelrollout.api.spec import Metric, MetricConventions
-from modelrollout.metrics.provider import Target
+from modelrollout.metrics.provider import Comparison, Target
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 
@@ -63,6 +63,42 @@ def sample_size(target: Target, conv: MetricConventions) -> str:
     """Requests the revision served in the window: fewer than minSampleSize is Inconclusive."""
     window = format_duration(target.window)
     return f"sum(increase({conv.requests_total}{_selector(target)}[{window}]))"
+
+
+def bucket_matcher(seconds: float) -> str:
+    """A regular expression for the `le` label of the bucket at `seconds`, however the
+    exporter wrote it: 0.5 as "0.5" or "0.50", 1 as "1" or "1.0"."""
+    text = repr(float(seconds))
+    if text.endswith(".0"):
+        return re.escape(text[:-2]) + r"(\.0*)?"
+    return re.escape(text) + "0*"
+
+
+def _tagged(expr: str, **labels: str) -> str:
+    """`expr` with constant labels (label_replace of the empty source matches always)."""
+    for name, value in labels.items():
+        expr = f'label_replace({expr}, "{name}", "{value}", "", "")'
+    return expr
+
+
+def judge_counts(comparison: Comparison, conv: MetricConventions) -> str:
+    """One query for every count the judge needs, evaluated at one instant: what each
+    side (canary, stable) served since the judge began, by kind (requests, errors; with
+    a latency threshold also timed, the histogram's count, and fast, those within it).
+    increase() follows counter resets; sum() over pods."""
+    window = format_duration(comparison.canary.window)
+    errors = f'{conv.code_label}=~"5.."'
+    kinds = {"requests": (conv.requests_total, ""), "errors": (conv.requests_total, errors)}
+    if comparison.latency_threshold is not None:
+        le = escape_label_value(bucket_matcher(comparison.latency_threshold))
+        bucket = f"{conv.request_duration_seconds}_bucket"
+        kinds |= {"timed": (bucket, 'le="+Inf"'), "fast": (bucket, f'le=~"{le}"')}
+    parts = []
+    for side, target in (("canary", comparison.canary), ("stable", comparison.stable)):
+        for kind, (metric, extra) in kinds.items():
+            counted = f"sum(increase({metric}{_selector(target, extra)}[{window}]))"
+            parts.append(_tagged(counted, side=side, kind=kind))
+    return " or ".join(parts)
 
 
 TEMPLATES: dict[str, Callable[[Target, MetricConventions], str]] = {
