@@ -7,7 +7,7 @@ from typing import Any
 
 from modelrollout.api.spec import Analysis, Metric, ModelDeploymentSpec, Traffic
 from modelrollout.engine.model import RevisionObservation, RouteFeature, RouteState
-from modelrollout.metrics.provider import Target
+from modelrollout.metrics.provider import Comparison, Tallies, Target
 from modelrollout.reconcile import Adapters
 from modelrollout.routing.router import RouteError
 
@@ -21,6 +21,7 @@ class Cluster:
     supports: frozenset[RouteFeature] = frozenset({"weights"})
     route_error: RouteError | None = None
     value: float | None = 0.0
+    tallies: Tallies = field(default_factory=dict)
 
 
 class FakeWorkloads:
@@ -76,6 +77,10 @@ class FakeProvider:
 
     def sample_size_query(self, target: Target) -> str:
         return "samples"
+
+    def tallies(self, comparison: Comparison) -> Tallies:
+        self.cluster.calls.append(("tallies", comparison))
+        return dict(self.cluster.tallies)
 
 
 def adapters(cluster: Cluster) -> Adapters:

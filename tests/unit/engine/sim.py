@@ -14,6 +14,7 @@ from modelrollout.engine.model import (
     Decision,
     DeleteRevision,
     Emit,
+    JudgeReading,
     Observations,
     PointServices,
     Request,
@@ -97,9 +98,10 @@ class World:
         measurements: tuple[Measurement, ...] | None = None,
         request: Request | None = None,
         advance: timedelta = timedelta(seconds=1),
+        judge: JudgeReading | None = None,
     ) -> Decision:
         self.now += advance
-        obs = Observations(self.observations(), measurements, request)
+        obs = Observations(self.observations(), measurements, request, judge)
         decision = decide(self.spec, 1, self.status, obs, self.now)
         for action in decision.actions:
             if isinstance(action, (ApplyRevision, ScaleRevision)):

@@ -1,0 +1,257 @@
+"""The comparative judge in the engine: when it looks, how a look turns into evidence in
+the status, when it rolls back, and why it never passes without data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sim import World, healthy_world, spec
+
+from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.api.vocabulary import Phase, Reason
+from modelrollout.engine.analysis import next_analysis_at
+from modelrollout.engine.judge import judge_since, next_look_at
+from modelrollout.engine.model import JudgeReading
+from modelrollout.engine.sequential import Counts
+
+SCRAPE = timedelta(seconds=5)
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 10},
+    {"pause": {"duration": "1m"}},
+    {"setWeight": 50},
+    {"pause": {"duration": "1m"}},
+]
+
+
+def judged_spec(version: str = "1.0.0", **judge: Any) -> ModelDeploymentSpec:
+    return spec(
+        version,
+        strategy={"canary": {"steps": STEPS}},
+        analysis={
+            "prometheus": {"url": "http://prometheus:9090", "scrapeInterval": "5s"},
+            "minSampleSize": 50,
+            "consecutiveErrorLimit": 3,
+            "judge": {"falseRollbackRate": 0.01, **judge},
+        },
+    )
+
+
+@dataclass
+class Served:
+    """Cumulative counts as Prometheus would report them since the judge began."""
+
+    canary: float = 0
+    canary_errors: float = 0
+    stable: float = 0
+    stable_errors: float = 0
+
+    def add(self, canary: float, canary_errors: float, stable: float, stable_errors: float) -> None:
+        self.canary += canary
+        self.canary_errors += canary_errors
+        self.stable += stable
+        self.stable_errors += stable_errors
+
+    def counts(self) -> Counts:
+        return Counts(self.canary, self.canary_errors, self.stable, self.stable_errors)
+
+
+def reading(world: World, served: Served) -> JudgeReading | None:
+    """A look, while the judge applies (not once a promotion moves traffic for good)."""
+    since = judge_since(world.spec, world.status)
+    return None if since is None else JudgeReading(since, {"errors": served.counts()})
+
+
+def rolling() -> World:
+    world = healthy_world(strategy={"canary": {"steps": STEPS}})
+    world.spec = judged_spec("2.0.0")
+    world.tick()
+    world.tick()  # pods ready: weight 10
+    assert world.weight == 10
+    return world
+
+
+def look(world: World, served: Served) -> None:
+    world.tick(judge=reading(world, served), advance=SCRAPE)
+
+
+def test_the_judge_looks_one_scrape_after_traffic_begins_then_after_every_scrape() -> None:
+    world = healthy_world(strategy={"canary": {"steps": STEPS}})
+    world.spec = judged_spec("2.0.0")
+    world.tick()  # the canary's pods are not ready: no traffic, nothing to judge
+    assert next_look_at(world.spec, world.status) is None
+    world.tick()
+    started = world.status.weight_set_at
+    assert started is not None
+    assert next_look_at(world.spec, world.status) == started + SCRAPE
+    assert world.last is not None
+    assert world.last.next_due == started + SCRAPE
+    assert next_analysis_at(world.spec, world.status) is None, "no threshold metrics"
+
+    look(world, Served(60, 0, 540, 1))
+    judge = world.status.analysis.judge
+    assert judge is not None
+    assert judge.since == started
+    assert next_look_at(world.spec, world.status) == world.now + SCRAPE
+    # Counting keeps its start when the weight changes.
+    world.tick(advance=timedelta(minutes=1))
+    world.tick()  # the canary is sized for 50%
+    world.tick()
+    assert world.weight == 50
+    assert judge_since(world.spec, world.status) == started
+
+
+def test_a_canary_worse_than_stable_is_rolled_back_at_the_look_the_evidence_suffices() -> None:
+    world = rolling()
+    served = Served()
+    served.add(10, 1, 90, 1)
+    look(world, served)
+    assert world.status.phase == Phase.PROGRESSING, "one canary error is not enough"
+    served.add(10, 5, 90, 1)
+    look(world, served)
+
+    assert world.status.phase == Phase.ROLLED_BACK
+    assert world.status.rollback_reason == Reason.CANARY_WORSE
+    assert world.weight == 0
+    message = world.status.history[0].reason
+    assert "errors: canary 30.0% (6/20) vs stable 1.1% (2/180)" in message
+    assert "(rollback at 100x)" in message
+    rolled = [e for e in world.events if e.reason == Reason.CANARY_WORSE]
+    assert len(rolled) == 1
+    assert rolled[0].type == "Warning"
+
+
+def test_a_good_canary_passes_a_step_only_once_it_served_min_sample_size_in_it() -> None:
+    world = rolling()
+    served = Served()
+    for _ in range(12):  # a minute of looks with 3 canary requests each: 36 < 50
+        served.add(3, 0, 27, 0)
+        look(world, served)
+    assert world.status.current_step == 1, world.status.message
+    assert "waiting for a successful measurement" in world.status.message
+    served.add(20, 0, 180, 2)
+    look(world, served)
+    assert world.status.current_step == 2
+    judge = world.status.analysis.judge
+    assert judge is not None
+    assert judge.step_requests == 0, "each step counts anew"
+
+    for _ in range(40):
+        if world.status.phase == Phase.HEALTHY:
+            break
+        served.add(100, 1, 100, 1)
+        look(world, served)
+    assert world.status.phase == Phase.HEALTHY, world.status.message
+    assert world.status.stable is not None
+    assert world.status.stable.version == "2.0.0"
+
+
+def test_no_data_never_passes_a_step() -> None:
+    world = rolling()
+    since = judge_since(world.spec, world.status)
+    assert since is not None
+    for _ in range(30):
+        world.tick(judge=JudgeReading(since, problem="no request counts yet"), advance=SCRAPE)
+    assert world.status.current_step == 1
+    judge = world.status.analysis.judge
+    assert judge is not None
+    assert judge.message == "no evidence yet: no request counts yet"
+
+
+def test_a_count_that_went_down_adds_no_evidence_and_the_next_look_counts_from_before() -> None:
+    world = rolling()
+    served = Served()
+    served.add(10, 1, 90, 1)
+    look(world, served)
+    judge = world.status.analysis.judge
+    assert judge is not None
+    before = list(judge.checks[0].log_ratios)
+
+    lower = Served(9, 0, 90, 1)  # a reset Prometheus could not follow, say
+    look(world, lower)
+    judge = world.status.analysis.judge
+    assert judge is not None
+    assert judge.checks[0].log_ratios == before
+    assert "a count went down, no evidence taken from this look" in judge.message
+    assert world.status.phase == Phase.PROGRESSING
+
+    served.add(10, 5, 90, 1)  # growth since the first look: the evidence suffices
+    look(world, served)
+    assert world.status.phase == Phase.ROLLED_BACK
+
+
+def test_unreadable_looks_are_errors_that_pause_at_the_limit_and_resume_once_read() -> None:
+    world = rolling()
+    since = judge_since(world.spec, world.status)
+    assert since is not None
+    unreachable = JudgeReading(since, problem="Prometheus unreachable", error=True)
+    for _ in range(3):
+        world.tick(judge=unreachable, advance=SCRAPE)
+    assert world.status.phase == Phase.PAUSED
+    assert world.status.pause_reason == Reason.ANALYSIS_ERRORS
+    assert [e.reason for e in world.events].count("AnalysisError") == 1, "said once"
+    assert world.status.analysis.errors == 3
+
+    look(world, Served(10, 0, 90, 1))
+    assert world.status.phase == Phase.PROGRESSING
+    assert world.status.analysis.consecutive_errors == 0
+    assert Reason.RESUMED in world.reasons()
+
+
+def test_the_evidence_carries_over_a_restarted_operator() -> None:
+    world = rolling()
+    served = Served()
+    served.add(10, 2, 90, 0)
+    look(world, served)
+    judge = world.status.analysis.judge
+    assert judge is not None
+    assert 1 < judge.checks[0].evidence < 100
+    # A new process reads the status back from the API server (JSON) and goes on.
+    world.status = ModelDeploymentStatus.model_validate_json(
+        world.status.model_dump_json(by_alias=True)
+    )
+    served.add(10, 2, 90, 0)
+    look(world, served)
+    assert world.status.phase == Phase.ROLLED_BACK, "the evidence of both looks adds up"
+
+
+def test_the_latency_check_rolls_back_too_and_a_missing_bucket_is_said() -> None:
+    world = healthy_world(strategy={"canary": {"steps": STEPS}})
+    world.spec = judged_spec("2.0.0", latencyThreshold="500ms")
+    world.tick()
+    world.tick()
+    since = judge_since(world.spec, world.status)
+    assert since is not None
+    world.tick(
+        judge=JudgeReading(
+            since, {"errors": Counts(10, 0, 90, 1)}, problem="no latency counts for both"
+        ),
+        advance=SCRAPE,
+    )
+    judge = world.status.analysis.judge
+    assert judge is not None
+    assert judge.message.endswith("(no latency counts for both)")
+    slow = {"errors": Counts(30, 0, 270, 1), "latency": Counts(30, 12, 270, 1)}
+    world.tick(judge=JudgeReading(since, slow), advance=SCRAPE)
+    assert world.status.phase == Phase.ROLLED_BACK
+    assert "slow requests: canary 40.0% (12/30)" in world.status.history[0].reason
+
+
+def test_a_judge_and_threshold_metrics_are_both_needed_to_pass() -> None:
+    world = healthy_world(strategy={"canary": {"steps": STEPS}})
+    with_metrics = judged_spec("2.0.0").model_dump(by_alias=True, exclude_none=True)
+    with_metrics["analysis"]["metrics"] = [
+        {"name": "error-rate", "template": "errorRate", "max": 0.05}
+    ]
+    world.spec = ModelDeploymentSpec.model_validate(with_metrics)
+    world.tick()
+    world.tick()
+    served = Served()
+    for _ in range(15):
+        served.add(10, 0, 90, 0)
+        look(world, served)
+    assert world.status.current_step == 1, "the judge saw enough, the metrics never ran"
+    assert world.status.analysis.judge is not None
+    assert world.status.analysis.judge.step_requests >= 50
