@@ -96,7 +96,8 @@ def apply_look(t: Tick, reading: JudgeReading | None) -> bool:
 def _take(state: JudgeStatus, counts: Mapping[str, Counts], judge: Judge) -> JudgeCheck | None:
     """Add the growth since the last look to each check's evidence; the check with the
     most evidence. A count lower than at the last look (a window's edge or a counter
-    Prometheus could not follow) adds nothing: the next look counts from the last."""
+    Prometheus could not follow) adds nothing, and growth on one side only waits: the
+    next look counts from the last one that took evidence."""
     before = {c.name: c for c in state.checks}
     taken: list[JudgeCheck] = []
     went_down: list[str] = []
@@ -107,6 +108,11 @@ def _take(state: JudgeStatus, counts: Mapping[str, Counts], judge: Judge) -> Jud
         if new is None or growth is None:
             if new is not None:
                 went_down.append(name)
+            taken.append(old)
+            continue
+        if growth.canary_requests <= 0 or growth.stable_requests <= 0:
+            # Prometheus scraped only one side since the last look: the growth waits for
+            # the next look, where the other side's requests give it a share to be judged by.
             taken.append(old)
             continue
         log_ratios = sequential.update(old.log_ratios, growth, judge.tolerance)

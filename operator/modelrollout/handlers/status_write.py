@@ -25,6 +25,22 @@ class StatusWriteError(Exception):
     """The API server refused the write for another reason than a conflict."""
 
 
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) from `old` to `new`: changed keys only, and null
+    for every key gone, at any depth. A merge patch merges nested objects, so a field
+    dropped inside one (a reset analysis's judge, say) would otherwise stay."""
+    patch: dict[str, Any] = {key: None for key in old.keys() - new.keys()}
+    for key, value in new.items():
+        before = old.get(key)
+        if key in old and before == value:
+            continue
+        if isinstance(before, Mapping) and isinstance(value, Mapping):
+            patch[key] = merge_patch(before, value)
+        else:
+            patch[key] = value
+    return patch
+
+
 def write_status(
     api: client.ApiClient, body: Mapping[str, Any], new: dict[str, Any]
 ) -> dict[str, Any] | Written:
@@ -35,9 +51,7 @@ def write_status(
     promotion or history entry is ever recorded twice. Returns the object as written
     (the newest status, for the next decision), or why nothing was written.
     """
-    old = dict(body.get("status") or {})
-    changed: dict[str, Any] = {key: None for key in old.keys() - new.keys()}  # null removes
-    changed |= {key: value for key, value in new.items() if old.get(key) != value}
+    changed = merge_patch(dict(body.get("status") or {}), new)
     if not changed:
         return Written.UNCHANGED
     meta = body["metadata"]

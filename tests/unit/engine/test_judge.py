@@ -255,3 +255,21 @@ def test_a_judge_and_threshold_metrics_are_both_needed_to_pass() -> None:
     assert world.status.current_step == 1, "the judge saw enough, the metrics never ran"
     assert world.status.analysis.judge is not None
     assert world.status.analysis.judge.step_requests >= 50
+
+
+def test_growth_on_one_side_only_waits_for_the_next_look_instead_of_being_lost() -> None:
+    """Prometheus scrapes canary and stable pods at different moments: between two looks
+    a second apart often only one side's counters moved. Those requests (and their
+    errors) are judged at the next look, with the other side's."""
+    world = rolling()
+    served = Served()
+    for _ in range(4):
+        served.add(3, 2, 0, 0)  # the canary's errors, stable not scraped since
+        look(world, served)
+    judge = world.status.analysis.judge
+    assert judge is not None
+    assert judge.checks == [] or judge.checks[0].evidence == 1.0
+    served.add(0, 0, 120, 0)
+    look(world, served)
+    assert world.status.phase == Phase.ROLLED_BACK
+    assert "canary 66.7% (8/12)" in world.status.history[0].reason
