@@ -62,6 +62,10 @@ PATHS: list[tuple[Any, ...]] = [
     ("spec", "analysis", "consecutiveErrorLimit"),
     ("spec", "analysis", "minSampleSize"),
     ("spec", "analysis", "metrics"),
+    ("spec", "analysis", "judge"),
+    ("spec", "analysis", "judge", "falseRollbackRate"),
+    ("spec", "analysis", "judge", "tolerance"),
+    ("spec", "analysis", "judge", "latencyThreshold"),
     ("spec", "analysis", "metrics", 0, "name"),
     ("spec", "analysis", "metrics", 0, "template"),
     ("spec", "analysis", "metrics", 0, "query"),
@@ -161,6 +165,19 @@ _PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
         min_size=1,
         max_size=4,
     ),
+    "metrics": st.sampled_from([[], [{"name": "e", "template": "errorRate", "max": 0.05}]]),
+    "judge": st.fixed_dictionaries(
+        {},
+        optional={
+            "compare": st.sampled_from(["stable", "baseline"]),
+            "falseRollbackRate": st.floats(0, 0.3),
+            "tolerance": st.floats(-1, 11),
+            "latencyThreshold": _durations,
+        },
+    ),
+    "falseRollbackRate": st.floats(0, 0.3),
+    "tolerance": st.floats(-1, 11),
+    "latencyThreshold": _durations,
     "previewTraffic": st.fixed_dictionaries(
         {}, optional={"mirror": _mirror, "headerRoute": _header_route}
     ),

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from modelrollout.api.crd import custom_resource_definition, render
 from modelrollout.api.durations import format_duration, parse_duration
-from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.spec import Analysis, ModelDeploymentSpec
 from testenv.settings import REPO_ROOT
 
 CRD_FILE = REPO_ROOT / "crds" / "modelrollout.io_modeldeployments.yaml"
@@ -109,3 +109,38 @@ def test_parse_duration_rejects(text: str) -> None:
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(timedelta(seconds=seconds)) == text
+
+
+def _analysis(**fields: Any) -> dict[str, Any]:
+    return {"prometheus": {"url": "http://p:9090"}, **fields}
+
+
+def test_analysis_takes_metrics_a_judge_or_both_but_not_neither() -> None:
+
+    judge_only = Analysis.model_validate(_analysis(judge={}))
+    assert judge_only.metrics == []
+    assert judge_only.judge is not None
+    assert judge_only.judge.false_rollback_rate == 0.01
+    assert judge_only.judge.tolerance == 0.25
+    assert judge_only.judge.latency_seconds() is None
+    with pytest.raises(ValidationError, match="analysis needs metrics, a judge, or both"):
+        Analysis.model_validate(_analysis())
+    latency = Analysis.model_validate(_analysis(judge={"latencyThreshold": "250ms"}))
+    assert latency.judge is not None
+    assert latency.judge.latency_seconds() == 0.25
+
+
+@pytest.mark.parametrize(
+    ("judge", "complaint"),
+    [
+        ({"latencyThreshold": "0s"}, "latencyThreshold must be longer than 0s"),
+        ({"falseRollbackRate": 0}, "greater than or equal to 0.0001"),
+        ({"falseRollbackRate": 0.5}, "less than or equal to 0.2"),
+        ({"tolerance": -0.1}, "greater than or equal to 0"),
+        ({"compare": "baseline"}, "Input should be 'stable'"),
+    ],
+)
+def test_a_judge_out_of_range_is_refused(judge: dict[str, Any], complaint: str) -> None:
+
+    with pytest.raises(ValidationError, match=complaint):
+        Analysis.model_validate(_analysis(judge=judge))

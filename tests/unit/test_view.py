@@ -49,3 +49,54 @@ def test_mirror_and_header_route_steps_and_canary_traffic_are_shown() -> None:
     assert "mirror off" in text
     assert "headerRoute off" in text
     assert "0% + 100% mirrored + X-Canary=true" in text
+
+
+def test_the_judges_running_evidence_is_shown_per_check() -> None:
+    spec = ModelDeploymentSpec.model_validate(
+        {
+            "model": {"version": "2"},
+            "template": {},
+            "strategy": {"canary": {"steps": [{"setWeight": 5}, {"pause": {}}]}},
+            "traffic": {"gatewayAPI": {"httpRoute": "r"}},
+            "analysis": {
+                "prometheus": {"url": "http://p"},
+                "judge": {"falseRollbackRate": 0.01, "latencyThreshold": "500ms"},
+            },
+        }
+    )
+    status = ModelDeploymentStatus.model_validate(
+        {
+            "phase": "Progressing",
+            "stable": {"version": "1", "revision": "a", "weight": 95},
+            "canary": {"version": "2", "revision": "b", "weight": 5},
+            "analysis": {
+                "judge": {
+                    "message": "ignored when there are checks",
+                    "checks": [
+                        {
+                            "name": "errors",
+                            "canaryRequests": 1000,
+                            "canaryBad": 41,
+                            "stableRequests": 19000,
+                            "stableBad": 57,
+                            "evidence": 87.2,
+                        },
+                        {"name": "latency", "evidence": 1e300},
+                    ],
+                }
+            },
+        }
+    )
+    console = Console(record=True, width=160)
+    console.print(render("m", spec, status))
+    text = console.export_text()
+    assert (
+        "judge: errors: canary 4.1% (41/1000) vs stable 0.3% (57/19000), evidence 87.2x "
+        "(rollback at 100x)"
+    ) in text
+    assert "judge: slow requests: canary n/a (0/0) vs stable n/a (0/0), evidence 1.0e+300x" in text
+    status.analysis.judge.checks = []  # type: ignore[union-attr]
+    status.analysis.judge.message = "no evidence yet: no request counts"  # type: ignore[union-attr]
+    console = Console(record=True, width=160)
+    console.print(render("m", spec, status))
+    assert "judge: no evidence yet: no request counts" in console.export_text()

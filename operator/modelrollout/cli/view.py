@@ -11,6 +11,8 @@ from rich.text import Text
 from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.spec import CanaryStep, ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
+from modelrollout.engine import sequential
+from modelrollout.engine.judge import describe
 
 _PHASE_STYLE = {
     "Healthy": "bold green",
@@ -105,7 +107,17 @@ def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
         f"analysis: {a.successful} successful, {a.failed} failed, "
         f"{a.inconclusive} inconclusive, {a.errors} errors"
     )
-    return Group(head, revisions, steps, counters, measurements, conditions)
+    return Group(head, revisions, steps, counters, *_judge(spec, status), measurements, conditions)
+
+
+def _judge(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> list[Text]:
+    """The judge's running evidence, a line per check (or why there is none yet)."""
+    judge, configured = status.analysis.judge, spec.analysis and spec.analysis.judge
+    if judge is None or not configured:
+        return []
+    boundary = sequential.boundary(configured.false_rollback_rate)
+    lines = [describe(check, boundary) for check in judge.checks] or [judge.message]
+    return [Text(f"judge: {line}") for line in lines]
 
 
 def history_table(status: ModelDeploymentStatus) -> Table:
