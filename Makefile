@@ -77,7 +77,9 @@ e2e: build-cluster helm ## the end-to-end tests on a real control plane
 test: deps build-cluster helm lint ## everything CI runs
 	$(VENV)/bin/pytest
 
-bench: build-cluster ## benchmarks (about 45 minutes); figures go to tests/bench/results/
+bench: build-cluster ## benchmarks (about 60 minutes); figures go to tests/bench/results/
+	$(PY) tests/bench/judge_simulation.py --runs 2000
+	$(PY) tests/bench/judge_lab.py --runs 5 --good-runs 10
 	$(PY) tests/bench/rollouts.py --runs 3 --intervals 10s,30s
 	$(PY) tests/bench/detection.py --runs 5 --interval 10s
 	$(PY) tests/bench/scale.py --sizes 100,1000

@@ -90,9 +90,15 @@ class Bench:
         self.api, self.prometheus, self.workdir = api, prometheus, workdir
 
     def rollout(
-        self, strategy: dict[str, Any], version: str, interval: str, faults: dict[str, str] | None
+        self,
+        strategy: dict[str, Any],
+        version: str,
+        interval: str,
+        faults: dict[str, str] | None,
+        judged_by: dict[str, Any] | None = None,
     ) -> tuple[RolloutRecord, dict[str, Any]]:
-        """1.0.0 Healthy under load, then a rollout of `version`, until the old pods are gone."""
+        """1.0.0 Healthy under load, then a rollout of `version`, until the old pods are
+        gone; judged by threshold metrics every `interval`, or by `judged_by`."""
         with temporary_namespace(self.api) as namespace:
             lab = Lab(self.api, namespace, self.prometheus, self.workdir / namespace)
             with lab:
@@ -101,7 +107,7 @@ class Bench:
                     "1.0.0",
                     self.prometheus.url,
                     strategy=strategy,
-                    analysis=analysis(self.prometheus.url, interval),
+                    analysis=judged_by or analysis(self.prometheus.url, interval),
                 )
                 lab.deploy(body)
                 load = lab.load(RPS)

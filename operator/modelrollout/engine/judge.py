@@ -104,15 +104,16 @@ def _take(state: JudgeStatus, counts: Mapping[str, Counts], judge: Judge) -> Jud
     for name in checks(judge):
         old = before.get(name) or JudgeCheck(name=name, log_ratios=sequential.start())
         new = counts.get(name)
-        growth = _growth(old, new) if new is not None else None
-        if new is None or growth is None:
-            if new is not None:
-                went_down.append(name)
-            taken.append(old)
-            continue
-        if growth.canary_requests <= 0 or growth.stable_requests <= 0:
-            # Prometheus scraped only one side since the last look: the growth waits for
-            # the next look, where the other side's requests give it a share to be judged by.
+        growth = None if new is None else _growth(old, new)
+        if new is not None and growth is None:
+            went_down.append(name)
+        # Growth on one side only (Prometheus scraped only its pods since the last look)
+        # waits for the next look, where the other side's requests give it a share.
+        if (
+            new is None
+            or growth is None
+            or min(growth.canary_requests, growth.stable_requests) <= 0
+        ):
             taken.append(old)
             continue
         log_ratios = sequential.update(old.log_ratios, growth, judge.tolerance)

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelrollout.api.spec import MetricConventions
+from modelrollout.api.spec import Analysis, MetricConventions, ModelDeploymentSpec
+from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.engine.sequential import Counts
 from modelrollout.metrics.compare import look
 from modelrollout.metrics.prometheus_answer import read_labelled
 from modelrollout.metrics.promql import bucket_matcher, judge_counts
 from modelrollout.metrics.provider import Comparison, ProviderError, Tallies, Target
+from modelrollout.metrics.reads import judge_look
 
 WINDOW = timedelta(seconds=95)
 CANARY = Target("ml", "fraud", "2.0.0", "b", WINDOW)
@@ -144,3 +146,50 @@ def test_an_unreachable_prometheus_is_an_error_look() -> None:
     buggy = look(Provider(KeyError("k")), Comparison(CANARY, STABLE), SINCE)  # type: ignore[arg-type]
     assert buggy.error
     assert "KeyError" in buggy.problem
+
+
+def test_a_look_is_read_when_due_over_the_window_since_the_judge_began() -> None:
+    spec = ModelDeploymentSpec.model_validate(
+        {
+            "model": {"version": "2.0.0"},
+            "template": {},
+            "strategy": {"canary": {"steps": [{"setWeight": 5}, {"pause": {}}]}},
+            "traffic": {"gatewayAPI": {"httpRoute": "r"}},
+            "analysis": {"prometheus": {"url": "http://p"}, "judge": {}},
+        }
+    )
+    status = ModelDeploymentStatus.model_validate(
+        {
+            "stable": {"version": "1.0.0", "revision": "a", "weight": 95},
+            "canary": {"version": "2.0.0", "revision": "b", "weight": 5},
+            "weightSetAt": SINCE.isoformat(),
+        }
+    )
+    asked: list[Comparison] = []
+
+    class Recording(Provider):
+        def tallies(self, comparison: Comparison) -> Tallies:
+            asked.append(comparison)
+            return super().tallies(comparison)
+
+    def provider(analysis: Analysis) -> Recording:
+        return Recording({("canary", "requests"): 5.0, ("stable", "requests"): 95.0})
+
+    early = SINCE + timedelta(seconds=14)  # one scrape (15s) after the weight was set
+    assert judge_look(provider, spec, status, "ml", "fraud", early) is None  # type: ignore[arg-type]
+    reading = judge_look(provider, spec, status, "ml", "fraud", SINCE + timedelta(seconds=20))  # type: ignore[arg-type]
+    assert reading is not None
+    assert reading.since == SINCE
+    assert reading.counts == {"errors": Counts(5, 0, 95, 0)}
+    assert [(c.canary.version, c.stable.version, c.canary.window) for c in asked] == [
+        ("2.0.0", "1.0.0", timedelta(seconds=20))
+    ]
+
+    assert status.canary is not None
+    status.canary.version = "1.0.0"  # a template change under the same version label
+    same = judge_look(provider, spec, status, "ml", "fraud", SINCE + timedelta(seconds=40))  # type: ignore[arg-type]
+    assert same is not None
+    assert same.counts is None
+    assert not same.error
+    assert "both report version 1.0.0" in same.problem
+    assert len(asked) == 1, "nothing to ask Prometheus"
