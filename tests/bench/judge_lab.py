@@ -61,12 +61,13 @@ def failed(bench: Bench) -> dict[str, Any]:
     served = [o for o in record.outcomes if o.version == "2.0.0"]
     first_served = served[0].sent
     zero = next(at for at, share in record.shares if at > first_served and share == 0.0)
-    during = [o for o in record.outcomes if o.sent < zero]
+    # From the bad version's first answer until Envoy sent it nothing more.
+    exposed = [o for o in record.outcomes if first_served <= o.sent < zero]
     return {
         "detection_s": round(zero - first_served, 2),
-        "requests": len(during),
-        "failed": sum(not o.ok for o in during),
-        "failed_share": sum(not o.ok for o in during) / len(during),
+        "requests": len(exposed),
+        "failed": sum(not o.ok for o in exposed),
+        "failed_share": sum(not o.ok for o in exposed) / len(exposed),
         "bad_version_requests": len(served),
         "reason": record.reason,
     }
@@ -99,7 +100,7 @@ def markdown(bad: list[dict[str, Any]], fine: list[dict[str, Any]]) -> str:
             f"| failing version's first answer -> Envoy weight 0 (median / max of "
             f"{len(bad)}) | {statistics.median(detection):.2f} / {max(detection):.2f} s | "
             f"<= 3 s ({met}) |",
-            f"| requests failed meanwhile (all users) | "
+            f"| requests failed meanwhile, of all users' (sum of {len(bad)} runs) | "
             f"{sum(r['failed'] for r in bad)} of {sum(r['requests'] for r in bad)} | - |",
             f"| good versions rolled back (false) | {false} of {len(fine)} | <= 1% |",
             "",

@@ -43,8 +43,9 @@ def progress(t: Tick) -> None:
     if strategy.preview_duration and elapsed < parse_duration(strategy.preview_duration):
         t.s.message = f"preview under analysis for at least {strategy.preview_duration}"
         return
-    if t.needs_a_pass():
-        t.s.message = "preview ready: waiting for a successful measurement"
+    pending = t.pending_verdict()
+    if pending:
+        t.s.message = f"preview ready: waiting for {pending}"
         return
     if strategy.auto_promotion_after is None:
         t.pause(Reason.AWAITING_PROMOTION, "preview ready and passing: waiting for promotion")

@@ -87,11 +87,14 @@ def _pause(t: Tick, step: CanaryStep, label: str) -> None:
     elapsed = t.now - (t.s.step_started_at or t.now)
     if elapsed < parse_duration(step.pause.duration):
         return
-    if t.needs_a_pass():
-        t.s.message = f"{label}: waiting for a successful measurement"
+    pending = t.pending_verdict()
+    if pending:
+        t.s.message = f"{label}: waiting for {pending}"
         return
+    judge = t.s.analysis.judge
+    said = f" (the judge: {judge.message})" if judge is not None and judge.message else ""
     t.advance_step()
-    t.emit(Reason.STEP_ADVANCED, f"{label}: pause of {step.pause.duration} done")
+    t.emit(Reason.STEP_ADVANCED, f"{label}: pause of {step.pause.duration} done{said}")
 
 
 @dataclass(frozen=True)
@@ -112,8 +115,9 @@ STEP_KINDS: dict[str, StepKind] = {
 
 
 def _finish_steps(t: Tick) -> None:
-    if t.needs_a_pass():
-        t.s.message = "all steps done: waiting for a final successful measurement"
+    pending = t.pending_verdict()
+    if pending:
+        t.s.message = f"all steps done: waiting for {pending}"
         return
     begin_promotion(t, f"promoting version {t.spec.model.version}", "all steps passed")
     promote(t)

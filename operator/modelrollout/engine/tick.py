@@ -101,18 +101,21 @@ class Tick:
         """Paused by the spec, a request, a pause step or the analysis."""
         return self.spec.paused or self.s.pause_reason is not None
 
-    def needs_a_pass(self) -> bool:
-        """With analysis and a judged canary, a step ends only after a successful run of
-        the metrics and once the judge saw minSampleSize canary requests in it."""
+    def pending_verdict(self) -> str | None:
+        """What a judged step still needs before it may end: a successful run of the
+        metrics, and the judge's minimum of canary requests in the step (None: nothing)."""
         analysis = self.spec.analysis
         judged = self.canary.gets_traffic() or self.traits.judged_without_weight
         if analysis is None or not judged:
-            return False
+            return None
         if analysis.metrics and self.s.analysis.step_successes == 0:
-            return True
+            return "a successful measurement"
         judge = self.s.analysis.judge
         seen = judge.step_requests if judge is not None else 0.0
-        return analysis.judge is not None and seen < max(1, analysis.min_sample_size)
+        needed = max(1, analysis.min_sample_size)
+        if analysis.judge is not None and seen < needed:
+            return f"the judge to count {needed} canary requests in this step ({seen:.0f} so far)"
+        return None
 
     # -- state changes ------------------------------------------------------------------
 

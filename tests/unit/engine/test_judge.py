@@ -130,10 +130,14 @@ def test_a_good_canary_passes_a_step_only_once_it_served_min_sample_size_in_it()
         served.add(3, 0, 27, 0)
         look(world, served)
     assert world.status.current_step == 1, world.status.message
-    assert "waiting for a successful measurement" in world.status.message
+    assert world.status.message == (
+        "step 2/4: waiting for the judge to count 50 canary requests in this step (36 so far)"
+    )
     served.add(20, 0, 180, 2)
     look(world, served)
     assert world.status.current_step == 2
+    advanced = [e.message for e in world.events if e.reason == Reason.STEP_ADVANCED][-1]
+    assert advanced.startswith("step 2/4: pause of 1m done (the judge: errors: canary 0.0%")
     judge = world.status.analysis.judge
     assert judge is not None
     assert judge.step_requests == 0, "each step counts anew"
@@ -273,3 +277,43 @@ def test_growth_on_one_side_only_waits_for_the_next_look_instead_of_being_lost()
     look(world, served)
     assert world.status.phase == Phase.ROLLED_BACK
     assert "canary 66.7% (8/12)" in world.status.history[0].reason
+
+
+def blue_green_judged(version: str) -> ModelDeploymentSpec:
+    return spec(
+        version,
+        strategy={
+            "blueGreen": {
+                "previewTraffic": {"mirror": {"percent": 100}},
+                "autoPromotionAfter": "30s",
+                "scaleDownDelay": "5m",
+            }
+        },
+        analysis={
+            "prometheus": {"url": "http://prometheus:9090", "scrapeInterval": "5s"},
+            "minSampleSize": 50,
+            "judge": {},
+        },
+    )
+
+
+def test_a_blue_green_preview_is_judged_against_stable_before_the_switch() -> None:
+    for errors, outcome in ((0, "Promoted"), (30, "RolledBack")):
+        world = World(blue_green_judged("1.0.0"))
+        world.tick()
+        world.tick()
+        world.spec = blue_green_judged("2.0.0")
+        world.tick()
+        world.tick()  # the preview is ready: mirrored traffic starts
+        assert world.status.canary is not None
+        assert world.status.canary.mirror == 100
+        served = Served()
+        for _ in range(20):
+            if world.status.history:
+                break
+            served.add(60, errors / 6, 60, 0)
+            look(world, served)
+        assert world.status.history, world.status.message
+        assert world.status.history[0].outcome == outcome, world.status.history[0].reason
+        if outcome == "RolledBack":
+            assert world.weights_seen == [0], "users never reached the bad preview"
