@@ -47,3 +47,18 @@ def test_phase_weight_measurements_and_finished_rollouts() -> None:
 
     telemetry.forget("ml", "t1")
     assert value("modelrollout_canary_weight_percent", namespace="ml", name="t1") is None
+
+
+def test_the_judges_evidence_per_check_and_its_series_gone_with_the_object() -> None:
+    rolling = ModelDeploymentStatus.model_validate(
+        {
+            "phase": "Progressing",
+            "canary": {"version": "2", "revision": "b", "weight": 5},
+            "analysis": {"judge": {"checks": [{"name": "errors", "evidence": 87.5}]}},
+        }
+    )
+    telemetry.record("ml", "t2", ModelDeploymentStatus(), rolling, None)
+    assert value("modelrollout_judge_evidence", namespace="ml", name="t2", check="errors") == 87.5
+    assert value("modelrollout_judge_evidence", namespace="ml", name="t2", check="latency") is None
+    telemetry.forget("ml", "t2")
+    assert value("modelrollout_judge_evidence", namespace="ml", name="t2", check="errors") is None

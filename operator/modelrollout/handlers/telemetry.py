@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,6 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import Phase
+from modelrollout.engine.judge import ERRORS, LATENCY
 
 PHASE = Gauge(
     "modelrollout_phase",
@@ -19,6 +21,12 @@ WEIGHT = Gauge(
     "modelrollout_canary_weight_percent",
     "Percent of live traffic on the canary (0 without a rollout)",
     ["namespace", "name"],
+)
+JUDGE_EVIDENCE = Gauge(
+    "modelrollout_judge_evidence",
+    "The judge's running evidence that the canary is worse, per check (1: none either way); "
+    "it rolls back at 1 / falseRollbackRate",
+    ["namespace", "name", "check"],
 )
 MEASUREMENTS = Counter(
     "modelrollout_analysis_measurements",
@@ -56,6 +64,9 @@ def record(
     for phase in Phase:
         PHASE.labels(namespace, name, phase.value).set(1 if new.phase == phase else 0)
     WEIGHT.labels(namespace, name).set(new.canary.weight if new.canary else 0)
+    judge = new.analysis.judge
+    for check in judge.checks if judge is not None else ():
+        JUDGE_EVIDENCE.labels(namespace, name, check.name).set(check.evidence)
     for m in measurements or ():
         MEASUREMENTS.labels(namespace, name, m.metric, m.outcome.value).inc()
     last = old.history[0].finished_at if old.history else None
@@ -74,3 +85,6 @@ def forget(namespace: str, name: str, **_: Any) -> None:
     for phase in Phase:
         PHASE.remove(namespace, name, phase.value)
     WEIGHT.remove(namespace, name)
+    for check in (ERRORS, LATENCY):
+        with contextlib.suppress(KeyError):  # a check it never had
+            JUDGE_EVIDENCE.remove(namespace, name, check)

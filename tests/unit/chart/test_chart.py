@@ -256,6 +256,7 @@ def test_alert_rules_pass_promtool_and_fire_when_they_should(tmp_path: Path) -> 
 def exported_metric_names() -> set[str]:
     telemetry.PHASE.labels("ns", "n", "Healthy").set(1)  # make labelled families show samples
     telemetry.WEIGHT.labels("ns", "n").set(0)
+    telemetry.JUDGE_EVIDENCE.labels("ns", "n", "errors").set(1)
     telemetry.MEASUREMENTS.labels("ns", "n", "m", "Successful").inc(0)
     telemetry.FINISHED.labels("ns", "n", "Promoted").inc(0)
     telemetry.DURATION.labels("Promoted").observe(0)
