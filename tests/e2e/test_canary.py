@@ -18,6 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.cli.lint import lint_document
+from modelrollout.routing.gateway_api import api_message
+from modelrollout.workloads.apply import server_side_apply
 from testenv import settings
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
@@ -311,6 +313,27 @@ def test_missing_route_is_a_clear_condition_and_changes_nothing(
     cleared = s.condition("InvalidSpec")
     assert cleared is not None
     assert cleared["status"] == "False"
+
+
+def test_characters_beyond_the_bmp_reach_the_deployment(
+    api: client.ApiClient, namespace: str, make_scenario: Callable[..., Scenario]
+) -> None:
+    """Found by the spec fuzz: an apply patch is read as YAML, which refuses the
+    surrogate-pair escapes a JSON encoder writes for an emoji."""
+    s = make_scenario("parrot")
+    uri = "s3://models/\U0001f99c/1"
+    s.create("1.0.0", model={"version": "1.0.0", "uri": uri})
+    s.wait_healthy("1.0.0")
+    (deployment,) = client.AppsV1Api(api).list_namespaced_deployment(namespace).items
+    env = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
+    assert env["MODEL_URI"] == uri
+    # A refused apply still raises with the API server's own message.
+    invalid = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}
+    invalid["spec"] = {"replicas": -1, "selector": {}, "template": {}}
+    with pytest.raises(ApiException) as refused:
+        server_side_apply(api, f"/apis/apps/v1/namespaces/{namespace}/deployments/x", invalid)
+    assert refused.value.status == 422
+    assert "spec.replicas" in api_message(refused.value)
 
 
 def test_the_example_in_examples_is_accepted_by_the_api_server(

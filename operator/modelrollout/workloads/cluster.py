@@ -11,8 +11,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from modelrollout.api.spec import ModelDeploymentSpec
-from modelrollout.api.vocabulary import FIELD_MANAGER
 from modelrollout.engine.model import RevisionObservation
+from modelrollout.workloads.apply import server_side_apply
 from modelrollout.workloads.observed import Owned, observe_revisions
 from modelrollout.workloads.render import (
     ANNOTATION_APPLIED,
@@ -20,12 +20,6 @@ from modelrollout.workloads.render import (
     render_deployment,
     render_service,
 )
-
-_APPLY: dict[str, Any] = {
-    "field_manager": FIELD_MANAGER,
-    "force": True,
-    "_content_type": "application/apply-patch+yaml",
-}
 
 
 def _fingerprint(body: dict[str, Any]) -> str:
@@ -39,6 +33,7 @@ class Workloads:
     def __init__(
         self, api: client.ApiClient, name: str, namespace: str, uid: str, owned: Owned
     ) -> None:
+        self.api = api
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.name, self.namespace, self.uid = name, namespace, uid
@@ -58,7 +53,9 @@ class Workloads:
             return
         body["metadata"].setdefault("annotations", {})[ANNOTATION_APPLIED] = digest
         name = body["metadata"]["name"]
-        self.apps.patch_namespaced_deployment(name, self.namespace, body, **_APPLY)
+        server_side_apply(
+            self.api, f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{name}", body
+        )
 
     def scale_revision(self, revision: str, replicas: int) -> None:
         """Scale through the scale subresource: the pod template is never touched."""
@@ -90,4 +87,6 @@ class Workloads:
             if applied.get(name) == digest:
                 continue
             body["metadata"]["annotations"] = {ANNOTATION_APPLIED: digest}
-            self.core.patch_namespaced_service(name, self.namespace, body, **_APPLY)
+            server_side_apply(
+                self.api, f"/api/v1/namespaces/{self.namespace}/services/{name}", body
+            )
