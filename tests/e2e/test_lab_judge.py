@@ -75,7 +75,7 @@ def test_the_judge_rolls_back_a_bad_version_within_seconds_and_promotes_a_good_o
         # Both read from the real exporters: the 0.5 s bucket was found.
         assert checks["latency"]["canaryRequests"] > 0
         assert checks["latency"]["stableRequests"] > 0
-        assert all(c["evidence"] < 100 for c in checks.values()), judge["message"]
+        assert all(c["evidence"] < 200 for c in checks.values()), judge["message"]
 
         bad = play(lab, NAME, "3.0.0", load, FAILING, settle=old_pods_gone(lab, "2.0.0"))
         slow = play(lab, NAME, "4.0.0", load, SLOW, settle=old_pods_gone(lab, "2.0.0"))
@@ -84,7 +84,7 @@ def test_the_judge_rolls_back_a_bad_version_within_seconds_and_promotes_a_good_o
     for record, what in ((bad, "errors: canary"), (slow, "slow requests: canary")):
         assert record.outcome == "RolledBack", record.reason
         assert what in record.reason
-        assert "(rollback at 100x)" in record.reason
+        assert "(rollback at 200x)" in record.reason  # 0.01 split over errors and latency
         took = record.decided - first_answer(record)
         print(f"{record.version}: rolled back {took:.1f}s after its first answer")
         # Decided long before the first measurement of a threshold metric would be due.

@@ -92,8 +92,8 @@ def test_the_judges_running_evidence_is_shown_per_check() -> None:
     text = console.export_text()
     assert (
         "judge: errors: canary 4.1% (41/1000) vs stable 0.3% (57/19000), evidence 87.2x "
-        "(rollback at 100x)"
-    ) in text
+        "(rollback at 200x)"
+    ) in text, "1 / falseRollbackRate, split over two checks"
     assert "judge: slow requests: canary n/a (0/0) vs stable n/a (0/0), evidence 1.0e+300x" in text
     status.analysis.judge.checks = []  # type: ignore[union-attr]
     status.analysis.judge.message = "no evidence yet: no request counts"  # type: ignore[union-attr]

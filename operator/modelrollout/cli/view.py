@@ -11,8 +11,7 @@ from rich.text import Text
 from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.spec import CanaryStep, ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
-from modelrollout.engine import sequential
-from modelrollout.engine.judge import describe
+from modelrollout.engine.judge import describe, rollback_at
 
 _PHASE_STYLE = {
     "Healthy": "bold green",
@@ -115,8 +114,8 @@ def _judge(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> list[Tex
     judge, configured = status.analysis.judge, spec.analysis and spec.analysis.judge
     if judge is None or not configured:
         return []
-    boundary = sequential.boundary(configured.false_rollback_rate)
-    lines = [describe(check, boundary) for check in judge.checks] or [judge.message]
+    lines = [describe(check, rollback_at(configured)) for check in judge.checks]
+    lines = lines or [judge.message]
     return [Text(f"judge: {line}") for line in lines]
 
 

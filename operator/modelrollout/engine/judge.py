@@ -31,6 +31,12 @@ def checks(judge: Judge) -> tuple[str, ...]:
     return (ERRORS, LATENCY) if judge.latency_threshold is not None else (ERRORS,)
 
 
+def rollback_at(judge: Judge) -> float:
+    """The evidence any check needs to roll back: falseRollbackRate is split over the
+    checks, so errors and latency together roll back a good canary at most that often."""
+    return sequential.boundary(judge.false_rollback_rate, len(checks(judge)))
+
+
 def judge_since(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> datetime | None:
     """Where the judge's counts start, while the judge applies (None otherwise): fixed
     at its first look; before that, when the canary's traffic last changed."""
@@ -86,8 +92,7 @@ def apply_look(t: Tick, reading: JudgeReading | None) -> bool:
     worst = _take(state, reading.counts, analysis.judge)
     if reading.problem:
         state.message += f" ({reading.problem})"
-    boundary = sequential.boundary(analysis.judge.false_rollback_rate)
-    if worst is not None and worst.evidence >= boundary:
+    if worst is not None and worst.evidence >= rollback_at(analysis.judge):
         roll_back(t, Reason.CANARY_WORSE, f"the judge: {state.message}")
         return True
     return False
@@ -121,8 +126,7 @@ def _take(state: JudgeStatus, counts: Mapping[str, Counts], judge: Judge) -> Jud
         if name == ERRORS:
             state.step_requests += growth.canary_requests
     state.checks = taken
-    boundary = sequential.boundary(judge.false_rollback_rate)
-    said = "; ".join(describe(c, boundary) for c in taken)
+    said = "; ".join(describe(c, rollback_at(judge)) for c in taken)
     if went_down:
         said += f" ({', '.join(went_down)}: a count went down, no evidence taken from this look)"
     state.message = said

@@ -102,6 +102,7 @@ def start() -> list[float]:
     return [0.0] * len(ALTERNATIVES)
 
 
-def boundary(false_rollback_rate: float) -> float:
-    """The evidence at which the judge rolls back: 1 / alpha."""
-    return 1.0 / false_rollback_rate
+def boundary(false_rollback_rate: float, tests: int = 1) -> float:
+    """The evidence at which a test rolls back: 1 / alpha, with alpha split evenly over
+    `tests` run side by side, so that any of them does so by chance at most alpha."""
+    return tests / false_rollback_rate
