@@ -21,6 +21,7 @@ from testenv.exporter import Traffic
 from testenv.helm import helm
 from testenv.namespaces import temporary_namespace
 from testenv.operator import OperatorProcess
+from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
 from testenv.rollouts import Scenario
 from testenv.serviceaccounts import service_account_kubeconfig
@@ -73,8 +74,19 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
         )
         try:
             apps = client.AppsV1Api(api)
+            # A leader and a standby. Helm's --wait reads the ReplicaSet; the Deployment's
+            # own status follows it a moment later (seen under load).
+            wait_until(
+                lambda: (
+                    apps.read_namespaced_deployment_status(
+                        "mr-modelrollout", release_ns
+                    ).status.ready_replicas
+                    == 2
+                ),
+                timeout=60,
+                what="both operator replicas ready in the Deployment's status",
+            )
             deployment = apps.read_namespaced_deployment("mr-modelrollout", release_ns)
-            assert deployment.status.ready_replicas == 2  # a leader and a standby
             pod = deployment.spec.template.spec
             container = pod.containers[0]
             args = [a for a in container.args if not a.startswith(("--liveness", "--metrics-port"))]
