@@ -4,6 +4,11 @@ Attached processes (the pytest session) get PR_SET_PDEATHSIG: the kernel kills
 them when the owning process dies, even by SIGKILL, so an interrupted test run
 leaves nothing behind. Detached processes (`make cluster-up`) run in their own
 session and are stopped through the pids recorded in the state file.
+
+The kernel fires PR_SET_PDEATHSIG when the *thread* that forked the child ends, not
+the process: a process started from a test's helper thread would be killed with that
+thread. So every attached process is forked from one spawner thread that lives as
+long as the process does.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+# Its one thread never ends before the process does (an idle pool thread waits forever).
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
 
 
 def _die_with_parent() -> None:
@@ -41,15 +49,19 @@ class Process:
     def start(self, *, detach: bool) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(
-                self.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                start_new_session=True,
-                preexec_fn=None if detach else _die_with_parent,
-            )
+
+            def spawn() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    self.argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self.env,
+                    start_new_session=True,
+                    preexec_fn=None if detach else _die_with_parent,
+                )
+
+            self.popen = spawn() if detach else _SPAWNER.submit(spawn).result()
 
     @property
     def pid(self) -> int:

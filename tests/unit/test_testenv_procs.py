@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,31 @@ def test_attached_children_die_when_their_owner_is_killed(tmp_path: Path) -> Non
     owner.send_signal(signal.SIGKILL)
     owner.wait()
     wait_until(lambda: not pid_alive(child_pid), timeout=10, what="the orphan to be killed")
+
+
+def test_a_child_started_from_a_thread_outlives_that_thread(tmp_path: Path) -> None:
+    """PR_SET_PDEATHSIG fires when the forking thread ends: the harness must not fork
+    from the caller's thread (a test restarting the operator from a helper thread)."""
+    started: list[Process] = []
+
+    def start() -> None:
+        proc = Process(
+            "sleeper", [sys.executable, "-c", "import time; time.sleep(600)"], tmp_path / "l"
+        )
+        proc.start(detach=False)
+        started.append(proc)
+
+    helper = threading.Thread(target=start)
+    helper.start()
+    helper.join()
+    (proc,) = started
+    try:
+        assert proc.popen is not None
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.popen.wait(timeout=1.0)  # killed at once (signal 9) if forked by the helper
+        assert pid_alive(proc.pid)
+    finally:
+        proc.stop(timeout=5)
 
 
 def test_stop_terminates_the_process_group(tmp_path: Path) -> None:
