@@ -42,13 +42,14 @@ from modelrollout.engine.model import (
     ScaleRevision,
     SetRoute,
 )
+from modelrollout.engine.promotion import route_state
 from modelrollout.engine.rollout import decide
 from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError
 from modelrollout.metrics.reads import judge_look, measurements
 from modelrollout.metrics.registry import credentials_secret, provider_for
 from modelrollout.routing.gateway_api import RouteLookup, api_message
 from modelrollout.routing.registry import router_for
-from modelrollout.routing.router import RouteError, Router, require_features
+from modelrollout.routing.router import RouteConflict, RouteError, Router, require_features
 from modelrollout.workloads.cluster import Workloads
 from modelrollout.workloads.observed import Owned
 from modelrollout.workloads.render import service_name, template_problem
@@ -68,7 +69,9 @@ class WorkloadsPort(Protocol):
     def apply_revision(
         self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None
     ) -> None: ...
-    def scale_revision(self, revision: str, replicas: int) -> None: ...
+    def scale_revision(
+        self, revision: str, replicas: int, observed: RevisionObservation | None
+    ) -> None: ...
     def delete_revision(self, revision: str) -> None: ...
     def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None: ...
 
@@ -115,6 +118,7 @@ class Result:
     events: list[Emit]
     measurements: tuple[Measurement, ...] | None = None
     failed: bool = False  # the reconcile could not finish (ReconcileError)
+    conflict: bool = False  # an action found the world moved since: decide again
     invalid: bool = False  # InvalidSpec: nothing to act on
     next_due: datetime | None = None  # when a decision is due if nothing changes
     plan: Plan | None = None  # to carry out once `status` is written
@@ -135,8 +139,10 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
         router = adapters.router(
             spec.traffic, namespace, service_name(name, "stable"), service_name(name, "canary")
         )
-        require_features(router, route_features(spec))
-        router.check()
+        needed = route_features(spec)
+        require_features(router, needed)
+        router.check(needed)
+        route_carried = router.carries(route_state(status))
         doing = "observing the Deployments"
         workloads = adapters.workloads(name, namespace, uid)
         revisions = workloads.observe()
@@ -150,6 +156,7 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
             measurements=measurements(read, spec, status, namespace, name, now),
             request=parse_request(meta.get("annotations") or {}),
             judge=judge_look(read, spec, status, namespace, name, now),
+            route_carried=route_carried,
         )
         doing = "deciding"
         decision = decide(spec, generation, status, obs, now)
@@ -188,6 +195,8 @@ def carry_out(result: Result, now: datetime) -> Result | None:
     for action in plan.actions:
         try:
             _act(action, plan.spec, plan.workloads, plan.router, plan.obs)
+        except RouteConflict:  # not an error: the next decision is made on the newest
+            return Result(result.status, result.status, [], conflict=True)
         except Exception as exc:  # the loop goes on; the error goes into status and events
             text = exc.message if isinstance(exc, RouteError) else _error_text(exc)
             return failed(result.status, plan.generation, f"{describe(action)}: {text}", now)
@@ -267,7 +276,7 @@ def _act(
         case ApplyRevision(revision, replicas):
             workloads.apply_revision(spec, replicas, obs.revisions.get(revision))
         case ScaleRevision(revision, replicas):
-            workloads.scale_revision(revision, replicas)
+            workloads.scale_revision(revision, replicas, obs.revisions.get(revision))
         case PointServices(stable, canary):
             workloads.point_services(spec, stable, canary)
         case SetRoute(state):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,9 @@ class FakeWorkloads:
         self.cluster.calls.append(("apply", spec.revision(), replicas))
         self.cluster.revisions[spec.revision()] = RevisionObservation(replicas, replicas)
 
-    def scale_revision(self, revision: str, replicas: int) -> None:
+    def scale_revision(
+        self, revision: str, replicas: int, observed: RevisionObservation | None
+    ) -> None:
         self.cluster.calls.append(("scale", revision, replicas))
 
     def delete_revision(self, revision: str) -> None:
@@ -55,10 +58,13 @@ class FakeRouter:
         self.cluster = cluster
         self.supports = cluster.supports
 
-    def check(self) -> None:
+    def check(self, needed: Mapping[RouteFeature, str]) -> None:
         self.cluster.calls.append(("check",))
         if self.cluster.route_error is not None:
             raise self.cluster.route_error
+
+    def carries(self, state: RouteState) -> bool:
+        return True
 
     def apply(self, state: RouteState) -> None:
         self.cluster.calls.append(("route", state.canary_weight))

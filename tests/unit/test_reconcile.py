@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from modelrollout.api.spec import Analysis, ModelDeploymentSpec
 from modelrollout.api.vocabulary import ConditionType, Outcome, Phase, Reason
 from modelrollout.engine.conditions import condition
+from modelrollout.engine.model import RevisionObservation
 from modelrollout.reconcile import Adapters, InvalidSpec, Result, carry_out, reconcile
 from modelrollout.routing.router import RouteError
 
@@ -153,7 +154,9 @@ def test_unusable_credentials_are_invalid_spec_and_touch_nothing() -> None:
 class Refusing(FakeWorkloads):
     """The API server refuses scaling (a webhook, a quota, an outage)."""
 
-    def scale_revision(self, revision: str, replicas: int) -> None:
+    def scale_revision(
+        self, revision: str, replicas: int, observed: RevisionObservation | None
+    ) -> None:
         raise ApiException(status=500, reason="Internal Server Error")
 
 

@@ -93,6 +93,10 @@ class JudgeStatus(Model):
         default=None, description="Counting began (the canary's first judged traffic)."
     )
     evaluated_at: datetime | None = Field(default=None, description="The latest look.")
+    read_at: datetime | None = Field(
+        default=None,
+        description="The latest look that read counts (traffic moves forward only on one).",
+    )
     step_requests: float = Field(
         default=0, ge=0, description="Canary requests counted since the current step began."
     )
@@ -112,6 +116,10 @@ class AnalysisStatus(Model):
         default=0, ge=0, description="Successful runs since the current step began."
     )
     last_run_at: datetime | None = Field(default=None, description="When the last run ended.")
+    last_success_at: datetime | None = Field(
+        default=None,
+        description="When the last successful run ended (traffic moves forward only on one).",
+    )
     last: list[Measurement] = Field(
         default_factory=list,
         max_length=MAX_MEASUREMENTS,
@@ -184,6 +192,14 @@ class ModelDeploymentStatus(Model):
     )
     rollout_started_at: datetime | None = Field(
         default=None, description="When the current rollout began."
+    )
+    plan: str | None = Field(
+        default=None,
+        max_length=64,
+        description=(
+            "Digest of the strategy the rollout follows (its kind and steps): a change "
+            "mid-rollout resumes on the new plan instead of running off its end."
+        ),
     )
     promotion_stage: PromotionStage | None = Field(
         default=None,

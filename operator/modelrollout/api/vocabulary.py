@@ -58,6 +58,7 @@ class Reason(StrEnum):
     FIRST_DEPLOYMENT = "FirstDeployment"
     ROLLOUT_STARTED = "RolloutStarted"
     STEP_ADVANCED = "StepAdvanced"
+    PLAN_CHANGED = "PlanChanged"
     PREVIEW_READY = "PreviewReady"
     PROMOTING = "Promoting"
     PROMOTED = "Promoted"

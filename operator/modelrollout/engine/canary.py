@@ -15,7 +15,7 @@ from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import CanaryStep, CanaryStrategy
 from modelrollout.api.vocabulary import Phase, Reason
 from modelrollout.engine.model import RouteFeature
-from modelrollout.engine.promotion import begin_promotion, promote
+from modelrollout.engine.promotion import begin_promotion, promote, route_state
 from modelrollout.engine.rollback import wait_for_pods_or_roll_back
 from modelrollout.engine.tick import Tick, canary_replicas
 
@@ -40,10 +40,18 @@ def progress(t: Tick) -> None:
     if wait_for_pods_or_roll_back(t, "canary") or t.pause_if_held():
         return
     t.s.phase = Phase.PROGRESSING
+    if not t.obs.route_carried:  # a step is done only once the route carries it
+        t.s.message = f"waiting for the route to carry {route_state(t.s).describe()}"
+        return
     if step is None:
         _finish_steps(t)
         return
-    STEP_KINDS[step.kind].run(t, step, f"step {index + 1}/{len(steps)}")
+    kind, label = STEP_KINDS[step.kind], f"step {index + 1}/{len(steps)}"
+    stale = t.stale_evidence() if kind.forward(t, step) else None
+    if stale:
+        t.s.message = f"{label}: waiting for {stale}"
+        return
+    kind.run(t, step, label)
 
 
 def _set_weight(t: Tick, step: CanaryStep, label: str) -> None:
@@ -97,6 +105,19 @@ def _pause(t: Tick, step: CanaryStep, label: str) -> None:
     t.emit(Reason.STEP_ADVANCED, f"{label}: pause of {step.pause.duration} done{said}")
 
 
+def _more_weight(t: Tick, step: CanaryStep) -> bool:
+    return (step.set_weight or 0) > t.canary.weight
+
+
+def _more_mirror(t: Tick, step: CanaryStep) -> bool:
+    return (step.mirror.percent if step.mirror else 0) > t.canary.mirror
+
+
+def _new_header_route(t: Tick, step: CanaryStep) -> bool:
+    headers = step.header_route.headers() if step.header_route else ()
+    return bool(headers) and headers != tuple(t.canary.header_route)
+
+
 @dataclass(frozen=True)
 class StepKind:
     run: Callable[[Tick, CanaryStep, str], None]
@@ -104,13 +125,18 @@ class StepKind:
     share: Callable[[CanaryStep], int]
     # What the router must support for it (None: nothing of the route).
     needs: RouteFeature | None
+    # Taking it gives the canary more live traffic: only on fresh evidence (a pause's
+    # end is judged by Tick.pending_verdict instead).
+    forward: Callable[[Tick, CanaryStep], bool]
 
 
 STEP_KINDS: dict[str, StepKind] = {
-    "setWeight": StepKind(_set_weight, lambda s: s.set_weight or 0, "weights"),
-    "pause": StepKind(_pause, lambda _: 0, None),
-    "mirror": StepKind(_mirror, lambda s: s.mirror.percent if s.mirror else 0, "mirror"),
-    "headerRoute": StepKind(_header_route, lambda _: 0, "headerRoute"),
+    "setWeight": StepKind(_set_weight, lambda s: s.set_weight or 0, "weights", _more_weight),
+    "pause": StepKind(_pause, lambda _: 0, None, lambda _t, _s: False),
+    "mirror": StepKind(
+        _mirror, lambda s: s.mirror.percent if s.mirror else 0, "mirror", _more_mirror
+    ),
+    "headerRoute": StepKind(_header_route, lambda _: 0, "headerRoute", _new_header_route),
 }
 
 

@@ -16,11 +16,10 @@ from modelrollout.engine.model import (
     DeleteRevision,
     PointServices,
     RouteFeature,
-    RouteState,
     ScaleRevision,
     SetRoute,
 )
-from modelrollout.engine.promotion import STAGES
+from modelrollout.engine.promotion import STAGES, route_state
 from modelrollout.engine.tick import Tick
 
 
@@ -74,17 +73,11 @@ def assert_workloads(t: Tick) -> None:
     switched = canary is not None and effect is not None and effect.stable_on_canary
     stable_target = canary.revision if switched and canary else stable.revision
     services = PointServices(stable_target, canary.revision if canary else stable_target)
-    weight = canary.weight if canary else 0
-    if effect is not None and effect.weight is not None:
-        weight = effect.weight
-    route = SetRoute(
-        RouteState(weight, canary.mirror, tuple(canary.header_route))
-        if canary
-        else RouteState(weight)
-    )
+    route = SetRoute(route_state(t.s))
     # Traffic leaves a Service before its pods change, and reaches one only after: with no
     # canary weight (a rollback re-points the canary Service) the route goes first.
-    t.actions += [route, services] if weight == 0 else [services, route]
+    no_weight = route.state.canary_weight == 0
+    t.actions += [route, services] if no_weight else [services, route]
 
 
 def due_scale_downs(t: Tick) -> None:

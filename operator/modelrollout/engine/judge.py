@@ -89,6 +89,7 @@ def apply_look(t: Tick, reading: JudgeReading | None) -> bool:
     if reading.counts is None:
         state.message = f"no evidence yet: {reading.problem}"
         return False
+    state.read_at = t.now
     worst = _take(state, reading.counts, analysis.judge)
     if reading.problem:
         state.message += f" ({reading.problem})"

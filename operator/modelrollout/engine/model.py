@@ -65,6 +65,9 @@ class Observations:
     request: Request | None = None
     # The judge's look this tick, or None when none was due.
     judge: JudgeReading | None = None
+    # The route carries what the status as read implies (a step is done only once it
+    # does: promotion.route_state).
+    route_carried: bool = True
 
 
 # -- actions: what the reconciler must make true, in order --------------------------

@@ -1,6 +1,7 @@
 """Promotion: traffic and the stable pointer move to the canary's warm pods; nothing restarts.
 
-Four stages, one tick each so the data plane can follow. The table says what each
+Four stages, one tick each so the data plane can follow; a stage that moves traffic
+is done only once the route carries it. The table says what each
 implies for the cluster (desired.py reads it) and which stage comes next.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelrollout.api.durations import parse_duration
-from modelrollout.api.status import RevisionStatus
+from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
 from modelrollout.api.vocabulary import Phase, PromotionStage, Reason
+from modelrollout.engine.model import RouteState
 from modelrollout.engine.rollback import wait_for_pods_or_roll_back
 from modelrollout.engine.tick import Tick
 
@@ -30,6 +32,19 @@ STAGES: dict[PromotionStage, StageEffect] = {
     PromotionStage.SWITCH_STABLE: StageEffect(100, True, PromotionStage.BACK_TO_STABLE),
     PromotionStage.BACK_TO_STABLE: StageEffect(0, True, None),
 }
+
+
+def route_state(status: ModelDeploymentStatus) -> RouteState:
+    """What the route carries in this status: the canary's weight, mirror and header
+    route, or the weight a promotion stage implies."""
+    canary, stage = status.canary, status.promotion_stage
+    weight = canary.weight if canary else 0
+    effect = STAGES[stage] if stage is not None else None
+    if effect is not None and effect.weight is not None:
+        weight = effect.weight
+    if canary is None:
+        return RouteState(weight)
+    return RouteState(weight, canary.mirror, tuple(canary.header_route))
 
 
 def verdict_is_in(stage: PromotionStage | None) -> bool:
@@ -59,6 +74,9 @@ def promote(t: Tick) -> None:
         t.set_weight(100)
     if stage == PromotionStage.SWITCH_STABLE and not t.stable_service_on_canary():
         t.s.message = "promoting: waiting for the stable Service to reach the canary's pods"
+        return
+    if stage != PromotionStage.SCALE_UP and not t.obs.route_carried:
+        t.s.message = f"promoting: waiting for the route to carry {route_state(t.s).describe()}"
         return
     following = STAGES[stage].next
     if following is not None:

@@ -22,6 +22,7 @@ from modelrollout.engine.conditions import status_conditions
 from modelrollout.engine.desired import assert_workloads, collect_garbage, due_scale_downs
 from modelrollout.engine.judge import apply_look
 from modelrollout.engine.model import Decision, Observations
+from modelrollout.engine.plan import follow_plan
 from modelrollout.engine.promotion import promote
 from modelrollout.engine.requests import handle_request
 from modelrollout.engine.schedule import next_due
@@ -58,6 +59,7 @@ STRATEGIES: dict[str, Callable[[Tick], None]] = {
 def roll_out(t: Tick) -> None:
     if t.s.canary is None:
         lifecycle.start_rollout(t)
+    follow_plan(t)
     t.stable.replicas = t.spec.replicas
     t.observe(t.stable)
     t.observe(t.canary)

@@ -50,6 +50,18 @@ TRAITS: dict[str, StrategyTraits] = {
 ANALYSIS_PAUSES = (Reason.ANALYSIS_ERRORS, Reason.ANALYSIS_INCONCLUSIVE)
 
 
+def _stale(
+    what: str, good: datetime | None, newest: datetime | None, period: timedelta, now: datetime
+) -> str | None:
+    if good is None:
+        return f"a successful {what}"
+    if newest is not None and newest > good:
+        return f"a successful {what} (the latest did not succeed)"
+    if now - good > period:
+        return f"a successful {what} newer than {period.total_seconds():g}s"
+    return None
+
+
 def canary_replicas(total: int, weight: int) -> int:
     """Pods the canary needs for `weight` percent of traffic: proportional, at least one."""
     return max(1, math.ceil(total * weight / 100))
@@ -101,12 +113,18 @@ class Tick:
         """Paused by the spec, a request, a pause step or the analysis."""
         return self.spec.paused or self.s.pause_reason is not None
 
-    def pending_verdict(self) -> str | None:
-        """What a judged step still needs before it may end: a successful run of the
-        metrics, and the judge's minimum of canary requests in the step (None: nothing)."""
+    def judged(self) -> bool:
+        """Analysis applies to the canary now: it gets live traffic, or is a preview."""
         analysis = self.spec.analysis
         judged = self.canary.gets_traffic() or self.traits.judged_without_weight
-        if analysis is None or not judged:
+        return analysis is not None and judged
+
+    def pending_verdict(self) -> str | None:
+        """What a judged step still needs before it may end: a successful run of the
+        metrics, the judge's minimum of canary requests in the step, and fresh evidence
+        (None: nothing)."""
+        analysis = self.spec.analysis
+        if analysis is None or not self.judged():
             return None
         if analysis.metrics and self.s.analysis.step_successes == 0:
             return "a successful measurement"
@@ -115,6 +133,28 @@ class Tick:
         needed = max(1, analysis.min_sample_size)
         if analysis.judge is not None and seen < needed:
             return f"the judge to count {needed} canary requests in this step ({seen:.0f} so far)"
+        return self.stale_evidence()
+
+    def stale_evidence(self) -> str | None:
+        """Traffic moves forward only on fresh evidence: the newest measurement run (and
+        the judge's newest look) succeeded and is at most one interval (one scrape) old.
+        A run or look is taken whenever one is due before a decision is made, so an
+        older one means the newest failed. None: fresh, or nothing judges the canary."""
+        analysis = self.spec.analysis
+        if analysis is None or not self.judged():
+            return None
+        a = self.s.analysis
+        if analysis.metrics:
+            stale = _stale(
+                "measurement", a.last_success_at, a.last_run_at, analysis.interval_delta(), self.now
+            )
+            if stale:
+                return stale
+        if analysis.judge is not None:
+            judge = a.judge
+            read = judge.read_at if judge is not None else None
+            last = judge.evaluated_at if judge is not None else None
+            return _stale("look of the judge", read, last, analysis.scrape_delta(), self.now)
         return None
 
     # -- state changes ------------------------------------------------------------------
@@ -163,6 +203,7 @@ class Tick:
         self.s.step_started_at = None
         self.s.weight_set_at = None
         self.s.rollout_started_at = None
+        self.s.plan = None
         self.s.promotion_stage = None
         self.s.promotion_reason = None
         self.s.pause_reason = None

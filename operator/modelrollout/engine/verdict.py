@@ -78,6 +78,7 @@ def count_run(t: Tick, measurements: tuple[Measurement, ...]) -> Judgement:
     if outcome == Outcome.SUCCESSFUL:
         analysis.successful += 1
         analysis.step_successes += 1
+        analysis.last_success_at = t.now
         t.event("Normal", "AnalysisSuccessful", said)
         return Judgement(Verdict.PASSED, Reason.RESUMED, said)
     if outcome == Outcome.FAILED:

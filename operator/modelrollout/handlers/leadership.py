@@ -2,9 +2,10 @@
 
 The kubernetes client's `leaderelection` (with its LeaseLock) does the election. A
 standby does nothing but try to take the Lease (and answer its liveness probe); once
-it leads, the operator starts. Losing the Lease ends the process at once, as
-controller-runtime does: a replica that cannot renew may already have a successor, and
-the status writes' resourceVersion guard keeps even that moment from recording twice.
+it leads, the operator starts. Every write is fenced (handlers.fencing): it is sent
+only while the last renewal is younger than the renew deadline. Losing the Lease ends
+the process at once, as controller-runtime does: a replica that cannot renew may
+already have a successor.
 On a clean exit the Lease is handed back, so the standby takes over within one retry
 period instead of waiting for the lease to run out.
 """
@@ -26,6 +27,8 @@ from kubernetes import client
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
+from modelrollout.handlers.fencing import clock
+
 logger = logging.getLogger("modelrollout")
 # The client logs every retry at INFO ("yet to finish lease_duration..."); we log the
 # transitions ourselves.
@@ -43,17 +46,41 @@ class LeaseTiming:
     renew_deadline_seconds: float = 6
     retry_seconds: float = 3
 
+    def __post_init__(self) -> None:
+        # The difference is what covers a fenced write's flight (handlers.fencing).
+        if not 0 < self.retry_seconds < self.renew_deadline_seconds < self.lease_seconds:
+            raise ValueError(
+                "lease timings need retry < renew deadline < lease duration, got "
+                f"{self.retry_seconds:g} / {self.renew_deadline_seconds:g} / "
+                f"{self.lease_seconds:g} s"
+            )
+
 
 class _Lock(LeaseLock):
-    """The client's LeaseLock on our ApiClient, refusing to renew once released."""
+    """The client's LeaseLock on our ApiClient, refusing to renew once released, and
+    remembering when its last successful write was sent (the fence's reference)."""
 
     def __init__(self, api: client.ApiClient, name: str, namespace: str, identity: str) -> None:
         super().__init__(name, namespace, identity)  # type: ignore[no-untyped-call]
         self.api_instance = client.CoordinationV1Api(api)
         self.released = False
+        self.renewed_at: float | None = None  # fencing.clock() before the request went out
+
+    def create(self, name: str, namespace: str, election_record: Any) -> bool:
+        sent = clock()
+        created = bool(super().create(name, namespace, election_record))  # type: ignore[no-untyped-call]
+        if created:
+            self.renewed_at = sent
+        return created
 
     def update(self, name: str, namespace: str, updated_record: Any) -> bool:
-        return False if self.released else bool(super().update(name, namespace, updated_record))  # type: ignore[no-untyped-call]
+        if self.released:
+            return False
+        sent = clock()
+        updated = bool(super().update(name, namespace, updated_record))  # type: ignore[no-untyped-call]
+        if updated:
+            self.renewed_at = sent
+        return updated
 
 
 class Leadership:
@@ -69,6 +96,16 @@ class Leadership:
         self.timing = timing
         self.leading = threading.Event()
         self.where = f"Lease {namespace}/{name}"
+
+    def holds(self) -> bool:
+        """The fence: leading, not released, and renewed within the renew deadline."""
+        renewed = self.lock.renewed_at
+        return (
+            self.leading.is_set()
+            and not self.lock.released
+            and renewed is not None
+            and clock() - renewed < self.timing.renew_deadline_seconds
+        )
 
     def wait_until_leading(self) -> None:
         config = electionconfig.Config(  # type: ignore[no-untyped-call]

@@ -28,12 +28,14 @@ from kubernetes import client
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.vocabulary import Reason
 from modelrollout.handlers import caches, telemetry
+from modelrollout.handlers.fencing import Fence, NotLeading, Standalone
 from modelrollout.handlers.status_write import Written, write_status
 from modelrollout.reconcile import Result, carry_out, cluster_adapters, reconcile
 from modelrollout.workloads.observed import Owned
 
 logger = logging.getLogger("modelrollout")
 UNCHANGED_RERUN_SECONDS = 1.0
+FENCED_RETRY_SECONDS = 1.0  # until the Lease is renewed, or the election ends the process
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Runtime:
     executor: ThreadPoolExecutor
     wakes: caches.Wakes
     routes_watched: bool  # HTTPRoutes are served, so the cache has them
+    fence: Fence = field(default_factory=Standalone)  # the same as `api`'s
     resync_seconds: float = 300.0
     invalid_recheck_seconds: float = 30.0  # InvalidSpec may hinge on an unwatched Secret
     # (namespace, name) -> (resourceVersion decided on, the object as written)
@@ -71,6 +74,7 @@ class Turn:
     conflict: bool = False  # decided on a version that changed meanwhile: not recorded
     unchanged: bool = False  # the decision changed nothing in the status
     write_error: str | None = None
+    fenced: bool = False  # a write found the Lease not provably held: nothing more done
     # Recorded after acting: an action failed, or actions succeed again after failures.
     after_acting: Result | None = None
 
@@ -98,28 +102,42 @@ def _work(rt: Runtime, key: caches.Key, body: dict[str, Any], owned: Owned, rout
     try:
         result = reconcile(cluster_adapters(rt.api, owned, routes), body, now)
         try:
-            written = _record(rt, key, body, result)
-        except Exception as exc:  # the loop goes on; the next round writes again
-            return Turn(result, written=False, write_error=f"status not written: {exc}")
-        if written is Written.CONFLICT:
-            return Turn(result, written=False, conflict=True)
-        unchanged = written is Written.UNCHANGED
-        after = carry_out(result, now)
-        if after is None:
-            return Turn(result, written=True, unchanged=unchanged)
-        recorded_on = written if isinstance(written, dict) else body
-        try:
-            again = _record(rt, key, recorded_on, after)
-        except Exception as exc:
-            return Turn(result, written=True, write_error=f"status not written: {exc}")
-        return Turn(result, written=True, after_acting=None if again is Written.CONFLICT else after)
+            return _record_and_act(rt, key, body, result, now)
+        except NotLeading as exc:  # whatever was left undone, the leader's next decision does
+            logger.warning("%s/%s: %s; nothing more done", key[0], key[1], exc)
+            return Turn(result, written=False, fenced=True)
     finally:
         telemetry.RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+
+def _record_and_act(
+    rt: Runtime, key: caches.Key, body: dict[str, Any], result: Result, now: datetime
+) -> Turn:
+    try:
+        written = _record(rt, key, body, result)
+    except Exception as exc:  # the loop goes on; the next round writes again
+        return Turn(result, written=False, write_error=f"status not written: {exc}")
+    if written is Written.CONFLICT:
+        return Turn(result, written=False, conflict=True)
+    unchanged = written is Written.UNCHANGED
+    after = carry_out(result, now)
+    if after is None:
+        return Turn(result, written=True, unchanged=unchanged)
+    if after.conflict:  # recorded, but the world moved: the watch brings what changed
+        return Turn(result, written=True, conflict=True)
+    recorded_on = written if isinstance(written, dict) else body
+    try:
+        again = _record(rt, key, recorded_on, after)
+    except Exception as exc:
+        return Turn(result, written=True, write_error=f"status not written: {exc}")
+    return Turn(result, written=True, after_acting=None if again is Written.CONFLICT else after)
 
 
 def _delay(rt: Runtime, turn: Turn, failures: int) -> float:
     """Seconds until the next reconcile if nothing wakes the loop before."""
     resync = rt.resync_seconds * random.uniform(0.9, 1.0)  # noqa: S311 (spreads resyncs apart)
+    if turn.fenced:
+        return FENCED_RETRY_SECONDS
     if turn.conflict:
         return 5.0  # the change that caused it is on its way as a watch event
     if failures:
@@ -135,8 +153,10 @@ def _delay(rt: Runtime, turn: Turn, failures: int) -> float:
     return max(delay, UNCHANGED_RERUN_SECONDS) if turn.unchanged else delay
 
 
-def _post(body: kopf.Body, key: caches.Key, turn: Turn) -> None:
+def _post(rt: Runtime, body: kopf.Body, key: caches.Key, turn: Turn) -> None:
     namespace, name = key
+    if not rt.fence.holds():
+        return  # an Event is a write too
     if turn.failed:
         telemetry.RECONCILE_ERRORS.inc()
     if turn.write_error is not None:
@@ -186,6 +206,6 @@ async def drive(
         owned, route = caches.snapshot(key, current.get("spec") or {}, indices)
         work = loop.run_in_executor(rt.executor, _work, rt, key, current, owned, route)
         turn = await asyncio.shield(work)
-        _post(body, key, turn)
+        _post(rt, body, key, turn)
         failures = failures + 1 if turn.failed else 0
         await _sleep(wake, stopped, _delay(rt, turn, failures))

@@ -24,6 +24,7 @@ from kubernetes import client, config
 from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.handlers import caches, kopf_at_scale, loop, telemetry
+from modelrollout.handlers.fencing import Fence, FencedApiClient, Standalone
 from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_liveness
 from modelrollout.routing import gateway_api
 
@@ -33,16 +34,16 @@ logger = logging.getLogger("modelrollout")
 DEFAULT_WORKERS = 32
 
 
-def api_client(connections: int) -> client.ApiClient:
-    """One client per process, with a connection per worker thread (urllib3 would
-    otherwise open and drop a TLS connection per request beyond its default 10)."""
+def api_configuration(connections: int) -> client.Configuration:
+    """In-cluster or kubeconfig credentials, with a connection per worker thread (urllib3
+    would otherwise open and drop a TLS connection per request beyond its default 10)."""
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = connections
-    return client.ApiClient(configuration)
+    return configuration
 
 
 @kopf.on.startup()
@@ -154,7 +155,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="serve the operator's Prometheus metrics on this port (default: off)",
     )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.timing = LeaseTiming(
+            args.lease_seconds, args.lease_renew_deadline_seconds, args.lease_retry_seconds
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,19 +173,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.metrics_port is not None:
         telemetry.serve(args.metrics_port)
-    api = api_client(connections=args.workers + 2)  # + leader election, + startup
+    configuration = api_configuration(connections=args.workers + 1)  # + startup
+    fence: Fence = Standalone()
     leadership = None
     if args.leader_election_namespace:
         # The pod's name, and the pid and a nonce: a restarted container is a new candidate.
         identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        timing = LeaseTiming(
-            args.lease_seconds, args.lease_renew_deadline_seconds, args.lease_retry_seconds
-        )
+        # The Lease's own writes are not fenced: they are what the fence is made of.
         leadership = Leadership(
-            api, args.leader_election_namespace, args.lease_name, identity, timing
+            client.ApiClient(api_configuration(connections=2)),
+            args.leader_election_namespace,
+            args.lease_name,
+            identity,
+            args.timing,
         )
+        fence = leadership
         with standby_liveness(args.liveness):
             leadership.wait_until_leading()
+    api = FencedApiClient(configuration, fence)
     kopf_at_scale.install()
     runtime = loop.Runtime(
         api=api,
@@ -185,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         wakes=caches.Wakes(),
         routes_watched=False,  # found out at startup
         resync_seconds=args.resync_seconds,
+        fence=fence,
     )
     try:
         asyncio.run(

@@ -9,6 +9,9 @@ operator's field manager is named.
 
 The route is read from the watch-fed cache when HTTPRoutes are watched (RouteLookup),
 else from the API server; a write is verified on the API server's answer either way.
+A patch whose test fails is never applied again on a fresh read: the decision was made
+on the route as read, so a route that moved (its owner, or a successor leader) is
+decided on anew (RouteConflict).
 """
 
 from __future__ import annotations
@@ -22,8 +25,14 @@ from kubernetes.client.exceptions import ApiException
 
 from modelrollout.api.vocabulary import FIELD_MANAGER, Reason
 from modelrollout.engine.model import RouteFeature, RouteState
-from modelrollout.routing.httproute_patch import BackendRef, find_backend_refs, route_patch
-from modelrollout.routing.router import RouteError
+from modelrollout.routing.httproute_patch import (
+    MAX_RULES,
+    BackendRef,
+    find_backend_refs,
+    route_patch,
+    rules_with_header_route,
+)
+from modelrollout.routing.router import RouteConflict, RouteError
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
 
@@ -89,43 +98,63 @@ class GatewayAPIRouter:
             )
         return refs
 
-    def check(self) -> None:
+    def check(self, needed: Mapping[RouteFeature, str]) -> None:
         self._checked = self._read()
         self._refs(self._checked)
+        if "headerRoute" in needed:
+            rules = rules_with_header_route(self._checked, self.stable, self.canary)
+            if rules > MAX_RULES:
+                raise RouteError(
+                    Reason.INVALID_SPEC,
+                    f"{needed['headerRoute']} needs one more rule per weighted rule: "
+                    f"{self.name} would have {rules} rules, and Gateway API allows "
+                    f"{MAX_RULES}",
+                )
+
+    def carries(self, state: RouteState) -> bool:
+        route = self._checked or self._read()
+        return not route_patch(route, self.stable, self.canary, state)
 
     def apply(self, state: RouteState) -> None:
-        for attempt in range(2):
-            # First the route check() read; after a conflict, the API server's copy (the
-            # cache may not have seen the change that caused it yet).
-            route, self._checked = (self._checked or self._read(fresh=True)), None
-            self._refs(route)
-            ops = route_patch(route, self.stable, self.canary, state)
-            if not ops:
-                return
-            try:
-                patched = self.custom.patch_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    PLURAL,
-                    self.route,
-                    ops,
-                    field_manager=FIELD_MANAGER,
-                    _content_type="application/json-patch+json",
-                )
-            except ApiException as exc:
-                if exc.status in (409, 422) and attempt == 0:
-                    continue  # the route changed under us: read it again
-                if exc.status == 422:
-                    raise RouteError(
-                        Reason.ROUTE_INVALID,
-                        f"{self.name}: the API server refused {state.describe()}: "
-                        f"{api_message(exc) or f'{exc.status} {exc.reason}'}",
-                    ) from exc
-                raise
-            if not route_patch(cast(dict[str, Any], patched), self.stable, self.canary, state):
-                return
-            raise RouteError(Reason.ROUTE_INVALID, f"{self.name}: {state.describe()} did not stick")
+        # The route check() read; a conflict is never answered by applying again (the
+        # decision was made on what we read, and the world moved since).
+        route, self._checked = (self._checked or self._read()), None
+        self._refs(route)
+        ops = route_patch(route, self.stable, self.canary, state)
+        if not ops:
+            return
+        try:
+            patched = self.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                self.route,
+                ops,
+                field_manager=FIELD_MANAGER,
+                _content_type="application/json-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status in (409, 422) and self._moved(route):
+                raise RouteConflict(
+                    f"{self.name} changed since it was read; the next decision is made on "
+                    "the newest"
+                ) from exc
+            if exc.status == 422:
+                raise RouteError(
+                    Reason.ROUTE_INVALID,
+                    f"{self.name}: the API server refused {state.describe()}: "
+                    f"{api_message(exc) or f'{exc.status} {exc.reason}'}",
+                ) from exc
+            raise
+        if not route_patch(cast(dict[str, Any], patched), self.stable, self.canary, state):
+            return
+        raise RouteError(Reason.ROUTE_INVALID, f"{self.name}: {state.describe()} did not stick")
+
+    def _moved(self, route: Mapping[str, Any]) -> bool:
+        """The patch's test failed: the API server's rules differ from those read."""
+        fresh = self._read(fresh=True)
+        return bool(fresh.get("spec", {}).get("rules") != route.get("spec", {}).get("rules"))
 
 
 def api_message(exc: ApiException) -> str | None:

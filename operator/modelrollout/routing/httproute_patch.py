@@ -15,9 +15,9 @@ Services (a "weighted rule"):
   gives it those requests whatever the weights; it is appended, replaced in place, and
   removed when the route ends.
 A patch starts with a `test` of the whole rule list as read: if the route changed since
-(an edit by its owner, or our own last write not yet in the watch-fed cache), the patch
-fails as a whole and is computed again on a fresh read, instead of landing on the wrong
-rule or adding a second copy of ours.
+(an edit by its owner, a successor leader, or our own last write not yet in the
+watch-fed cache), the patch fails as a whole, instead of landing on the wrong rule or
+adding a second copy of ours, and the next decision is made on the newest route.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from modelrollout.engine.model import RouteState
 
 # What Argo CD and people can select on: every rule we add is named with this prefix.
 RULE_PREFIX = "modelrollout-"
+# HTTPRoute's spec.rules holds at most this many (maxItems in Gateway API's CRD).
+MAX_RULES = 16
 _ROOT_MATCH = {"path": {"type": "PathPrefix", "value": "/"}}  # Gateway API's default
 
 
@@ -63,6 +65,19 @@ def _header_rule_name(canary: str, n: int) -> str:
     return f"{RULE_PREFIX}{canary}-{n}"
 
 
+def _ours(canary: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(RULE_PREFIX + canary)}-\d+$")
+
+
+def rules_with_header_route(route: Mapping[str, Any], stable: str, canary: str) -> int:
+    """How many rules the route has while our header route is on it: its rules besides
+    ours, and one of ours per weighted rule."""
+    rules = route.get("spec", {}).get("rules") or []
+    ours = _ours(canary)
+    theirs = sum(1 for rule in rules if not ours.match(rule.get("name") or ""))
+    return theirs + len({ref.rule for ref in find_backend_refs(route, stable, canary)})
+
+
 def route_patch(
     route: Mapping[str, Any], stable: str, canary: str, state: RouteState
 ) -> list[dict[str, Any]]:
@@ -78,7 +93,7 @@ def route_patch(
     for n, r in enumerate(weighted if state.header_route else []):
         name = _header_rule_name(canary, n)
         wanted[name] = _header_rule(name, rules[r], canary, state)
-    ours = re.compile(rf"^{re.escape(RULE_PREFIX + canary)}-\d+$")
+    ours = _ours(canary)
     removals: list[dict[str, Any]] = []
     for r, rule in enumerate(rules):
         name = rule.get("name") or ""

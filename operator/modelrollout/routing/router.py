@@ -24,16 +24,28 @@ class RouteError(Exception):
         self.message = message
 
 
+class RouteConflict(Exception):
+    """The route changed since it was read (its owner, another writer, or our own last
+    write not yet seen): the decision is not applied again; the next one is made on the
+    newest route."""
+
+
 class Router(Protocol):
     name: str
     supports: frozenset[RouteFeature]
 
-    def check(self) -> None:
-        """Raise RouteError unless the route exists and can carry our Services' traffic."""
+    def check(self, needed: Mapping[RouteFeature, str]) -> None:
+        """Raise RouteError unless the route exists, can carry our Services' traffic and
+        can hold what `needed` asks of it (a rule limit, say)."""
+        ...
+
+    def carries(self, state: RouteState) -> bool:
+        """The route as read carries `state` (a step is done only once it does)."""
         ...
 
     def apply(self, state: RouteState) -> None:
-        """Make the route carry `state`, writing only on a difference; verify the write."""
+        """Make the route carry `state`, writing only on a difference; verify the write.
+        RouteConflict when the route changed since it was read: never re-applied."""
         ...
 
 

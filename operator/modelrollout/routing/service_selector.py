@@ -3,6 +3,8 @@ moves (workloads/). There are no weights to set, so it supports no route feature
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from modelrollout.engine.model import RouteFeature, RouteState
 
 
@@ -10,8 +12,11 @@ class ServiceSelectorOnly:
     name = "no router (the stable Service's selector)"
     supports: frozenset[RouteFeature] = frozenset()
 
-    def check(self) -> None:
+    def check(self, needed: Mapping[RouteFeature, str]) -> None:
         return None
+
+    def carries(self, state: RouteState) -> bool:
+        return True  # nothing to carry beyond the Services
 
     def apply(self, state: RouteState) -> None:
         return None  # the Services' selectors carry the switch

@@ -57,8 +57,13 @@ class Workloads:
             self.api, f"/apis/apps/v1/namespaces/{self.namespace}/deployments/{name}", body
         )
 
-    def scale_revision(self, revision: str, replicas: int) -> None:
-        """Scale through the scale subresource: the pod template is never touched."""
+    def scale_revision(
+        self, revision: str, replicas: int, observed: RevisionObservation | None
+    ) -> None:
+        """Scale through the scale subresource (the pod template is never touched), unless
+        the Deployment already has this size, or is gone and should have none."""
+        if (observed.replicas if observed is not None else 0) == replicas:
+            return
         body: dict[str, Any] = {"spec": {"replicas": replicas}}
         try:
             self.apps.patch_namespaced_deployment_scale(

@@ -1,5 +1,6 @@
-"""The Gateway API router's writes: verified on the API server's answer, a conflict read
-again, and a refusal said in words (the API server stood in for by a fake)."""
+"""The Gateway API router's writes: verified on the API server's answer, a conflict never
+applied again, a refusal said in words, and a route that cannot hold a header route
+refused up front (the API server stood in for by a fake)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelrollout.engine.model import RouteState
 from modelrollout.routing.gateway_api import GatewayAPIRouter
-from modelrollout.routing.router import RouteError
+from modelrollout.routing.router import RouteConflict, RouteError
 
 STABLE, CANARY = "m-stable", "m-canary"
 
@@ -81,21 +82,36 @@ def test_a_mirror_is_written_once_and_then_nothing() -> None:
     assert fake.route["spec"]["rules"][0]["filters"][0]["type"] == "RequestMirror"
 
 
-def test_a_conflict_reads_the_route_again_and_writes_on_the_fresh_copy() -> None:
-    fake = FakeCustomObjects()
-    fake.answers = [refused(422, "the test operation failed")]
-    router(fake).apply(RouteState(20))
-    assert len(fake.patches) == 2
-    assert fake.reads == 2  # check() is skipped here: one read per attempt
-    assert fake.route["spec"]["rules"][0]["backendRefs"][1]["weight"] == 20
+class MovedUnderUs(FakeCustomObjects):
+    """Another writer (a successor leader) sets 50/50 between our read and our patch."""
+
+    def patch_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if not self.patches:
+            self.route["spec"]["rules"][0]["backendRefs"][0]["weight"] = 50
+            self.route["spec"]["rules"][0]["backendRefs"][1]["weight"] = 50
+        try:
+            return super().patch_namespaced_custom_object(*args, **kwargs)
+        except jsonpatch.JsonPatchTestFailed as exc:
+            raise refused(422, "the test operation failed") from exc
+
+
+@pytest.mark.parametrize("status", [409, 422])
+def test_a_route_that_moved_is_a_conflict_and_never_written_again(status: int) -> None:
+    fake = MovedUnderUs()
+    r = router(fake)
+    r.check({"weights": "a canary"})  # reads the route: 100/0
+    if status == 409:
+        fake.answers = [refused(409, "the object has been modified")]
+    with pytest.raises(RouteConflict):
+        r.apply(RouteState(20))
+    assert len(fake.patches) == 1, "a conflict is never answered by applying again"
+    weights = [ref["weight"] for ref in fake.route["spec"]["rules"][0]["backendRefs"]]
+    assert weights == [50, 50], "the other writer's weights stay"
 
 
 def test_a_refusal_is_a_route_error_saying_what_and_why() -> None:
     fake = FakeCustomObjects()
-    fake.answers = [
-        refused(422, "first"),
-        refused(422, "rules: Too many: 17: must have at most 16"),
-    ]
+    fake.answers = [refused(422, "rules: Too many: 17: must have at most 16")]
     with pytest.raises(RouteError) as error:
         router(fake).apply(RouteState(0, mirror=50))
     assert error.value.message == (
@@ -109,3 +125,45 @@ def test_a_write_that_did_not_stick_is_an_error() -> None:
     fake.answers = [stored_route()]  # the server answered, but without our change
     with pytest.raises(RouteError, match="canary weight 20% did not stick"):
         router(fake).apply(RouteState(20))
+
+
+def test_carries_says_whether_the_route_as_read_holds_a_state() -> None:
+    fake = FakeCustomObjects()
+    r = router(fake)
+    assert r.carries(RouteState(0))
+    assert not r.carries(RouteState(20))
+    r.apply(RouteState(20))
+    assert router(fake).carries(RouteState(20))
+
+
+def weighted_rules(count: int) -> dict[str, Any]:
+    route = stored_route()
+    rule = route["spec"]["rules"][0]
+    route["spec"]["rules"] = [
+        {**copy.deepcopy(rule), "matches": [{"path": {"type": "PathPrefix", "value": f"/{i}"}}]}
+        for i in range(count)
+    ]
+    return route
+
+
+@pytest.mark.parametrize(("rules", "fits"), [(8, True), (9, False)])
+def test_a_header_route_that_would_pass_the_rule_limit_is_refused_up_front(
+    rules: int, fits: bool
+) -> None:
+    """A header route adds one rule per weighted rule; HTTPRoute holds 16 rules."""
+    fake = FakeCustomObjects()
+    fake.route = weighted_rules(rules)
+    needed = {"weights": "a canary", "headerRoute": "step 3 (headerRoute)"}
+    if fits:
+        router(fake).check(needed)
+        router(fake).check({"weights": "a canary"})
+        return
+    router(fake).check({"weights": "a canary"})  # weights alone need no rule
+    with pytest.raises(RouteError) as error:
+        router(fake).check(needed)
+    assert error.value.reason == "InvalidSpec"
+    assert error.value.message == (
+        "step 3 (headerRoute) needs one more rule per weighted rule: HTTPRoute ml/r would "
+        "have 18 rules, and Gateway API allows 16"
+    )
+    assert fake.patches == [], "nothing written"

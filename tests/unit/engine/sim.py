@@ -23,6 +23,7 @@ from modelrollout.engine.model import (
     ScaleRevision,
     SetRoute,
 )
+from modelrollout.engine.promotion import route_state
 from modelrollout.engine.rollout import decide
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -76,6 +77,7 @@ class World:
     events: list[Emit] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     last: Decision | None = None
+    route_refuses: bool = False  # the route keeps what it carries (writes do not stick)
 
     def observations(self) -> dict[str, RevisionObservation]:
         """Pods are ready as soon as scaled, and count once a Service selects them."""
@@ -101,14 +103,15 @@ class World:
         judge: JudgeReading | None = None,
     ) -> Decision:
         self.now += advance
-        obs = Observations(self.observations(), measurements, request, judge)
+        carried = (self.route or RouteState(0)) == route_state(self.status)
+        obs = Observations(self.observations(), measurements, request, judge, carried)
         decision = decide(self.spec, 1, self.status, obs, self.now)
         for action in decision.actions:
             if isinstance(action, (ApplyRevision, ScaleRevision)):
                 self.replicas[action.revision] = action.replicas
             elif isinstance(action, PointServices):
                 self.services = (action.stable, action.canary)
-            elif isinstance(action, SetRoute):
+            elif isinstance(action, SetRoute) and not self.route_refuses:
                 weight = action.state.canary_weight
                 if weight != self.weight:
                     self.weights_seen.append(weight)
@@ -116,6 +119,8 @@ class World:
                 if action.state != self.route:
                     self.routes_seen.append(action.state)
                 self.route = action.state
+            elif isinstance(action, SetRoute):
+                pass
             elif isinstance(action, DeleteRevision):
                 self.deleted.append(action.revision)
                 self.replicas.pop(action.revision, None)

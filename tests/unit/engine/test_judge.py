@@ -95,8 +95,14 @@ def test_the_judge_looks_one_scrape_after_traffic_begins_then_after_every_scrape
     assert judge is not None
     assert judge.since == started
     assert next_look_at(world.spec, world.status) == world.now + SCRAPE
-    # Counting keeps its start when the weight changes.
+    # The pause is over, but the newest look is older than a scrape: no step forward.
     world.tick(advance=timedelta(minutes=1))
+    assert world.weight == 10
+    assert world.status.message.endswith(
+        "waiting for a successful look of the judge newer than 5s"
+    ), world.status.message
+    # Counting keeps its start when the weight changes.
+    look(world, Served(120, 0, 1080, 2))
     world.tick()  # the canary is sized for 50%
     world.tick()
     assert world.weight == 50

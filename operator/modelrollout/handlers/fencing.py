@@ -1,0 +1,63 @@
+"""Fencing: a replica writes only while it provably holds the Lease.
+
+A leader frozen for longer than the Lease (a GC pause, a throttled CPU, a stopped VM)
+wakes up with decisions in hand while a successor is already acting. Losing the Lease
+is noticed by the election thread only at its next try, seconds later; so every write
+is checked instead, just before it is sent: the last successful renewal (timed from
+before its request was sent) must be younger than the renew deadline. A successor
+cannot take the Lease until a whole Lease duration after it saw that renewal, so the
+difference (the Lease duration minus the renew deadline, 2 s by default) covers a
+write's flight to the API server. docs/architecture.md has the whole argument.
+
+A write that fails the check raises NotLeading, which is a BaseException on purpose:
+it passes through every `except Exception` that turns an ordinary failure into a
+ReconcileError, so nothing after it is written either (no status, no Event); the loop
+decides again once the Lease is renewed, and the election exits the process once it
+knows the Lease is lost.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from kubernetes import client
+
+# Counts during a suspended system too (a stopped or migrated VM), unlike CLOCK_MONOTONIC.
+_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def clock() -> float:
+    return time.clock_gettime(_CLOCK)
+
+
+class NotLeading(BaseException):  # a signal to stop, like SystemExit
+    """This replica cannot prove it holds the Lease: it must not write."""
+
+
+class Fence(Protocol):
+    def holds(self) -> bool:
+        """True while this replica provably holds the Lease."""
+        ...
+
+
+class Standalone:
+    """No election: the only replica always acts."""
+
+    def holds(self) -> bool:
+        return True
+
+
+class FencedApiClient(client.ApiClient):
+    """The Kubernetes client whose every write first checks the fence."""
+
+    def __init__(self, configuration: client.Configuration, fence: Fence) -> None:
+        super().__init__(configuration)
+        self.fence = fence
+
+    def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if method.upper() not in _READS and not self.fence.holds():
+            raise NotLeading(f"{method} {urlsplit(url).path}: the Lease is not provably held")
+        return super().call_api(method, url, *args, **kwargs)

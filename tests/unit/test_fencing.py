@@ -1,0 +1,143 @@
+"""Fencing: a replica writes only while it provably holds the Lease, and a write refused
+by the fence stops everything after it (no ReconcileError, no second write)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import urllib3
+from fake_adapters import Cluster, FakeWorkloads, adapters
+from kubernetes import client
+from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+
+from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.handlers import leadership
+from modelrollout.handlers.caches import Wakes
+from modelrollout.handlers.fencing import FencedApiClient, NotLeading, Standalone, clock
+from modelrollout.handlers.leadership import Leadership, LeaseTiming
+from modelrollout.handlers.loop import Runtime, Turn, _delay
+from modelrollout.handlers.status_write import write_status
+from modelrollout.reconcile import Result, carry_out, reconcile
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+
+
+class Switch:
+    def __init__(self, holds: bool) -> None:
+        self.held = holds
+
+    def holds(self) -> bool:
+        return self.held
+
+
+def unreachable() -> client.Configuration:
+    configuration = client.Configuration()
+    configuration.host = "http://127.0.0.1:9"  # nothing listens: a request that is sent fails
+    configuration.retries = False
+    return configuration
+
+
+def test_a_write_is_refused_before_it_is_sent_unless_the_lease_is_held() -> None:
+    fence = Switch(holds=False)
+    api = FencedApiClient(unreachable(), fence)
+    core = client.CoreV1Api(api)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        core.read_namespace("ml")  # reads are not fenced: sent (and refused by the socket)
+    with pytest.raises(NotLeading, match="PATCH /api/v1/namespaces/ml: the Lease"):
+        core.patch_namespace("ml", {"metadata": {"labels": {"a": "b"}}})
+    with pytest.raises(NotLeading):
+        core.delete_namespace("ml")
+    fence.held = True
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        core.patch_namespace("ml", {"metadata": {"labels": {"a": "b"}}})  # sent
+
+
+def test_a_refused_status_write_is_not_a_write_error() -> None:
+    """NotLeading passes through `except ApiException` and `except Exception` alike."""
+    api = FencedApiClient(unreachable(), Switch(holds=False))
+    body = {"metadata": {"name": "m", "namespace": "ml", "resourceVersion": "3"}, "status": {}}
+    with pytest.raises(NotLeading):
+        write_status(api, body, {"phase": "Healthy"})
+
+
+class FencedWorkloads(FakeWorkloads):
+    def apply_revision(self, spec: Any, replicas: int, observed: Any) -> None:
+        self.cluster.calls.append(("apply", spec.revision(), replicas))
+        raise NotLeading("PATCH /apis/apps/v1/...: the Lease is not provably held")
+
+
+def test_acting_stops_at_the_first_refused_write_without_a_reconcile_error() -> None:
+    cluster = Cluster()
+    body = {
+        "metadata": {"name": "m", "namespace": "ml", "uid": "u", "generation": 1},
+        "spec": {
+            "replicas": 2,
+            "model": {"version": "1"},
+            "template": {"spec": {"containers": [{"name": "s", "image": "s:1"}]}},
+            "strategy": {"canary": {"steps": [{"setWeight": 20}]}},
+            "traffic": {"gatewayAPI": {"httpRoute": "r"}},
+        },
+    }
+    decided = reconcile(adapters(cluster), body, NOW)
+    assert decided.plan is not None
+    fenced = replace(decided, plan=replace(decided.plan, workloads=FencedWorkloads(cluster)))
+    cluster.calls.clear()
+    with pytest.raises(NotLeading):
+        carry_out(fenced, NOW)
+    assert [call[0] for call in cluster.calls] == ["apply"], "nothing after the refused write"
+
+
+def test_a_fenced_turn_is_tried_again_within_a_second() -> None:
+    rt = Runtime(client.ApiClient(), ThreadPoolExecutor(1), Wakes(), routes_watched=True)
+    status = ModelDeploymentStatus()
+    turn = Turn(Result(status, status, []), written=False, fenced=True)
+    assert _delay(rt, turn, failures=0) == 1.0
+    assert not turn.failed, "not a failure: nothing is counted, backed off or said"
+
+
+def held_lease() -> Leadership:
+    lead = Leadership(client.ApiClient(unreachable()), "ops", "modelrollout", "me")
+    lead.leading.set()
+    return lead
+
+
+def test_the_lease_is_held_only_within_the_renew_deadline_of_the_last_renewal() -> None:
+    lead = held_lease()  # 8 s Lease, 6 s renew deadline
+    assert not lead.holds(), "never renewed"
+    lead.lock.renewed_at = clock() - 1
+    assert lead.holds()
+    lead.lock.renewed_at = clock() - 6.5  # frozen past the deadline: a successor may act
+    assert not lead.holds()
+    lead.lock.renewed_at = clock()
+    lead.lock.released = True
+    assert not lead.holds(), "handed back"
+    assert Standalone().holds()
+
+
+def test_a_renewal_counts_from_before_its_request_was_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A renewal that took 20 s to answer (frozen in between) proves nothing newer than
+    the moment it was sent."""
+    monkeypatch.setattr(leadership, "clock", lambda: 100.0)
+    monkeypatch.setattr(LeaseLock, "update", lambda *_: True)
+    monkeypatch.setattr(LeaseLock, "create", lambda *_: False)
+    lead = held_lease()
+    assert lead.lock.update("modelrollout", "ops", object())
+    assert lead.lock.renewed_at == 100.0
+    assert not lead.lock.create("modelrollout", "ops", object())
+    assert lead.lock.renewed_at == 100.0, "a failed write renews nothing"
+
+
+@pytest.mark.parametrize(
+    ("lease", "deadline", "retry"), [(8, 8, 3), (8, 9, 3), (8, 6, 6), (8, 6, 0)]
+)
+def test_lease_timings_leave_room_for_a_write_in_flight(
+    lease: int, deadline: float, retry: float
+) -> None:
+    with pytest.raises(ValueError, match="retry < renew deadline < lease duration"):
+        LeaseTiming(lease, deadline, retry)
