@@ -24,6 +24,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from modelrollout.api.names import NAME_RULE
 from modelrollout.api.spec import Analysis, ModelDeploymentSpec, Traffic
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION, ConditionType, Reason
@@ -39,6 +40,7 @@ from modelrollout.engine.model import (
     PointServices,
     Request,
     RevisionObservation,
+    RouteState,
     ScaleRevision,
     SetRoute,
 )
@@ -134,6 +136,8 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
     status = ModelDeploymentStatus.model_validate(body.get("status") or {})
     doing = "reading the spec"
     try:
+        if not NAME_RULE.holds(name):  # created before the CRD refused such names
+            raise InvalidSpec(Reason.INVALID_SPEC, NAME_RULE.message)
         spec = _parse_spec(body.get("spec") or {})
         doing = "checking the route"
         router = adapters.router(
@@ -214,6 +218,33 @@ def carry_out(result: Result, now: datetime) -> Result | None:
         now,
     )
     return Result(result.status, recovered, [])
+
+
+def release_route(adapters: Adapters, body: Mapping[str, Any]) -> str:
+    """A ModelDeployment deleted mid-rollout: take what we added off its route (a
+    mirror, a header route, the canary's weight), so the route is its owner's again.
+    Returns what was done, in words. The adapters read the route from the API server:
+    a conflict (its owner edited it meanwhile) is tried again on the newest copy."""
+    meta = body["metadata"]
+    try:
+        spec = _parse_spec(body.get("spec") or {})
+    except InvalidSpec:
+        return "nothing to release: the spec was never valid"
+    name, namespace = meta["name"], meta["namespace"]
+    released = RouteState(0)
+    for _ in range(3):
+        router = adapters.router(
+            spec.traffic, namespace, service_name(name, "stable"), service_name(name, "canary")
+        )
+        try:
+            router.check({})
+            router.apply(released)
+        except RouteError as exc:
+            return f"nothing to release: {exc.message}"
+        except RouteConflict:
+            continue
+        return f"{router.name} released ({released.describe()})"
+    return "route not released: it kept changing under us"
 
 
 def _parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:

@@ -60,7 +60,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         plane = LocalControlPlane(E2E_DIR / "controlplane", ensure_all())
         try:
             endpoints = plane.start()
-            yield Cluster(mode, endpoints.kubeconfig)
+            yield Cluster(mode, endpoints.kubeconfig, endpoints.audit_log)
         finally:
             plane.stop()
 

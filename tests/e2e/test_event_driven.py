@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,13 @@ from kubernetes import client
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from testenv.apiserver import WRITE_VERBS, Request, dispatched, request_counts
+from testenv.audit import writes as audit_writes
 from testenv.cluster import Cluster
 from testenv.exporter import Traffic
 from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
-from testenv.rollouts import Scenario, count_healthy, create_idle
-from testenv.serviceaccounts import service_account_kubeconfig
+from testenv.rollouts import GW, Scenario, count_healthy, create_idle
+from testenv.serviceaccounts import cluster_admin_service_account
 
 IDLE_OBJECTS = 50
 WINDOW_SECONDS = 30  # the measurement window, as the issue states it
@@ -58,30 +60,14 @@ def operator_as_service_account(
     """An operator authenticating as a ServiceAccount, so the API server's flow-control
     metrics count its requests apart from every other client's (the garbage collector,
     for one, reads ModelDeployments to check owner references)."""
-    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    core.create_namespaced_service_account(
-        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="operator"))
-    )
-    binding = client.V1ClusterRoleBinding(
-        metadata=client.V1ObjectMeta(name=f"{namespace}-operator"),
-        role_ref=client.V1RoleRef(
-            api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="cluster-admin"
-        ),
-        subjects=[
-            client.RbacV1Subject(kind="ServiceAccount", name="operator", namespace=namespace)
-        ],
-    )
-    rbac.create_cluster_role_binding(binding)
-    kubeconfig = service_account_kubeconfig(
-        api, cluster.kubeconfig, namespace, "operator", tmp_path / "sa.kubeconfig"
-    )
-    operator = OperatorProcess(kubeconfig, tmp_path / "operator")
-    operator.start()
-    try:
-        yield operator
-    finally:
-        operator.stop()
-        rbac.delete_cluster_role_binding(binding.metadata.name)
+    sa = tmp_path / "sa.kubeconfig"
+    with cluster_admin_service_account(api, cluster.kubeconfig, namespace, "operator", sa) as kc:
+        operator = OperatorProcess(kc, tmp_path / "operator")
+        operator.start()
+        try:
+            yield operator
+        finally:
+            operator.stop()
 
 
 def test_fifty_healthy_model_deployments_cost_the_api_server_nothing(
@@ -160,3 +146,55 @@ def test_decisions_racing_another_writer_are_recorded_exactly_once(
     assert reasons["Promoted"] == 1
     steps = [m for _, r, m in s.events() if r == "StepAdvanced"]
     assert len(steps) == len(set(steps)) == 4, steps
+
+
+def test_a_rollout_writes_only_differences(
+    api: client.ApiClient,
+    cluster: Cluster,
+    namespace: str,
+    make_scenario: Callable[..., Scenario],
+    operator_as_service_account: OperatorProcess,
+) -> None:
+    """Every write to a Deployment (its body or its scale) and to the route changes it:
+    counted in kube-apiserver's audit log against the objects' generations, which go up
+    by one for each change of their spec and not at all for a write that changes nothing."""
+    if cluster.audit_log is None:
+        pytest.fail("this test reads kube-apiserver's audit log: run it on the local control plane")
+    apps, custom = client.AppsV1Api(api), client.CustomObjectsApi(api)
+    s = make_scenario("diffs")
+    s.traffic("1.0.0", Traffic())
+    s.traffic("2.0.0", Traffic())
+    s.create("1.0.0")
+    s.wait_healthy("1.0.0")
+    selector = f"modelrollout.io/name={s.name}"
+
+    def generations() -> dict[str, int]:
+        found = {
+            ("deployments", d.metadata.name): d.metadata.generation
+            for d in apps.list_namespaced_deployment(namespace, label_selector=selector).items
+        }
+        route = custom.get_namespaced_custom_object(*GW, namespace, "httproutes", s.name)
+        return {**found, ("httproutes", s.name): route["metadata"]["generation"]}
+
+    before, started = generations(), datetime.now(UTC)
+    s.set_version("2.0.0")
+    status = s.wait_healthy("2.0.0")
+    old = status["history"][0]["fromRevision"]
+    wait_until(
+        lambda: apps.read_namespaced_deployment(f"{s.name}-{old}", namespace).spec.replicas == 0,
+        timeout=60,
+        what="the old revision scaled down",
+    )
+    after = generations()
+
+    user = f"system:serviceaccount:{namespace}:operator"
+    made: Counter[tuple[str, str]] = Counter()
+    for w in audit_writes(cluster.audit_log, started):
+        kind = w.resource.split("/")[0]
+        if w.user == user and (kind, w.name) in after and w.code < 300:
+            made[(kind, w.name)] += 1
+    print(f"writes during the rollout: {dict(made)}; generations {before} -> {after}")
+    assert made, "the audit log saw the operator's writes"
+    for key, count in made.items():
+        changes = after[key] - before.get(key, 0)
+        assert count <= changes, f"{key}: {count} writes for {changes} changes"

@@ -33,6 +33,7 @@ BASE["spec"]["analysis"]["prometheus"]["scrapeInterval"] = "1s"
 
 # Where a mutation lands: every field of the spec, a few levels of lists, and unknown keys.
 PATHS: list[tuple[Any, ...]] = [
+    ("metadata", "name"),
     ("spec", "replicas"),
     ("spec", "model", "version"),
     ("spec", "model", "uri"),
@@ -106,7 +107,10 @@ _conditions = st.lists(
                 "header": st.fixed_dictionaries(
                     {
                         "name": st.sampled_from(["X-Canary", "x-canary", "Cookie", "bad name"]),
-                        "value": st.sampled_from(["true", "", "^v[12]$"]),
+                        # up to and past the bounds of an exact and a regular-expression value
+                        "value": st.sampled_from(
+                            ["true", "", "^v[12]$", "v" * 64, "v" * 65, "v" * 4096, "v" * 4097]
+                        ),
                     },
                     optional={"type": st.sampled_from(["Exact", "RegularExpression", "Prefix"])},
                 )
@@ -116,8 +120,8 @@ _conditions = st.lists(
             {
                 "cookie": st.fixed_dictionaries(
                     {
-                        "name": st.sampled_from(["arm", "a b"]),
-                        "value": st.sampled_from(["b", "x;y", ""]),
+                        "name": st.sampled_from(["arm", "a b", "n" * 32, "n" * 33]),
+                        "value": st.sampled_from(["b", "x;y", "", "v" * 40, "v" * 41]),
                     }
                 )
             }
@@ -131,6 +135,11 @@ _header_route = st.fixed_dictionaries({"match": _conditions})
 # Values a person might well write at a field (keyed by its last name), so that many
 # generated specs are valid and reach the operator.
 _PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
+    # What becomes the names of our Services: a DNS-1035 label of at most 56 characters.
+    "name": st.one_of(
+        st.sampled_from(["fuzz", "f" * 56, "f" * 57, "f" * 64, "fuzz.v2", "2fuzz", "fuzz-"]),
+        st.text("abc-.9", min_size=1, max_size=8),
+    ),
     "replicas": st.integers(0, 8),
     "version": st.sampled_from(["1.0.0", "2.0.0", "2.1.0-rc1"]),
     "uri": st.just("s3://models/fraud/2"),

@@ -17,6 +17,7 @@ def api_client_for(kubeconfig: Path) -> client.ApiClient:
 class Cluster:
     mode: str  # local | existing | kind
     kubeconfig: Path
+    audit_log: Path | None = None  # the local control plane's (testenv.audit)
 
     def api_client(self) -> client.ApiClient:
         return api_client_for(self.kubeconfig)

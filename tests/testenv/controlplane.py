@@ -11,6 +11,7 @@ import requests
 from kubernetes import client
 
 from testenv import settings
+from testenv.audit import write_audit_policy
 from testenv.binaries import Binaries
 from testenv.cluster import api_client_for
 from testenv.kubeconfig import write_kubeconfig
@@ -31,6 +32,7 @@ class Endpoints:
     etcd: str
     kubeconfig: Path  # admin (system:masters)
     ca: Path
+    audit_log: Path  # writes by ServiceAccounts outside kube-system (testenv.audit)
 
 
 class LocalControlPlane:
@@ -66,7 +68,8 @@ class LocalControlPlane:
             )
 
         admin = kubeconfig("admin", "kubernetes-admin", "system:masters")
-        self.endpoints = Endpoints(server, etcd_url, admin, ca.cert_path)
+        audit_log = self.workdir / "audit.log"
+        self.endpoints = Endpoints(server, etcd_url, admin, ca.cert_path, audit_log)
 
         etcd = self._spawn(
             "etcd",
@@ -114,6 +117,9 @@ class LocalControlPlane:
                 "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
                 "--profiling=false",
+                f"--audit-policy-file={write_audit_policy(self.workdir)}",
+                f"--audit-log-path={audit_log}",
+                "--audit-log-format=json",
                 "--v=1",
             ],
         )

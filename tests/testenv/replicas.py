@@ -31,10 +31,12 @@ class Replicas:
         lease_namespace: str,
         count: int = 2,
         lease_args: tuple[str, ...] = (),
+        kubeconfigs: list[Path] | None = None,  # one per replica (its own identity)
     ) -> None:
         args = [f"--leader-election-namespace={lease_namespace}", f"--lease-name={LEASE}"]
+        configs = kubeconfigs or [kubeconfig] * count
         self.members = [
-            OperatorProcess(kubeconfig, log_dir / f"replica-{i}", [*args, *lease_args])
+            OperatorProcess(configs[i], log_dir / f"replica-{i}", [*args, *lease_args])
             for i in range(count)
         ]
         self.coordination = client.CoordinationV1Api(api)

@@ -10,7 +10,7 @@ from modelrollout.api.spec import Analysis, Metric, ModelDeploymentSpec, Traffic
 from modelrollout.engine.model import RevisionObservation, RouteFeature, RouteState
 from modelrollout.metrics.provider import Comparison, Tallies, Target
 from modelrollout.reconcile import Adapters
-from modelrollout.routing.router import RouteError
+from modelrollout.routing.router import RouteConflict, RouteError
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Cluster:
     revisions: dict[str, RevisionObservation] = field(default_factory=dict)
     supports: frozenset[RouteFeature] = frozenset({"weights"})
     route_error: RouteError | None = None
+    route_conflicts: int = 0  # the next route writes that find the route moved
     value: float | None = 0.0
     tallies: Tallies = field(default_factory=dict)
 
@@ -68,6 +69,9 @@ class FakeRouter:
 
     def apply(self, state: RouteState) -> None:
         self.cluster.calls.append(("route", state.canary_weight))
+        if self.cluster.route_conflicts:
+            self.cluster.route_conflicts -= 1
+            raise RouteConflict("the route moved")
 
 
 class FakeProvider:

@@ -95,3 +95,56 @@ def test_a_canary_needs_a_router_but_blue_green_does_not() -> None:
     assert any("a canary needs spec.traffic" in p.message for p in lint_document(doc))
     doc["spec"]["strategy"] = {"blueGreen": {}}
     assert lint_document(doc) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("fraud-scorer", True),
+        ("f" * 56, True),  # fraud...-canary is 63 characters: a DNS-1035 label
+        ("f" * 57, False),
+        ("fraud.v2", False),  # a DNS subdomain, but not a Service name
+        ("2fraud", False),
+        ("fraud-", False),
+        ("Fraud", False),
+    ],
+)
+def test_a_name_is_one_our_services_can_be_named_after(name: str, valid: bool) -> None:
+    doc = copy.deepcopy(GOOD)
+    doc["metadata"]["name"] = name
+    problems = lint_document(doc)
+    if valid:
+        assert problems == []
+        return
+    assert [p.path for p in problems] == ["metadata.name"]
+    assert "the Services <name>-stable and <name>-canary" in problems[0].message
+
+
+def header_route(condition: dict[str, Any]) -> dict[str, Any]:
+    return {"strategy": {"canary": {"steps": [{"headerRoute": {"match": [condition]}}]}}}
+
+
+@pytest.mark.parametrize(
+    ("condition", "says"),
+    [
+        ({"cookie": {"name": "n" * 32, "value": "v" * 40}}, None),
+        ({"cookie": {"name": "n" * 33, "value": "v"}}, "at most 32 characters"),
+        ({"cookie": {"name": "arm", "value": "v" * 41}}, "at most 40 characters"),
+        ({"header": {"name": "x-arm", "value": "v" * 4096}}, None),
+        ({"header": {"name": "x-arm", "value": "v" * 4097}}, "at most 4096 characters"),
+        ({"header": {"name": "x-arm", "value": "v" * 64, "type": "RegularExpression"}}, None),
+        (
+            {"header": {"name": "x-arm", "value": "v" * 65, "type": "RegularExpression"}},
+            "a RegularExpression header value is at most 64 characters",
+        ),
+    ],
+)
+def test_header_and_cookie_values_stay_within_what_gateways_accept(
+    condition: dict[str, Any], says: str | None
+) -> None:
+    problems = lint_document(broken(header_route(condition)))
+    if says is None:
+        assert problems == []
+        return
+    assert len(problems) == 1, problems
+    assert says in problems[0].message

@@ -14,7 +14,14 @@ from modelrollout.api.spec import Analysis, ModelDeploymentSpec
 from modelrollout.api.vocabulary import ConditionType, Outcome, Phase, Reason
 from modelrollout.engine.conditions import condition
 from modelrollout.engine.model import RevisionObservation
-from modelrollout.reconcile import Adapters, InvalidSpec, Result, carry_out, reconcile
+from modelrollout.reconcile import (
+    Adapters,
+    InvalidSpec,
+    Result,
+    carry_out,
+    reconcile,
+    release_route,
+)
 from modelrollout.routing.router import RouteError
 
 T0 = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -280,3 +287,50 @@ def test_the_api_servers_own_words_are_in_a_reconcile_error() -> None:
         ': the API server answered 422 Unprocessable Entity: Deployment.apps "m-1" is invalid: '
         "spec.template..."
     )
+
+
+def test_a_route_that_moved_under_a_write_is_not_an_error_and_not_written_again() -> None:
+    cluster = Cluster(route_conflicts=1)
+    decided = reconcile(adapters(cluster), body(), T0)
+    after = carry_out(decided, T0)
+    assert after is not None
+    assert after.conflict
+    assert not after.failed, "a conflict is no ReconcileError: the next decision is made anew"
+    assert cluster.calls.count(("route", 0)) == 1
+
+
+def test_a_deleted_model_deployment_takes_what_it_added_off_the_route() -> None:
+    cluster = Cluster()
+    said = release_route(adapters(cluster), body())
+    assert cluster.calls[-2:] == [("check",), ("route", 0)]
+    assert said == "fake route released (canary weight 0%)"
+
+
+def test_releasing_a_route_that_moved_reads_it_again() -> None:
+    cluster = Cluster(route_conflicts=2)
+    assert release_route(adapters(cluster), body()).endswith("released (canary weight 0%)")
+    assert cluster.calls.count(("route", 0)) == 3
+    cluster = Cluster(route_conflicts=3)
+    assert release_route(adapters(cluster), body()) == (
+        "route not released: it kept changing under us"
+    )
+
+
+def test_nothing_to_release_without_a_usable_route_or_spec() -> None:
+    cluster = Cluster(route_error=RouteError(Reason.ROUTE_NOT_FOUND, "HTTPRoute ml/r not found"))
+    assert release_route(adapters(cluster), body()) == (
+        "nothing to release: HTTPRoute ml/r not found"
+    )
+    assert release_route(adapters(Cluster()), body(replicas="many")).startswith(
+        "nothing to release: the spec was never valid"
+    )
+
+
+def test_a_name_our_services_cannot_carry_is_invalid_and_touches_nothing() -> None:
+    cluster = Cluster()
+    named = body()
+    named["metadata"]["name"] = "fraud.v2"
+    result = reconcile(adapters(cluster), named, T0)
+    assert result.invalid
+    assert "the Services <name>-stable and <name>-canary" in result.status.message
+    assert cluster.calls == []

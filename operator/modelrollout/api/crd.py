@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from modelrollout.api.names import NAME_RULE
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
 
@@ -132,6 +133,9 @@ def custom_resource_definition() -> dict[str, Any]:
                                 "rolled back automatically."
                             ),
                             "required": ["spec"],
+                            "x-kubernetes-validations": [
+                                {"rule": NAME_RULE.cel, "message": NAME_RULE.message}
+                            ],
                             "properties": {
                                 "apiVersion": {"type": "string", "description": "API version."},
                                 "kind": {"type": "string", "description": "Kind."},

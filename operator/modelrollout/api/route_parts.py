@@ -14,6 +14,13 @@ from modelrollout.api.base import Model, Rule
 _HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$"
 # RFC 6265 cookie-octets (no quote, comma, semicolon, backslash or space).
 _COOKIE_VALUE = r"^[!#-+\--:<-\[\]-~]+$"
+# Envoy (under most Gateway API implementations and Istio) refuses a regular expression
+# whose RE2 program is larger than 100 instructions by default, and with it the whole
+# route update: a cookie becomes one (name and value, with about 20 instructions
+# around them), so name and value stay within 32 + 40 characters (72: Envoy 1.36
+# accepts up to about 80), and a RegularExpression header value within 64 characters
+# (a repetition such as {1000} can still exceed it: keep patterns literal and short).
+MAX_COOKIE_NAME, MAX_COOKIE_VALUE, MAX_HEADER_REGEX = 32, 40, 64
 
 
 class HeaderMatch(Model):
@@ -40,10 +47,16 @@ class CookieMatch(Model):
     """A cookie's exact value (sent to the router as a regular expression on Cookie)."""
 
     name: str = Field(
-        min_length=1, max_length=256, pattern=_HEADER_NAME, description="Cookie name."
+        min_length=1,
+        max_length=MAX_COOKIE_NAME,
+        pattern=_HEADER_NAME,
+        description="Cookie name (gateways match it with a regular expression, so short).",
     )
     value: str = Field(
-        min_length=1, max_length=1024, pattern=_COOKIE_VALUE, description="Exact value."
+        min_length=1,
+        max_length=MAX_COOKIE_VALUE,
+        pattern=_COOKIE_VALUE,
+        description="Exact value (gateways match it with a regular expression, so short).",
     )
 
 
@@ -55,6 +68,19 @@ class RequestCondition(Model):
             "[has(self.header), has(self.cookie)].exists_one(x, x)",
             "a condition sets exactly one of header or cookie",
             lambda c: (c.header is None) != (c.cookie is None),
+        ),
+        # On the condition, not HeaderMatch: a cookie's own regular expression (in the
+        # status) is longer, and bounded by the cookie's name and value instead.
+        Rule(
+            "!has(self.header) || self.header.type != 'RegularExpression' || "
+            f"self.header.value.size() <= {MAX_HEADER_REGEX}",
+            f"a RegularExpression header value is at most {MAX_HEADER_REGEX} characters "
+            "(gateways refuse larger regular expressions, and with them the whole route)",
+            lambda c: (
+                c.header is None
+                or c.header.type != "RegularExpression"
+                or len(c.header.value) <= MAX_HEADER_REGEX
+            ),
         ),
     )
     header: HeaderMatch | None = Field(default=None, description="A header's value.")

@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from modelrollout.api.crd import GROUP, KIND, custom_resource_definition
+from modelrollout.api.names import NAME_RULE
 from modelrollout.api.spec import ModelDeploymentSpec
 
 
@@ -71,6 +72,8 @@ def lint_document(doc: dict[str, Any]) -> list[Problem]:
     name = f"{KIND}/{(doc.get('metadata') or {}).get('name', '<no name>')}"
     if not isinstance(doc.get("metadata"), dict) or not doc["metadata"].get("name"):
         return [Problem(name, "metadata.name", "every resource needs a name")]
+    if not isinstance(doc["metadata"]["name"], str) or not NAME_RULE.holds(doc["metadata"]["name"]):
+        return [Problem(name, "metadata.name", NAME_RULE.message)]
     doc = _without_nulls(doc, _schema())
     validator = _validator()
     problems = [
@@ -111,6 +114,8 @@ def _plain(error: jsonschema.ValidationError) -> str:
         assert isinstance(instance, dict)
         unknown = sorted(set(instance) - set(schema.get("properties", {})))
         return f"unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
+    if error.validator == "maxLength" and isinstance(instance, str):  # not echoed whole
+        return f"{len(instance)} characters: at most {error.validator_value} characters"
     return error.message
 
 

@@ -27,10 +27,11 @@ from kubernetes import client
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.vocabulary import Reason
-from modelrollout.handlers import caches, telemetry
+from modelrollout.engine.model import Emit
+from modelrollout.handlers import caches, events, telemetry
 from modelrollout.handlers.fencing import Fence, NotLeading, Standalone
 from modelrollout.handlers.status_write import Written, write_status
-from modelrollout.reconcile import Result, carry_out, cluster_adapters, reconcile
+from modelrollout.reconcile import Result, carry_out, cluster_adapters, reconcile, release_route
 from modelrollout.workloads.observed import Owned
 
 logger = logging.getLogger("modelrollout")
@@ -102,10 +103,12 @@ def _work(rt: Runtime, key: caches.Key, body: dict[str, Any], owned: Owned, rout
     try:
         result = reconcile(cluster_adapters(rt.api, owned, routes), body, now)
         try:
-            return _record_and_act(rt, key, body, result, now)
+            turn = _record_and_act(rt, key, body, result, now)
         except NotLeading as exc:  # whatever was left undone, the leader's next decision does
             logger.warning("%s/%s: %s; nothing more done", key[0], key[1], exc)
             return Turn(result, written=False, fenced=True)
+        _post(rt, key, body, turn)
+        return turn
     finally:
         telemetry.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
@@ -153,26 +156,29 @@ def _delay(rt: Runtime, turn: Turn, failures: int) -> float:
     return max(delay, UNCHANGED_RERUN_SECONDS) if turn.unchanged else delay
 
 
-def _post(rt: Runtime, body: kopf.Body, key: caches.Key, turn: Turn) -> None:
+def _post(rt: Runtime, key: caches.Key, body: dict[str, Any], turn: Turn) -> None:
+    """In the worker thread: metrics, logs and Events of a turn (Events are writes, so
+    fenced: none once the Lease is not provably held)."""
     namespace, name = key
-    if not rt.fence.holds():
-        return  # an Event is a write too
     if turn.failed:
         telemetry.RECONCILE_ERRORS.inc()
+    said: list[Emit] = []
     if turn.write_error is not None:
         logger.error("%s/%s %s", namespace, name, turn.write_error)
-        kopf.event(
-            body, type="Warning", reason=Reason.STATUS_WRITE_FAILED, message=turn.write_error
-        )
-    if not turn.written:
-        return  # decided on a status that did not stick: no events, decide again
-    result = turn.result
-    telemetry.record(namespace, name, result.previous, result.status, result.measurements)
-    events = result.events + (turn.after_acting.events if turn.after_acting else [])
-    for event in events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        said.append(Emit("Warning", Reason.STATUS_WRITE_FAILED, turn.write_error))
+    if turn.written:  # else decided on a status that did not stick: decide again
+        result = turn.result
+        telemetry.record(namespace, name, result.previous, result.status, result.measurements)
+        said += result.events + (turn.after_acting.events if turn.after_acting else [])
+    for event in said:
         log = logger.warning if event.type == "Warning" else logger.info
         log("%s/%s %s: %s", namespace, name, event.reason, event.message)
+        try:
+            events.post(rt.api, body, event.type, event.reason, event.message)
+        except NotLeading:
+            return
+        except Exception as exc:  # an Event lost is logged; the decision stands
+            logger.warning("%s/%s: Event %s not posted: %s", namespace, name, event.reason, exc)
 
 
 async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
@@ -206,6 +212,22 @@ async def drive(
         owned, route = caches.snapshot(key, current.get("spec") or {}, indices)
         work = loop.run_in_executor(rt.executor, _work, rt, key, current, owned, route)
         turn = await asyncio.shield(work)
-        _post(rt, body, key, turn)
         failures = failures + 1 if turn.failed else 0
         await _sleep(wake, stopped, _delay(rt, turn, failures))
+    if stopped.reason is not None and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason:
+        # Deleted (kopf's finalizer holds it until we return): its Deployments and
+        # Services go with it, but the route is its owner's.
+        current = rt.newest(key, dict(body))
+        await asyncio.shield(loop.run_in_executor(rt.executor, _release, rt, key, current))
+
+
+def _release(rt: Runtime, key: caches.Key, body: dict[str, Any]) -> None:
+    try:
+        said = release_route(cluster_adapters(rt.api, Owned((), (), ()), None), body)
+    except NotLeading:
+        said = (
+            "route not released: the Lease is not provably held (the next leader does not either)"
+        )
+    except Exception as exc:  # logged; the object goes on being deleted
+        said = f"route not released: {type(exc).__name__}: {exc}"
+    logger.info("%s/%s deleted: %s", key[0], key[1], said)

@@ -48,8 +48,9 @@ def api_configuration(connections: int) -> client.Configuration:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # Our own events carry the decisions; kopf's own would repeat them.
-    settings.posting.level = logging.WARNING
+    # Our own Events carry the decisions, fenced like every write (handlers.events);
+    # kopf's would repeat them, unfenced.
+    settings.posting.enabled = False
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.watching.server_timeout = 300
     # No watches on CustomResourceDefinitions or Namespaces: least privilege (RBAC needs

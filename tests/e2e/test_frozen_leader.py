@@ -1,0 +1,183 @@
+"""A leader frozen (SIGSTOP) for longer than its Lease, as a GC pause, a throttled CPU or
+a stopped VM would, and resumed once its successor has acted: it never writes again.
+
+Each replica authenticates as its own ServiceAccount, so kube-apiserver's audit log
+says who wrote what and when, and who held the Lease at that moment (testenv.audit)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from testenv.audit import Write, writes
+from testenv.cluster import Cluster
+from testenv.exporter import Traffic
+from testenv.procs import wait_until
+from testenv.replicas import FAST_LEASE, LEASE, Replicas
+from testenv.rollouts import Scenario
+from testenv.serviceaccounts import cluster_admin_service_account
+
+GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
+BAD = Traffic(rps=50, error_ratio=0.5, latency_seconds=0.02)
+ROLLOUTS = 10
+
+
+@pytest.fixture
+def audited_replicas(
+    api: client.ApiClient,
+    cluster: Cluster,
+    namespace: str,
+    session_operator_stopped: None,
+    tmp_path: Path,
+) -> Iterator[tuple[Replicas, list[str]]]:
+    """Two replicas, each its own ServiceAccount; with their audit users."""
+    if cluster.audit_log is None:
+        pytest.fail("this test reads kube-apiserver's audit log: run it on the local control plane")
+    names = ["replica-0", "replica-1"]
+    with contextlib.ExitStack() as stack:
+        kubeconfigs = [
+            stack.enter_context(
+                cluster_admin_service_account(
+                    api, cluster.kubeconfig, namespace, name, tmp_path / f"{name}.kubeconfig"
+                )
+            )
+            for name in names
+        ]
+        replicas = Replicas(
+            api, cluster.kubeconfig, tmp_path, namespace, FAST_LEASE, kubeconfigs=kubeconfigs
+        )
+        replicas.start()
+        try:
+            yield replicas, [f"system:serviceaccount:{namespace}:{name}" for name in names]
+        finally:
+            for member in replicas.members:  # none left stopped, whatever happened
+                if member.process is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(member.process.pid, signal.SIGCONT)
+            replicas.stop()
+
+
+def holder_at(lease_writes: list[Write], when: datetime) -> str | None:
+    """Who held the Lease when a request arrived: the writer of the last successful
+    Lease write before it that left a holder (a release leaves none)."""
+    holder = None
+    for w in lease_writes:
+        if w.received >= when:
+            break
+        holder = w.user if w.holder else None
+    return holder
+
+
+def test_a_frozen_leader_never_writes_after_a_successor_took_its_lease(
+    cluster: Cluster,
+    namespace: str,
+    make_scenario: Callable[..., Scenario],
+    audited_replicas: tuple[Replicas, list[str]],
+) -> None:
+    replicas, users = audited_replicas
+    assert cluster.audit_log is not None
+    started = datetime.now(UTC)
+    scenarios = [make_scenario(f"frozen-{i}") for i in range(ROLLOUTS)]
+    bad = {s.name for s in scenarios[1::2]}
+    for s in scenarios:
+        s.traffic("1.0.0", GOOD)
+        s.traffic("2.0.0", BAD if s.name in bad else GOOD)
+        s.create("1.0.0")
+    for s in scenarios:
+        s.wait_healthy("1.0.0", timeout=120)
+
+    stop, failures, freezes = threading.Event(), [], Counter[str]()
+    chaos_random = random.Random(22)
+
+    def successor_acted(frozen_user: str, since: datetime) -> bool:
+        found = writes(cluster.audit_log, since) if cluster.audit_log else []
+        return any(w.user != frozen_user and w.resource != "leases" and w.code < 300 for w in found)
+
+    def freeze() -> None:
+        try:
+            while not stop.is_set():
+                leader = replicas.wait_for_leader(timeout=60)
+                if stop.wait(chaos_random.uniform(1.5, 4)):
+                    return
+                assert leader.process is not None
+                pid = leader.process.pid
+                frozen_user = users[replicas.members.index(leader)]
+                frozen_at = datetime.now(UTC)
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    wait_until(
+                        lambda pid=pid: replicas.holder_pid() not in (pid, None),
+                        timeout=30,
+                        what="the standby to take the Lease of the frozen leader",
+                    )
+                    with contextlib.suppress(TimeoutError):  # no rollout may need a write
+                        wait_until(
+                            lambda u=frozen_user, t=frozen_at: successor_acted(u, t),
+                            timeout=15,
+                            what="the successor to write",
+                        )
+                        freezes["resumed after the successor wrote"] += 1
+                    freezes["frozen past the Lease"] += 1
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+        except Exception as exc:  # reported by the test, not lost in the thread
+            failures.append(exc)
+
+    def finished(s: Scenario) -> bool:
+        st = s.status()
+        if s.name in bad:
+            return st.get("phase") == "RolledBack"
+        return st.get("phase") == "Healthy" and st["stable"]["version"] == "2.0.0"
+
+    freezer = threading.Thread(target=freeze, daemon=True)
+    freezer.start()
+    try:
+        for pair in zip(scenarios[::2], scenarios[1::2], strict=True):
+            for s in pair:
+                s.set_version("2.0.0")
+            wait_until(
+                lambda pair=pair: all(finished(s) for s in pair),
+                timeout=240,
+                what=f"the rollouts of {pair[0].name} and {pair[1].name} ended",
+            )
+    finally:
+        stop.set()
+        freezer.join()
+    assert not failures, failures
+    print(f"freezes: {dict(freezes)}")
+    assert freezes["resumed after the successor wrote"] >= 3, "the rollouts saw frozen leaders"
+
+    found = writes(cluster.audit_log, started)
+    lease = [w for w in found if w.resource == "leases" and w.name == LEASE and 200 <= w.code < 300]
+    ours = [w for w in found if w.user in users and w.resource != "leases"]
+    late = [w for w in ours if holder_at(lease, w.received) != w.user]
+    print(f"writes by the replicas: {len(ours)}; Lease changes of hands: {len(lease)}")
+    assert ours, "the audit log saw the replicas' writes"
+    assert late == [], "\n".join(
+        f"{w.received.isoformat()} {w.user} {w.verb} {w.resource} {w.namespace}/{w.name} "
+        f"(holder: {holder_at(lease, w.received)})"
+        for w in late[:20]
+    )
+
+    for s in scenarios:
+        status = s.status()
+        outcome = "RolledBack" if s.name in bad else "Promoted"
+        assert [h["outcome"] for h in status["history"]] == [outcome], s.name
+        assert s.recorder is not None
+        weights = s.recorder.weights
+        if s.name in bad:
+            first_positive = next(i for i, w in enumerate(weights) if w > 0)
+            after = weights[weights.index(0, first_positive) :]
+            assert after == [0], ("a rolled-back canary got weight again", s.name, weights)
+        else:
+            assert weights == [0, 20, 50, 100, 0], ("weights went backwards", s.name, weights)
