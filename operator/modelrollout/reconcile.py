@@ -147,6 +147,7 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
         require_features(router, needed)
         router.check(needed)
         route_carried = router.carries(route_state(status))
+        route_empty_filters = router.empty_filter_lists()
         doing = "observing the Deployments"
         workloads = adapters.workloads(name, namespace, uid)
         revisions = workloads.observe()
@@ -161,6 +162,7 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
             request=parse_request(meta.get("annotations") or {}),
             judge=judge_look(read, spec, status, namespace, name, now),
             route_carried=route_carried,
+            route_empty_filters=route_empty_filters,
         )
         doing = "deciding"
         decision = decide(spec, generation, status, obs, now)
@@ -231,7 +233,8 @@ def release_route(adapters: Adapters, body: Mapping[str, Any]) -> str:
     except InvalidSpec:
         return "nothing to release: the spec was never valid"
     name, namespace = meta["name"], meta["namespace"]
-    released = RouteState(0)
+    status = ModelDeploymentStatus.model_validate(body.get("status") or {})
+    released = RouteState(0, empty_filters=tuple(status.route_empty_filters))
     for _ in range(3):
         router = adapters.router(
             spec.traffic, namespace, service_name(name, "stable"), service_name(name, "canary")

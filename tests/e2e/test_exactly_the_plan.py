@@ -176,7 +176,13 @@ def test_a_model_deployment_deleted_mid_rollout_leaves_the_owners_route_as_it_wa
     s = make_scenario("deleted")
     s.traffic("1.0.0", GOOD)
     s.traffic("2.0.0", GOOD)
+    # An owner who wrote an empty filters list (Git has it): it stays, and stays empty.
+    empty = [{"op": "add", "path": "/spec/rules/0/filters", "value": []}]
+    s.custom.patch_namespaced_custom_object(
+        *GW, s.namespace, "httproutes", s.name, empty, _content_type="application/json-patch+json"
+    )
     owners = s.custom.get_namespaced_custom_object(*GW, s.namespace, "httproutes", s.name)
+    assert owners["spec"]["rules"][0]["filters"] == []
     mirror = {"mirror": {"percent": 50}}
     header = {"headerRoute": {"match": [{"header": {"name": "x-canary", "value": "1"}}]}}
     s.create("1.0.0", strategy=canary(mirror, header, {"pause": {}}))

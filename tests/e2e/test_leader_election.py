@@ -14,13 +14,11 @@ import pytest
 from kubernetes import client
 
 from testenv.cluster import Cluster
-from testenv.exporter import Traffic
+from testenv.pairs import GOOD, assert_each_ended_once, roll_out_in_pairs, start_healthy
 from testenv.procs import wait_until
 from testenv.replicas import FAST_LEASE, Replicas
 from testenv.rollouts import Scenario
 
-GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
-BAD = Traffic(rps=50, error_ratio=0.5, latency_seconds=0.02)
 ROLLOUTS = 10
 
 
@@ -117,13 +115,7 @@ def test_rollouts_end_right_and_once_while_the_leader_is_killed_every_few_second
 ) -> None:
     replicas = replicas_factory(FAST_LEASE)
     scenarios = [make_scenario(f"chaos-{i}") for i in range(ROLLOUTS)]
-    bad = {s.name for s in scenarios[1::2]}
-    for s in scenarios:
-        s.traffic("1.0.0", GOOD)
-        s.traffic("2.0.0", BAD if s.name in bad else GOOD)
-        s.create("1.0.0")
-    for s in scenarios:
-        s.wait_healthy("1.0.0", timeout=120)
+    bad = start_healthy(scenarios)
 
     stop, failures = threading.Event(), []
     chaos_random = random.Random(14)
@@ -138,45 +130,18 @@ def test_rollouts_end_right_and_once_while_the_leader_is_killed_every_few_second
         except Exception as exc:  # reported by the test, not lost in the thread
             failures.append(exc)
 
-    def finished(s: Scenario) -> bool:
-        st = s.status()
-        if s.name in bad:
-            return st.get("phase") == "RolledBack"
-        return st.get("phase") == "Healthy" and st["stable"]["version"] == "2.0.0"
-
     killer = threading.Thread(target=chaos, daemon=True)
     killer.start()
     try:
         # In rounds of a good and a bad one, so leaders die all along the rollouts.
-        for pair in zip(scenarios[::2], scenarios[1::2], strict=True):
-            for s in pair:
-                s.set_version("2.0.0")
-            wait_until(
-                lambda pair=pair: all(finished(s) for s in pair),
-                timeout=180,
-                what=f"the rollouts of {pair[0].name} and {pair[1].name} ended",
-            )
+        roll_out_in_pairs(scenarios, bad, timeout=180)
     finally:
         stop.set()
         killer.join()
     assert not failures, failures
     print(f"leaders killed during the rollouts: {replicas.kills}")
     assert replicas.kills >= 3, "the rollouts saw leaders die"
-
-    for s in scenarios:
-        status = s.status()
-        outcome = "RolledBack" if s.name in bad else "Promoted"
-        assert [h["outcome"] for h in status["history"]] == [outcome], s.name
-        assert s.recorder is not None
-        weights = s.recorder.weights
-        if s.name in bad:
-            # Once the route took the bad canary's weight away, it never got any again.
-            first_positive = next(i for i, w in enumerate(weights) if w > 0)
-            after = weights[weights.index(0, first_positive) :]
-            assert after == [0], (s.name, weights)
-        else:
-            assert weights == [0, 20, 50, 100, 0], (s.name, weights)
-        assert Counter(r for _, r, _ in s.events())[outcome] <= 1, "never said twice"
+    assert_each_ended_once(scenarios, bad)
 
 
 def test_sigterm_finishes_cleanly_and_hands_the_lease_over(

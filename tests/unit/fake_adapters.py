@@ -67,6 +67,9 @@ class FakeRouter:
     def carries(self, state: RouteState) -> bool:
         return True
 
+    def empty_filter_lists(self) -> tuple[int, ...] | None:
+        return ()
+
     def apply(self, state: RouteState) -> None:
         self.cluster.calls.append(("route", state.canary_weight))
         if self.cluster.route_conflicts:

@@ -228,6 +228,14 @@ class ModelDeploymentStatus(Model):
     analysis: AnalysisStatus = Field(
         default_factory=AnalysisStatus, description="Analysis of the current rollout."
     )
+    route_empty_filters: list[Annotated[int, Field(ge=0, description="A rule's index.")]] = Field(
+        default_factory=list,
+        max_length=16,
+        description=(
+            "Rules of the route whose owner wrote an empty filters list, seen while no "
+            "mirror of ours was on it: kept when a mirror leaves."
+        ),
+    )
     scale_downs: list[ScaleDown] = Field(
         default_factory=list, description="Revisions waiting to be scaled to zero."
     )

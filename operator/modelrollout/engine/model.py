@@ -68,6 +68,9 @@ class Observations:
     # The route carries what the status as read implies (a step is done only once it
     # does: promotion.route_state).
     route_carried: bool = True
+    # Weighted rules whose owner wrote `filters: []`, while no mirror of ours is on the
+    # route (None: ours is on it, so the owner's own shape cannot be seen now).
+    route_empty_filters: tuple[int, ...] | None = None
 
 
 # -- actions: what the reconciler must make true, in order --------------------------
@@ -113,6 +116,10 @@ class RouteState:
     canary_weight: int
     mirror: int = 0
     header_route: tuple[HeaderMatch, ...] = ()
+    # Weighted rules whose owner wrote an empty `filters` list: it stays when our mirror
+    # leaves (elsewhere the list we added goes with it), so the route is as its owner
+    # wrote it. Not a traffic state: `describe` leaves it out.
+    empty_filters: tuple[int, ...] = ()
 
     def describe(self) -> str:
         parts = [f"canary weight {self.canary_weight}%"]

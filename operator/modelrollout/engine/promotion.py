@@ -42,9 +42,10 @@ def route_state(status: ModelDeploymentStatus) -> RouteState:
     effect = STAGES[stage] if stage is not None else None
     if effect is not None and effect.weight is not None:
         weight = effect.weight
+    empty = tuple(status.route_empty_filters)
     if canary is None:
-        return RouteState(weight)
-    return RouteState(weight, canary.mirror, tuple(canary.header_route))
+        return RouteState(weight, empty_filters=empty)
+    return RouteState(weight, canary.mirror, tuple(canary.header_route), empty)
 
 
 def verdict_is_in(stage: PromotionStage | None) -> bool:

@@ -92,6 +92,8 @@ def decide(
     if t.s.canary is not None and t.s.canary.revision != t.revision:
         lifecycle.supersede(t)
     SITUATIONS[situation(t)](t)
+    if obs.route_empty_filters is not None:  # the owner's route, seen without our mirror
+        t.s.route_empty_filters = list(obs.route_empty_filters)
     assert_workloads(t)
     due_scale_downs(t)
     collect_garbage(t)

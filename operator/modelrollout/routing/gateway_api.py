@@ -28,6 +28,7 @@ from modelrollout.engine.model import RouteFeature, RouteState
 from modelrollout.routing.httproute_patch import (
     MAX_RULES,
     BackendRef,
+    empty_filters,
     find_backend_refs,
     route_patch,
     rules_with_header_route,
@@ -114,6 +115,9 @@ class GatewayAPIRouter:
     def carries(self, state: RouteState) -> bool:
         route = self._checked or self._read()
         return not route_patch(route, self.stable, self.canary, state)
+
+    def empty_filter_lists(self) -> tuple[int, ...] | None:
+        return empty_filters(self._checked or self._read(), self.stable, self.canary)
 
     def apply(self, state: RouteState) -> None:
         # The route check() read; a conflict is never answered by applying again (the

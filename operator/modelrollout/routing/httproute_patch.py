@@ -8,7 +8,8 @@ Services (a "weighted rule"):
 - the two backendRefs' `weight`;
 - a mirror: one `RequestMirror` filter (`percent`) to the canary Service, appended to
   the rule's filters, replaced in place, and removed when it ends (with the `filters`
-  list itself if ours was its only entry, so nothing is left behind);
+  list itself if ours was its only entry, so nothing is left behind, unless the owner
+  wrote that list empty: `RouteState.empty_filters`, seen before our mirror came);
 - a header route: one rule per weighted rule, named `modelrollout-<canary>-<n>`, that
   repeats the weighted rule's matches with our headers added and sends them to the
   canary. More header matches make a rule more specific, so Gateway API's precedence
@@ -88,7 +89,7 @@ def route_patch(
     weighted = sorted({ref.rule for ref in refs})
     ops = _weight_ops(refs, stable, state.canary_weight)
     for r in weighted:
-        ops += _mirror_ops(r, rules[r], canary, state.mirror)
+        ops += _mirror_ops(r, rules[r], canary, state.mirror, r in state.empty_filters)
     wanted: dict[str, dict[str, Any]] = {}
     for n, r in enumerate(weighted if state.header_route else []):
         name = _header_rule_name(canary, n)
@@ -141,7 +142,19 @@ def _mirror_filter(rule: Mapping[str, Any], canary: str, percent: int) -> dict[s
     return {"type": "RequestMirror", "requestMirror": {"backendRef": backend, "percent": percent}}
 
 
-def _mirror_ops(r: int, rule: Mapping[str, Any], canary: str, percent: int) -> list[dict[str, Any]]:
+def empty_filters(route: Mapping[str, Any], stable: str, canary: str) -> tuple[int, ...] | None:
+    """The weighted rules whose `filters` is an empty list; None while a mirror of ours
+    is on the route (then the owner's shape of those lists cannot be seen)."""
+    rules: list[dict[str, Any]] = route.get("spec", {}).get("rules") or []
+    weighted = sorted({ref.rule for ref in find_backend_refs(route, stable, canary)})
+    if any(_is_our_mirror(f, canary) for r in weighted for f in rules[r].get("filters") or []):
+        return None
+    return tuple(r for r in weighted if rules[r].get("filters") == [])
+
+
+def _mirror_ops(
+    r: int, rule: Mapping[str, Any], canary: str, percent: int, owner_empty: bool
+) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] | None = rule.get("filters")
     base = f"/spec/rules/{r}/filters"
     index = next((i for i, f in enumerate(filters or []) if _is_our_mirror(f, canary)), None)
@@ -154,7 +167,8 @@ def _mirror_ops(r: int, rule: Mapping[str, Any], canary: str, percent: int) -> l
         return [{"op": "add", "path": f"{base}/-", "value": want}]
     assert filters is not None
     if want is None:
-        whole = len(filters) == 1  # ours alone: the list goes too, as it came
+        # Ours alone: the list goes too, as it came, unless its owner wrote it empty.
+        whole = len(filters) == 1 and not owner_empty
         return [{"op": "remove", "path": base if whole else f"{base}/{index}"}]
     if filters[index] == want:
         return []

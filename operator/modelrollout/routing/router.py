@@ -43,6 +43,11 @@ class Router(Protocol):
         """The route as read carries `state` (a step is done only once it does)."""
         ...
 
+    def empty_filter_lists(self) -> tuple[int, ...] | None:
+        """Weighted rules whose owner wrote an empty filters list (RouteState's
+        `empty_filters`), or None while our mirror is on the route."""
+        ...
+
     def apply(self, state: RouteState) -> None:
         """Make the route carry `state`, writing only on a difference; verify the write.
         RouteConflict when the route changed since it was read: never re-applied."""

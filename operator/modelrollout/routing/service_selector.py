@@ -18,5 +18,8 @@ class ServiceSelectorOnly:
     def carries(self, state: RouteState) -> bool:
         return True  # nothing to carry beyond the Services
 
+    def empty_filter_lists(self) -> tuple[int, ...] | None:
+        return ()
+
     def apply(self, state: RouteState) -> None:
         return None  # the Services' selectors carry the switch

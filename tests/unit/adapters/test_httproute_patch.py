@@ -11,7 +11,7 @@ import pytest
 
 from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.engine.model import RouteState
-from modelrollout.routing.httproute_patch import find_backend_refs, route_patch
+from modelrollout.routing.httproute_patch import empty_filters, find_backend_refs, route_patch
 
 STABLE, CANARY = "m-stable", "m-canary"
 X_CANARY = HeaderMatch(name="X-Canary", value="true")
@@ -177,3 +177,27 @@ def test_an_edit_since_the_read_fails_the_patch() -> None:
     edited["spec"]["rules"][0]["filters"].insert(0, {"type": "CORS", "cors": {}})
     with pytest.raises(jsonpatch.JsonPatchTestFailed):
         jsonpatch.apply_patch(edited, route_patch(read, STABLE, CANARY, RouteState(0)))
+
+
+@pytest.mark.parametrize(
+    ("rule", "seen"),
+    [(weighted(), ()), (weighted(filters=[]), (0,))],
+    ids=["no filters key", "filters: [] by its owner"],
+)
+def test_a_mirror_leaves_the_owners_filters_exactly_as_they_were(
+    rule: dict[str, Any], seen: tuple[int, ...]
+) -> None:
+    owners = route(rule, {"backendRefs": [ref("other")], "filters": []})
+    assert empty_filters(owners, STABLE, CANARY) == seen, "only weighted rules count"
+    mirrored = carried(owners, RouteState(0, mirror=50, empty_filters=seen))
+    assert empty_filters(mirrored, STABLE, CANARY) is None, "the owner's shape is hidden now"
+    after = carried(mirrored, RouteState(0, empty_filters=seen))
+    assert after == owners
+
+
+def test_without_the_memory_an_empty_list_would_go_with_our_mirror() -> None:
+    """Why the status keeps what it saw: the route alone cannot tell the two apart."""
+    owners = route(weighted(filters=[]))
+    mirrored = carried(owners, RouteState(0, mirror=50, empty_filters=(0,)))
+    assert mirrored == carried(route(weighted()), RouteState(0, mirror=50))
+    assert "filters" not in carried(mirrored, RouteState(0))["spec"]["rules"][0]

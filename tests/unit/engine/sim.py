@@ -101,10 +101,13 @@ class World:
         request: Request | None = None,
         advance: timedelta = timedelta(seconds=1),
         judge: JudgeReading | None = None,
+        route_empty_filters: tuple[int, ...] | None = None,
     ) -> Decision:
         self.now += advance
         carried = (self.route or RouteState(0)) == route_state(self.status)
-        obs = Observations(self.observations(), measurements, request, judge, carried)
+        obs = Observations(
+            self.observations(), measurements, request, judge, carried, route_empty_filters
+        )
         decision = decide(self.spec, 1, self.status, obs, self.now)
         for action in decision.actions:
             if isinstance(action, (ApplyRevision, ScaleRevision)):

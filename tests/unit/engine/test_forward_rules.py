@@ -297,3 +297,15 @@ def test_an_unchanged_plan_changes_nothing() -> None:
     ok(world, timedelta(seconds=31))
     assert world.status.plan == before
     assert Reason.PLAN_CHANGED not in world.reasons()
+
+
+def test_the_owners_empty_filter_lists_are_remembered_while_our_mirror_hides_them() -> None:
+    world = healthy_world()
+    world.tick(route_empty_filters=(0, 2))
+    assert world.status.route_empty_filters == [0, 2]
+    world.tick(route_empty_filters=None)  # our mirror is on the route: nothing to see
+    assert world.status.route_empty_filters == [0, 2]
+    assert world.route is not None
+    assert world.route.empty_filters == (0, 2)
+    world.tick(route_empty_filters=())  # the owner dropped them
+    assert world.status.route_empty_filters == []

@@ -1,0 +1,66 @@
+"""Rollouts in rounds of a good and a bad version, for tests that disturb the operator
+meanwhile (leaders killed or frozen): each must end once, right, and with the route's
+weights as a rollout moves them."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from testenv.exporter import Traffic
+from testenv.procs import wait_until
+from testenv.rollouts import Scenario
+
+GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
+BAD = Traffic(rps=50, error_ratio=0.5, latency_seconds=0.02)
+
+
+def start_healthy(scenarios: list[Scenario]) -> set[str]:
+    """Every other one (the bad ones, returned by name) fails on 2.0.0."""
+    bad = {s.name for s in scenarios[1::2]}
+    for s in scenarios:
+        s.traffic("1.0.0", GOOD)
+        s.traffic("2.0.0", BAD if s.name in bad else GOOD)
+        s.create("1.0.0")
+    for s in scenarios:
+        s.wait_healthy("1.0.0", timeout=120)
+    return bad
+
+
+def _finished(s: Scenario, bad: set[str]) -> bool:
+    st = s.status()
+    if s.name in bad:
+        return st.get("phase") == "RolledBack"
+    return st.get("phase") == "Healthy" and st["stable"]["version"] == "2.0.0"
+
+
+def roll_out_in_pairs(scenarios: list[Scenario], bad: set[str], timeout: float) -> None:
+    """2.0.0 to a good and a bad one at a time, each pair to its end."""
+    for pair in zip(scenarios[::2], scenarios[1::2], strict=True):
+        for s in pair:
+            s.set_version("2.0.0")
+        wait_until(
+            lambda pair=pair: all(_finished(s, bad) for s in pair),
+            timeout=timeout,
+            what=f"the rollouts of {pair[0].name} and {pair[1].name} ended",
+        )
+
+
+def assert_each_ended_once(scenarios: list[Scenario], bad: set[str]) -> None:
+    for s in scenarios:
+        status = s.status()
+        outcome = "RolledBack" if s.name in bad else "Promoted"
+        assert [h["outcome"] for h in status["history"]] == [outcome], s.name
+        assert s.recorder is not None
+        weights = s.recorder.weights
+        if s.name in bad:
+            # Once the route took the bad canary's weight away, it never got any again.
+            first_positive = next(i for i, w in enumerate(weights) if w > 0)
+            after = weights[weights.index(0, first_positive) :]
+            assert after == [0], ("a rolled-back canary got weight again", s.name, weights)
+        else:
+            assert weights == [0, 20, 50, 100, 0], (
+                "weights repeated or backwards",
+                s.name,
+                weights,
+            )
+        assert Counter(r for _, r, _ in s.events())[outcome] <= 1, "never said twice"
