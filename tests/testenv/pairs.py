@@ -35,13 +35,15 @@ def _finished(s: Scenario, bad: set[str]) -> bool:
 
 def roll_out_in_pairs(scenarios: list[Scenario], bad: set[str], timeout: float) -> None:
     """2.0.0 to a good and a bad one at a time, each pair to its end."""
-    for pair in zip(scenarios[::2], scenarios[1::2], strict=True):
-        for s in pair:
-            s.set_version("2.0.0")
+    for good, failing in zip(scenarios[::2], scenarios[1::2], strict=True):
+        good.set_version("2.0.0")
+        failing.set_version("2.0.0")
+
+        def ended(pair: tuple[Scenario, Scenario] = (good, failing)) -> bool:
+            return all(_finished(s, bad) for s in pair)
+
         wait_until(
-            lambda pair=pair: all(_finished(s, bad) for s in pair),
-            timeout=timeout,
-            what=f"the rollouts of {pair[0].name} and {pair[1].name} ended",
+            ended, timeout=timeout, what=f"the rollouts of {good.name} and {failing.name} ended"
         )
 
 
