@@ -29,7 +29,7 @@ from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.vocabulary import Reason
 from modelrollout.engine.model import Emit
 from modelrollout.handlers import caches, events, telemetry
-from modelrollout.handlers.fencing import Fence, NotLeading, Standalone
+from modelrollout.handlers.fencing import NotLeading
 from modelrollout.handlers.status_write import Written, write_status
 from modelrollout.reconcile import Result, carry_out, cluster_adapters, reconcile, release_route
 from modelrollout.workloads.observed import Owned
@@ -47,7 +47,6 @@ class Runtime:
     executor: ThreadPoolExecutor
     wakes: caches.Wakes
     routes_watched: bool  # HTTPRoutes are served, so the cache has them
-    fence: Fence = field(default_factory=Standalone)  # the same as `api`'s
     resync_seconds: float = 300.0
     invalid_recheck_seconds: float = 30.0  # InvalidSpec may hinge on an unwatched Secret
     # (namespace, name) -> (resourceVersion decided on, the object as written)

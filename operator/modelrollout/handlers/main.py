@@ -199,7 +199,6 @@ def main(argv: list[str] | None = None) -> int:
         wakes=caches.Wakes(),
         routes_watched=False,  # found out at startup
         resync_seconds=args.resync_seconds,
-        fence=fence,
     )
     try:
         asyncio.run(
