@@ -212,6 +212,12 @@ class LabGateway:
         }
 
     def sync(self) -> None:
+        # Routes first, endpoints second: the operator gives a Service traffic only once
+        # its endpoints are ready, so a route read before them is never matched with
+        # endpoints older than the ones the operator saw (read the other way round, a
+        # header route just written met the canary's slice from before its pod was
+        # ready, and tagged requests got 503 for a poll).
+        routes = self._routes()
         ready = {e.uid: e for e in self.endpoints() if e.ready}
         backends = self._backends(ready)
         with self._lock:  # revision_counts() reads the names from another thread
@@ -221,7 +227,6 @@ class LabGateway:
                 ports = {p for service in backends.values() for p in service.get(cluster, [])}
                 self._clusters[cluster] = sorted(ports)
             clusters = dict(self._clusters)
-        routes = self._routes()
         clusters.update({_no_endpoints(self.namespace, svc): [] for svc in self._services(routes)})
         virtual_hosts, shares, mirrors = envoy_routes(self.namespace, routes, backends)
         # Make before break: endpoints are added first (a route never sends to a cluster
