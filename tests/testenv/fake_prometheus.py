@@ -22,6 +22,7 @@ class Answer:
     code: int
     body: str
     slow: float = 0.0  # seconds to wait before answering
+    headers: tuple[tuple[str, str], ...] = ()  # beside Content-Type and Content-Length
 
 
 def success(result_type: str, result: Any) -> str:
@@ -58,6 +59,8 @@ class FakePrometheus:
                 self.send_response(answer.code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in answer.headers:
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 

@@ -44,7 +44,32 @@ def broken(change: dict[str, Any]) -> dict[str, Any]:
         (
             {"analysis": {**GOOD["spec"]["analysis"], "interval": "0s"}},
             "spec.analysis",
-            "interval must be longer than 0s",
+            "interval must be at least 1s",
+        ),
+        (
+            {"analysis": {**GOOD["spec"]["analysis"], "interval": "999ms"}},
+            "spec.analysis",
+            "interval must be at least 1s",
+        ),
+        (
+            {
+                "analysis": {
+                    **GOOD["spec"]["analysis"],
+                    "prometheus": {"url": "http://p:9090", "timeout": "31s"},
+                }
+            },
+            "spec.analysis.prometheus",
+            "timeout must be longer than 0s and at most 30s",
+        ),
+        (
+            {
+                "analysis": {
+                    **GOOD["spec"]["analysis"],
+                    "prometheus": {"url": "http://p:9090", "scrapeInterval": "500ms"},
+                }
+            },
+            "spec.analysis.prometheus",
+            "scrapeInterval must be at least 1s",
         ),
         (
             {"analysis": {**GOOD["spec"]["analysis"], "window": "10s"}},

@@ -11,6 +11,9 @@ from modelrollout.api.base import Model, Rule
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.fields import ZERO, DNSLabel, Duration
 
+MAX_TIMEOUT = "30s"  # of one query
+MIN_PERIOD = "1s"  # between measurements, and between the scrapes the judge follows
+
 
 class SecretRef(Model):
     name: DNSLabel = Field(description="Name of a Secret in the ModelDeployment's namespace.")
@@ -40,15 +43,18 @@ class MetricConventions(Model):
 
 class PrometheusSource(Model):
     __rules__ = (
+        # A query holds one of the operator's shared workers while it waits: bounded.
         Rule(
-            "duration(self.timeout) > duration('0s')",
-            "timeout must be longer than 0s",
-            lambda source: parse_duration(source.timeout) > ZERO,
+            "duration(self.timeout) > duration('0s') && duration(self.timeout) <= "
+            f"duration('{MAX_TIMEOUT}')",
+            f"timeout must be longer than 0s and at most {MAX_TIMEOUT}",
+            lambda source: ZERO < parse_duration(source.timeout) <= parse_duration(MAX_TIMEOUT),
         ),
+        # Looks follow scrapes: shorter would make a loop of queries, writes and Events.
         Rule(
-            "duration(self.scrapeInterval) > duration('0s')",
-            "scrapeInterval must be longer than 0s",
-            lambda source: parse_duration(source.scrape_interval) > ZERO,
+            f"duration(self.scrapeInterval) >= duration('{MIN_PERIOD}')",
+            f"scrapeInterval must be at least {MIN_PERIOD}",
+            lambda source: parse_duration(source.scrape_interval) >= parse_duration(MIN_PERIOD),
         ),
     )
     url: str = Field(pattern=r"^https?://", max_length=2048, description="Prometheus base URL.")
@@ -170,9 +176,9 @@ class Analysis(Model):
 
     __rules__ = (
         Rule(
-            "duration(self.interval) > duration('0s')",
-            "interval must be longer than 0s",
-            lambda analysis: analysis.interval_delta().total_seconds() > 0,
+            f"duration(self.interval) >= duration('{MIN_PERIOD}')",
+            f"interval must be at least {MIN_PERIOD}",
+            lambda analysis: analysis.interval_delta() >= parse_duration(MIN_PERIOD),
         ),
         Rule(
             "!has(self.window) || duration(self.window) > duration('0s')",

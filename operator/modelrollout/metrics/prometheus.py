@@ -74,7 +74,10 @@ class PrometheusProvider:
     def _get(self, query: str) -> tuple[int, str]:
         try:
             response = self.session.get(
-                f"{self.url}/api/v1/query", params={"query": query}, timeout=self.timeout
+                f"{self.url}/api/v1/query",
+                params={"query": query},
+                timeout=self.timeout,
+                allow_redirects=False,  # the spec's URL, and no other
             )
         except requests.Timeout as exc:
             raise ProviderError(
@@ -84,6 +87,11 @@ class PrometheusProvider:
             raise ProviderError(f"TLS to Prometheus at {self.url} failed ({_cause(exc)})") from exc
         except requests.RequestException as exc:
             raise ProviderError(f"Prometheus at {self.url} unreachable ({_cause(exc)})") from exc
+        if response.is_redirect:
+            raise ProviderError(
+                f"Prometheus at {self.url} answered HTTP {response.status_code}, a redirect: "
+                "not followed (point analysis.prometheus.url at Prometheus itself)"
+            )
         return response.status_code, response.text
 
     def close(self) -> None:

@@ -229,3 +229,17 @@ def test_the_provider_says_what_happened_over_http(
     provider.close()
     assert says in str(raised.value)
     assert "unreachable" not in str(raised.value)
+
+
+def test_a_redirect_is_not_followed(fake_prometheus: FakePrometheus) -> None:
+    """The spec's URL and no other: a redirect (to a metadata server, say) is an error."""
+    with FakePrometheus(lambda _: Answer(200, vector("0.001"))).running() as elsewhere:
+        moved = (("Location", f"{elsewhere.url}/api/v1/query?query=q"),)
+        fake_prometheus.script = lambda _: Answer(302, "", headers=moved)
+        provider = PrometheusProvider(PrometheusSource(url=fake_prometheus.url))
+        try:
+            with pytest.raises(ProviderError, match=r"answered HTTP 302, a redirect: not followed"):
+                provider.value("q")
+        finally:
+            provider.close()
+        assert elsewhere.queries == []
