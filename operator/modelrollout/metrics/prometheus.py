@@ -9,13 +9,16 @@ named in the measurement.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
+import urllib3
 
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import Metric, PrometheusSource
+from modelrollout.metrics.bounded_read import TooLarge, TooSlow, read_bounded
 from modelrollout.metrics.prometheus_answer import read_answer, read_labelled
 from modelrollout.metrics.promql import judge_counts, metric_query, sample_size
 from modelrollout.metrics.provider import (
@@ -46,6 +49,11 @@ class Credentials:
         return cls(data.get("token"), data.get("username"), data.get("password"))
 
 
+# An answer holds one number, or a few series for the judge: a few KiB. Far more is a
+# wrong URL, or a hostile one (a gzip bomb took 815 MiB before answers were bounded).
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
 class PrometheusProvider:
     def __init__(self, source: PrometheusSource, credentials: Credentials | None = None) -> None:
         self.url = source.url.rstrip("/")
@@ -72,33 +80,42 @@ class PrometheusProvider:
         return read_labelled(status_code, body, ("side", "kind"))
 
     def _get(self, query: str) -> tuple[int, str]:
+        """One query within `timeout` from start to the answer's last byte, and at most
+        MAX_ANSWER_BYTES of decoded answer (bounded_read)."""
+        deadline = time.monotonic() + self.timeout
+        slow = f"Prometheus at {self.url} did not answer within {self.timeout:g}s"
         try:
-            response = self.session.get(
+            with self.session.get(
                 f"{self.url}/api/v1/query",
                 params={"query": query},
                 timeout=self.timeout,
                 allow_redirects=False,  # the spec's URL, and no other
-            )
-        except requests.Timeout as exc:
+                stream=True,
+            ) as response:
+                if response.is_redirect:
+                    raise ProviderError(
+                        f"Prometheus at {self.url} answered HTTP {response.status_code}, a "
+                        "redirect: not followed (point analysis.prometheus.url at Prometheus)"
+                    )
+                body = read_bounded(response, deadline, MAX_ANSWER_BYTES)
+        except (requests.Timeout, TooSlow) as exc:
+            raise ProviderError(slow) from exc
+        except TooLarge as exc:
             raise ProviderError(
-                f"Prometheus at {self.url} did not answer within {self.timeout:g}s"
+                f"Prometheus at {self.url} answered with more than {MAX_ANSWER_BYTES} bytes "
+                "(decoded): not read further"
             ) from exc
         except requests.exceptions.SSLError as exc:
             raise ProviderError(f"TLS to Prometheus at {self.url} failed ({_cause(exc)})") from exc
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise ProviderError(f"Prometheus at {self.url} unreachable ({_cause(exc)})") from exc
-        if response.is_redirect:
-            raise ProviderError(
-                f"Prometheus at {self.url} answered HTTP {response.status_code}, a redirect: "
-                "not followed (point analysis.prometheus.url at Prometheus itself)"
-            )
-        return response.status_code, response.text
+        return response.status_code, body.decode(response.encoding or "utf-8", errors="replace")
 
     def close(self) -> None:
         self.session.close()
 
 
-def _cause(exc: requests.RequestException) -> str:
+def _cause(exc: Exception) -> str:
     """The root reason (e.g. "ConnectionRefusedError: Connection refused"), found through
     urllib3's wrappers, not their long text with the URL in it."""
     found: BaseException = exc
