@@ -233,7 +233,8 @@ def assert_refused_alike(
 @pytest.mark.parametrize(
     ("field", "value", "says"),
     [
-        ("interval", "0s", "interval must be longer than 0s"),
+        ("interval", "0s", "interval must be at least 1s"),
+        ("interval", "900ms", "interval must be at least 1s"),
         ("window", "0s", "window must be longer than 0s"),
         ("window", "1s", "must span at least two scrapes"),
     ],
