@@ -117,28 +117,17 @@ def test_rollouts_end_right_and_once_while_the_leader_is_killed_every_few_second
     scenarios = [make_scenario(f"chaos-{i}") for i in range(ROLLOUTS)]
     bad = start_healthy(scenarios)
 
-    stop, failures = threading.Event(), []
     chaos_random = random.Random(14)
 
-    def chaos() -> None:
-        try:
-            while not stop.is_set():
-                leader = replicas.wait_for_leader(timeout=60)
-                if stop.wait(chaos_random.uniform(2, 7)):
-                    return
-                replicas.kill(leader)
-        except Exception as exc:  # reported by the test, not lost in the thread
-            failures.append(exc)
+    def chaos(stop: threading.Event) -> None:
+        while not stop.is_set():
+            leader = replicas.wait_for_leader(timeout=60)
+            if stop.wait(chaos_random.uniform(2, 7)):
+                return
+            replicas.kill(leader)
 
-    killer = threading.Thread(target=chaos, daemon=True)
-    killer.start()
-    try:
-        # In rounds of a good and a bad one, so leaders die all along the rollouts.
-        roll_out_in_pairs(scenarios, bad, timeout=180)
-    finally:
-        stop.set()
-        killer.join()
-    assert not failures, failures
+    # In rounds of a good and a bad one, so leaders die all along the rollouts.
+    roll_out_in_pairs(scenarios, bad, timeout=180, meanwhile=chaos)
     print(f"leaders killed during the rollouts: {replicas.kills}")
     assert replicas.kills >= 3, "the rollouts saw leaders die"
     assert_each_ended_once(scenarios, bad)

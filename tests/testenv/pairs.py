@@ -4,7 +4,9 @@ weights as a rollout moves them."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from collections.abc import Callable
 
 from testenv.exporter import Traffic
 from testenv.procs import wait_until
@@ -33,18 +35,41 @@ def _finished(s: Scenario, bad: set[str]) -> bool:
     return st.get("phase") == "Healthy" and st["stable"]["version"] == "2.0.0"
 
 
-def roll_out_in_pairs(scenarios: list[Scenario], bad: set[str], timeout: float) -> None:
-    """2.0.0 to a good and a bad one at a time, each pair to its end."""
-    for good, failing in zip(scenarios[::2], scenarios[1::2], strict=True):
-        good.set_version("2.0.0")
-        failing.set_version("2.0.0")
+def roll_out_in_pairs(
+    scenarios: list[Scenario],
+    bad: set[str],
+    timeout: float,
+    meanwhile: Callable[[threading.Event], None] | None = None,
+) -> None:
+    """2.0.0 to a good and a bad one at a time, each pair to its end; `meanwhile` runs
+    in a thread all along (until the event it is given is set), and what it raises is
+    raised here."""
+    stop, failures = threading.Event(), []
 
-        def ended(pair: tuple[Scenario, Scenario] = (good, failing)) -> bool:
-            return all(_finished(s, bad) for s in pair)
+    def disturb() -> None:
+        try:
+            if meanwhile is not None:
+                meanwhile(stop)
+        except Exception as exc:  # reported by the test, not lost in the thread
+            failures.append(exc)
 
-        wait_until(
-            ended, timeout=timeout, what=f"the rollouts of {good.name} and {failing.name} ended"
-        )
+    thread = threading.Thread(target=disturb, daemon=True)
+    thread.start()
+    try:
+        for good, failing in zip(scenarios[::2], scenarios[1::2], strict=True):
+            good.set_version("2.0.0")
+            failing.set_version("2.0.0")
+
+            def ended(pair: tuple[Scenario, Scenario] = (good, failing)) -> bool:
+                return all(_finished(s, bad) for s in pair)
+
+            wait_until(
+                ended, timeout=timeout, what=f"the rollouts of {good.name} and {failing.name} ended"
+            )
+    finally:
+        stop.set()
+        thread.join()
+    assert not failures, failures
 
 
 def assert_each_ended_once(scenarios: list[Scenario], bad: set[str]) -> None:

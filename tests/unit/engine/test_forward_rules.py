@@ -10,7 +10,7 @@ import pytest
 from sim import World, healthy_world, measurement, spec
 
 from modelrollout.api.vocabulary import Outcome, Phase, PromotionStage, Reason
-from modelrollout.engine.model import Request, RequestAction
+from modelrollout.engine.model import Request
 from modelrollout.engine.plan import resume_at
 
 OK, ERROR, FAILED = Outcome.SUCCESSFUL, Outcome.ERROR, Outcome.FAILED
@@ -208,17 +208,13 @@ def at_step_4_of_20_pause_50_pause() -> World:
     """The issue's rollout: at step 4 of [20, pause, 50, pause 60s]."""
     plan = steps(20, {"pause": {}}, 50, PAUSE_1M)
     world = rolling(plan)
-    world.tick(request=_req("promote", "p1"))
+    world.tick(request=Request("promote", "p1"))
     world.tick()
     assert world.status.message == "step 3/4: waiting for a successful measurement"
     ok(world)
     assert world.weight == 50
     assert world.status.current_step == 3
     return world
-
-
-def _req(action: RequestAction, token: str) -> Request:
-    return Request(action, token)
 
 
 def test_a_shorter_plan_below_the_weight_restarts_and_never_promotes() -> None:

@@ -1,0 +1,123 @@
+"""The reconciler's ports: how it reaches the cluster, the route and the metrics
+(Adapters, injected, so tests use fakes), and what a decision hands back (Result, with
+the Plan of actions not yet carried out)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from modelrollout.api.spec import Analysis, ModelDeploymentSpec, Traffic
+from modelrollout.api.status import Measurement, ModelDeploymentStatus
+from modelrollout.api.vocabulary import Reason
+from modelrollout.engine.model import (
+    Action,
+    Emit,
+    Observations,
+    RevisionObservation,
+)
+from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError
+from modelrollout.metrics.registry import credentials_secret, provider_for
+from modelrollout.routing.gateway_api import RouteLookup
+from modelrollout.routing.registry import router_for
+from modelrollout.routing.router import Router
+from modelrollout.workloads.cluster import Workloads
+from modelrollout.workloads.observed import Owned
+
+
+class InvalidSpec(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class WorkloadsPort(Protocol):
+    """The workloads of one ModelDeployment (workloads.cluster.Workloads, or a fake)."""
+
+    def observe(self) -> dict[str, RevisionObservation]: ...
+    def apply_revision(
+        self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None
+    ) -> None: ...
+    def scale_revision(
+        self, revision: str, replicas: int, observed: RevisionObservation | None
+    ) -> None: ...
+    def delete_revision(self, revision: str) -> None: ...
+    def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """How the reconciler reaches the outside world, one factory per port."""
+
+    # (name, namespace, uid) -> workloads
+    workloads: Callable[[str, str, str], WorkloadsPort]
+    # (traffic, namespace, stable Service, canary Service) -> router
+    router: Callable[[Traffic | None, str, str, str], Router]
+    # (analysis, namespace) -> provider; raises InvalidSpec for unusable credentials
+    provider: Callable[[Analysis, str], MetricsProvider]
+
+
+def cluster_adapters(api: client.ApiClient, owned: Owned, routes: RouteLookup | None) -> Adapters:
+    """Adapters for one reconcile, reading what the caches hold (`owned`, `routes`)."""
+    return Adapters(
+        workloads=lambda name, namespace, uid: Workloads(api, name, namespace, uid, owned),
+        router=lambda traffic, namespace, stable, canary: router_for(
+            traffic, api, routes, namespace, stable, canary
+        ),
+        provider=lambda analysis, namespace: _provider(api, analysis, namespace),
+    )
+
+
+def _provider(api: client.ApiClient, analysis: Analysis, namespace: str) -> MetricsProvider:
+    ref = credentials_secret(analysis)
+    secret = None
+    if ref is not None:
+        try:
+            found = client.CoreV1Api(api).read_namespaced_secret(ref.name, namespace)
+        except ApiException as exc:
+            if exc.status in (403, 404):
+                raise InvalidSpec(
+                    Reason.INVALID_SPEC,
+                    f"Secret {namespace}/{ref.name} for the metrics provider's credentials "
+                    f"cannot be read ({exc.status} {exc.reason})",
+                ) from exc
+            raise
+        secret = {k: base64.b64decode(v).decode() for k, v in (found.data or {}).items()}
+    try:
+        return provider_for(analysis, secret)
+    except ProviderConfigError as exc:
+        raise InvalidSpec(
+            Reason.INVALID_SPEC, f"Secret {namespace}/{ref.name if ref else '?'}: {exc}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A decision's actions, and what carrying them out needs."""
+
+    actions: tuple[Action, ...]
+    spec: ModelDeploymentSpec
+    workloads: WorkloadsPort
+    router: Router
+    obs: Observations
+    generation: int | None
+
+
+@dataclass(frozen=True)
+class Result:
+    previous: ModelDeploymentStatus  # as read from the object
+    status: ModelDeploymentStatus  # as decided
+    events: list[Emit]
+    measurements: tuple[Measurement, ...] | None = None
+    failed: bool = False  # the reconcile could not finish (ReconcileError)
+    conflict: bool = False  # an action found the world moved since: decide again
+    invalid: bool = False  # InvalidSpec: nothing to act on
+    next_due: datetime | None = None  # when a decision is due if nothing changes
+    plan: Plan | None = None  # to carry out once `status` is written
