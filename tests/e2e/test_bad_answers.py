@@ -46,7 +46,7 @@ def not_json(query: str) -> Answer:
         (inf_error_rate, "value is +Inf"),
         (inf_sample_size, "value is +Inf"),
         (no_data_field, "the response had no data"),
-        (not_json, "not JSON: '<html>maintenance</html>'"),
+        (not_json, "HTTP 200 with 24 bytes of application/json that is not JSON"),
     ],
     ids=["inf-error-rate", "inf-sample-size", "no-data", "not-json"],
 )

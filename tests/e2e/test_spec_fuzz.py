@@ -73,9 +73,12 @@ PATHS: list[tuple[Any, ...]] = [
     ("spec", "analysis", "metrics", 0, "max"),
     ("spec", "analysis", "metrics", 0, "min"),
     ("spec", "analysis", "prometheus", "url"),
+    ("spec", "analysis", "prometheus", "url"),
     ("spec", "analysis", "prometheus", "timeout"),
     ("spec", "analysis", "prometheus", "scrapeInterval"),
     ("spec", "analysis", "prometheus", "authSecretRef"),
+    ("spec", "analysis", "prometheus", "insecureSkipVerify"),
+    ("spec", "analysis", "prometheus", "ca"),
     ("spec", "progressDeadlineSeconds"),
     ("spec", "revisionHistoryLimit"),
     ("spec", "paused"),
@@ -141,8 +144,32 @@ _PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
         st.text("abc-.9", min_size=1, max_size=8),
     ),
     "replicas": st.integers(0, 8),
-    "version": st.sampled_from(["1.0.0", "2.0.0", "2.1.0-rc1"]),
-    "uri": st.just("s3://models/fraud/2"),
+    # control characters and bidirectional overrides are refused in what is shown
+    "version": st.sampled_from(
+        ["1.0.0", "2.0.0", "2.1.0-rc1", "v2 [/]", "v2\x1b[2J", "v2\n", "v\u202e2", "v\x9b"]
+    ),
+    "uri": st.sampled_from(["s3://models/fraud/2", "s3://m/\x07"]),
+    "query": st.sampled_from(["sum(up)", "sum(\n  up\n)", "up\x1b", "up\r"]),
+    # no credentials, query or fragment in the URL; credentials need verified https
+    "url": st.sampled_from(
+        [
+            "http://prometheus.test:9090",
+            "https://prometheus.test",
+            "http://u:p@prometheus.test",
+            "http://169.254.169.254/latest/user-data#",
+            "http://p?x=1",
+        ]
+    ),
+    "authSecretRef": st.sampled_from([{"name": "creds"}, {}]),
+    "insecureSkipVerify": st.booleans(),
+    "ca": st.sampled_from(
+        [
+            {"configMap": "ca"},
+            {"secret": "ca", "key": "ca.pem"},
+            {},
+            {"configMap": "a", "secret": "b"},
+        ]
+    ),
     "port": st.integers(1, 65535),
     "targetPort": st.one_of(st.integers(1, 65535), st.just("http")),
     "setWeight": st.integers(0, 100),

@@ -44,6 +44,9 @@ class OperatorProcess:
                 "modelrollout",
                 f"--metrics-port={self.metrics_port}",
                 f"--liveness=http://127.0.0.1:{self.health_port}/healthz",
+                # The test Prometheus and its stand-ins listen on loopback, which the
+                # operator refuses unless listed.
+                "--prometheus-allow=127.0.0.0/8",
                 *self.args,
             ],
             self.log_dir / f"operator-{self.starts}.log",

@@ -100,3 +100,44 @@ def test_the_judges_running_evidence_is_shown_per_check() -> None:
     console = Console(record=True, width=160)
     console.print(render("m", spec, status))
     assert "judge: no evidence yet: no request counts" in console.export_text()
+
+
+def test_what_the_cluster_holds_is_never_markup_or_a_terminal_control() -> None:
+    """A status written before the CRD refused such strings (or by someone else) is shown
+    literally: rich markup stays text, escapes are shown escaped, nothing crashes."""
+    spec = ModelDeploymentSpec.model_validate(
+        {
+            "model": {"version": "2"},
+            "template": {},
+            "strategy": {"canary": {"steps": [{"setWeight": 20}]}},
+            "traffic": {"gatewayAPI": {"httpRoute": "r"}},
+        }
+    )
+    hostile = "v2 [/] [link=https://evil.example]x[/link] \x1b[2J\x1b]8;;http://e\x07 \u202e"
+    status = ModelDeploymentStatus.model_validate(
+        {
+            "phase": "Progressing",
+            "message": hostile,
+            "stable": {"version": hostile, "revision": "a", "weight": 100},
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "X",
+                    "message": hostile,
+                    "lastTransitionTime": "2026-12-05T00:00:00Z",
+                }
+            ],
+        }
+    )
+    console = Console(record=True, width=400, force_terminal=True)
+    console.print(render("m", spec, status))
+    raw = console.export_text(styles=True, clear=False)
+    assert "\x1b[2J" not in raw
+    assert "\x07" not in raw
+    assert "\u202e" not in raw
+    assert "\x1b]8" not in raw, "no hyperlink escape reaches the terminal"
+    text = console.export_text()
+    assert "[link=https://evil.example]x[/link]" in text
+    assert "v2 [/]" in text
+    assert "\\x1b[2J" in text

@@ -74,9 +74,16 @@ into a Role per watched namespace.
   resources: [events]
   verbs: [create]
 {{- with .Values.prometheusCredentialsSecrets }}
-# Prometheus credentials: only the Secrets named in values.
+# Prometheus credentials (and CAs kept in Secrets): only the Secrets named in values.
 - apiGroups: [""]
   resources: [secrets]
+  verbs: [get]
+  resourceNames: {{ toJson . }}
+{{- end }}
+{{- with .Values.prometheusCAConfigMaps }}
+# Private CAs of Prometheus (analysis.prometheus.ca.configMap): only these ConfigMaps.
+- apiGroups: [""]
+  resources: [configmaps]
   verbs: [get]
   resourceNames: {{ toJson . }}
 {{- end }}

@@ -9,75 +9,16 @@ from pydantic import Field
 
 from modelrollout.api.base import Model, Rule
 from modelrollout.api.durations import parse_duration
-from modelrollout.api.fields import ZERO, DNSLabel, Duration
+from modelrollout.api.fields import NO_CONTROLS_BUT_LINES, ZERO, DNSLabel, Duration
+from modelrollout.api.prometheus_source import (
+    MIN_PERIOD,
+    CASource,
+    MetricConventions,
+    PrometheusSource,
+    SecretRef,
+)
 
-MAX_TIMEOUT = "30s"  # of one query
-MIN_PERIOD = "1s"  # between measurements, and between the scrapes the judge follows
-
-
-class SecretRef(Model):
-    name: DNSLabel = Field(description="Name of a Secret in the ModelDeployment's namespace.")
-
-
-class MetricConventions(Model):
-    """Names of the metrics the built-in templates query. Labels expected on both:
-    `namespace`, `model` (the ModelDeployment name) and `version` (spec.model.version);
-    the request counter also carries the HTTP status code."""
-
-    requests_total: str = Field(
-        default="model_requests_total",
-        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-        description="Counter of requests served.",
-    )
-    request_duration_seconds: str = Field(
-        default="model_request_duration_seconds",
-        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-        description="Histogram of request latency in seconds (the _bucket series are queried).",
-    )
-    code_label: str = Field(
-        default="code",
-        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
-        description="Label of requests_total holding the HTTP status code; 5xx counts as an error.",
-    )
-
-
-class PrometheusSource(Model):
-    __rules__ = (
-        # A query holds one of the operator's shared workers while it waits: bounded.
-        Rule(
-            "duration(self.timeout) > duration('0s') && duration(self.timeout) <= "
-            f"duration('{MAX_TIMEOUT}')",
-            f"timeout must be longer than 0s and at most {MAX_TIMEOUT}",
-            lambda source: ZERO < parse_duration(source.timeout) <= parse_duration(MAX_TIMEOUT),
-        ),
-        # Looks follow scrapes: shorter would make a loop of queries, writes and Events.
-        Rule(
-            f"duration(self.scrapeInterval) >= duration('{MIN_PERIOD}')",
-            f"scrapeInterval must be at least {MIN_PERIOD}",
-            lambda source: parse_duration(source.scrape_interval) >= parse_duration(MIN_PERIOD),
-        ),
-    )
-    url: str = Field(pattern=r"^https?://", max_length=2048, description="Prometheus base URL.")
-    timeout: Duration = Field(default="5s", description="Timeout of one query.")
-    auth_secret_ref: SecretRef | None = Field(
-        default=None,
-        description="Secret with `token` (bearer) or `username` and `password` (basic auth).",
-    )
-    insecure_skip_verify: bool = Field(
-        default=False, description="Skip TLS verification (test setups only)."
-    )
-    scrape_interval: Duration = Field(
-        default="15s",
-        description=(
-            "How often Prometheus scrapes the model servers. An analysis window must span "
-            "at least two scrapes, or rate() has no data to give."
-        ),
-    )
-    conventions: MetricConventions = Field(
-        default_factory=MetricConventions,
-        description="Metric names the built-in templates query.",
-        json_schema_extra={"default": {}},
-    )
+__all__ = ["CASource", "MetricConventions", "PrometheusSource", "SecretRef"]
 
 
 class Metric(Model):
@@ -111,6 +52,7 @@ class Metric(Model):
         default=None,
         min_length=1,
         max_length=4096,
+        pattern=NO_CONTROLS_BUT_LINES,
         description=(
             "Custom PromQL returning one number. Variables: {{ model }}, {{ version }}, "
             "{{ revision }}, {{ namespace }}, {{ interval }}; label values are escaped."

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from modelrollout.api.base import Model, Rule
+from modelrollout.api.fields import NO_CONTROLS
 
 # RFC 7230 token characters, as Gateway API's HTTPHeaderName allows them.
 _HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$"
@@ -29,7 +30,9 @@ class HeaderMatch(Model):
     name: str = Field(
         min_length=1, max_length=256, pattern=_HEADER_NAME, description="Header name."
     )
-    value: str = Field(min_length=1, max_length=4096, description="Value it must have.")
+    value: str = Field(
+        min_length=1, max_length=4096, pattern=NO_CONTROLS, description="Value it must have."
+    )
     type: Literal["Exact", "RegularExpression"] = Field(
         default="Exact",
         description=(

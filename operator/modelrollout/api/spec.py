@@ -10,6 +10,7 @@ from pydantic import Field
 
 from modelrollout.api.analysis import (
     Analysis,
+    CASource,
     Judge,
     Metric,
     MetricConventions,
@@ -17,7 +18,7 @@ from modelrollout.api.analysis import (
     SecretRef,
 )
 from modelrollout.api.base import Model, Rule
-from modelrollout.api.fields import DNSLabel, IntOrString
+from modelrollout.api.fields import NO_CONTROLS, DNSLabel, IntOrString
 from modelrollout.api.route_parts import HeaderRoute, Mirror, PreviewTraffic
 from modelrollout.api.strategy import (
     BlueGreenStrategy,
@@ -31,6 +32,7 @@ from modelrollout.api.strategy import (
 __all__ = [
     "Analysis",
     "BlueGreenStrategy",
+    "CASource",
     "CanaryStep",
     "CanaryStrategy",
     "HeaderRoute",
@@ -54,6 +56,7 @@ class ModelRef(Model):
     version: str = Field(
         min_length=1,
         max_length=128,
+        pattern=NO_CONTROLS,
         description=(
             "Version of the model: the unit of a rollout. Handed to every container as "
             "MODEL_VERSION and used as the `version` label value in analysis queries."
@@ -62,6 +65,7 @@ class ModelRef(Model):
     uri: str | None = Field(
         default=None,
         max_length=2048,
+        pattern=NO_CONTROLS,
         description="Where the model artifact lives; handed to every container as MODEL_URI.",
     )
 

@@ -48,7 +48,7 @@ def _schema() -> dict[str, Any]:
 def _strict(schema: Any) -> Any:
     """The schema as the API server applies it: unknown fields refused in every object
     that lists its properties (unless it preserves unknown fields), and int-or-string
-    fields typed."""
+    fields typed, and patterns anchored at the very end."""
     if isinstance(schema, list):
         return [_strict(item) for item in schema]
     if not isinstance(schema, dict):
@@ -56,6 +56,10 @@ def _strict(schema: Any) -> Any:
     strict = {key: _strict(value) for key, value in schema.items()}
     if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
         strict["additionalProperties"] = False
+    pattern = schema.get("pattern")
+    if isinstance(pattern, str) and pattern.endswith("$") and not pattern.endswith("\\$"):
+        # Go's `$` is the end of the text; Python's also matches before a final newline.
+        strict["pattern"] = pattern[:-1] + "\\Z"
     if schema.get("x-kubernetes-int-or-string") and "anyOf" not in schema:
         strict["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     return strict

@@ -21,6 +21,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.spec import ModelDeploymentSpec
@@ -28,7 +29,7 @@ from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION
 from modelrollout.cli.lint import lint_file
 from modelrollout.cli.requests import refusal, undo_target
-from modelrollout.cli.view import history_table, render
+from modelrollout.cli.view import history_table, render, shown
 from modelrollout.engine.model import RequestAction
 from modelrollout.workloads.render import ANNOTATION_SOURCE, deployment_name
 
@@ -167,7 +168,7 @@ def lint(path: Path, console: Console) -> int:
     if not checked:
         raise Failure(NONSENSE, f"{path} holds no ModelDeployment")
     for problem in problems:
-        console.print(f"[red]✗[/red] {problem}", highlight=False)
+        console.print(f"[red]✗[/red] {escape(str(problem))}", highlight=False)
     if problems:
         return NONSENSE
     console.print(f"[green]✓[/green] {path}: {checked} ModelDeployment(s) valid")
@@ -186,11 +187,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
             else REQUESTS[args.command]
         )
         token = request(custom, namespace, args.name, action)
-        console.print(f"{action} requested for {namespace}/{args.name} ({token})")
+        console.print(shown(f"{action} requested for {namespace}/{args.name} ({token})"))
         return OK
     if args.command == "undo":
         console.print(
-            f"undo: {namespace}/{args.name} goes back to {undo(custom, namespace, args.name)}"
+            shown(
+                f"undo: {namespace}/{args.name} goes back to {undo(custom, namespace, args.name)}"
+            )
         )
         return OK
     body = _get(custom, namespace, args.name)
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args, console)
     except Failure as failure:
-        Console(stderr=True).print(f"[red]error:[/red] {failure}")
+        Console(stderr=True).print("[red]error:[/red]", shown(failure))
         return failure.code
 
 

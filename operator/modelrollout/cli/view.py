@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from modelrollout.api.printable import escaped
 from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.spec import CanaryStep, ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
@@ -27,6 +28,13 @@ _OUTCOME_STYLE = {
     "Inconclusive": "yellow",
     "Error": "magenta",
 }
+
+
+def shown(value: object) -> Text:
+    """What the cluster holds, as plain text: never rich markup (`[link=...]` stays
+    literal) and never a control character the terminal would act on (shown escaped).
+    The CRD refuses such characters, but a status or an object from before may hold them."""
+    return Text(escaped(str(value)))
 
 
 def _step_text(step: CanaryStep) -> str:
@@ -60,16 +68,16 @@ def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
     head = Text.assemble(
         (f"{name}  ", "bold"),
         (status.phase.value, _PHASE_STYLE.get(status.phase.value, "")),
-        f"  {status.message}" if status.message else "",
+        shown(f"  {status.message}" if status.message else ""),
     )
     revisions = Table("", "version", "revision", "traffic", "ready", box=None)
     for label, rev in (("stable", status.stable), ("canary", status.canary)):
         if rev is not None:
             revisions.add_row(
                 label,
-                rev.version,
-                rev.revision,
-                _traffic(rev),
+                shown(rev.version),
+                shown(rev.revision),
+                shown(_traffic(rev)),
                 f"{rev.ready_replicas}/{rev.replicas}",
             )
     steps = Table("", "step", box=None)
@@ -79,7 +87,7 @@ def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
         done = status.canary is not None and (status.current_step or 0) > index
         marker = ">" if current else ("✓" if done else " ")
         steps.add_row(
-            marker, _step_text(step), style="bold" if current else ("dim" if done else "")
+            marker, shown(_step_text(step)), style="bold" if current else ("dim" if done else "")
         )
     measurements = Table("metric", "outcome", "value", "threshold", "message", box=None)
     for m in status.analysis.last[:6]:
@@ -92,15 +100,15 @@ def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
             if part
         )
         measurements.add_row(
-            m.metric,
+            shown(m.metric),
             Text(m.outcome.value, _OUTCOME_STYLE.get(m.outcome.value, "")),
             "-" if m.value is None else f"{m.value:.4g}",
             bounds,
-            m.message,
+            shown(m.message),
         )
     conditions = Table("condition", "status", "reason", "message", box=None)
     for c in status.conditions:
-        conditions.add_row(c.type, c.status, c.reason, c.message)
+        conditions.add_row(*(shown(part) for part in (c.type, c.status, c.reason, c.message)))
     a = status.analysis
     counters = Text(
         f"analysis: {a.successful} successful, {a.failed} failed, "
@@ -116,7 +124,7 @@ def _judge(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> list[Tex
         return []
     lines = [describe(check, rollback_at(configured)) for check in judge.checks]
     lines = lines or [judge.message]
-    return [Text(f"judge: {line}") for line in lines]
+    return [shown(f"judge: {line}") for line in lines]
 
 
 def history_table(status: ModelDeploymentStatus) -> Table:
@@ -124,9 +132,9 @@ def history_table(status: ModelDeploymentStatus) -> Table:
     for h in status.history:
         table.add_row(
             h.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
-            f"{h.version} ({h.revision})",
-            h.from_version,
+            shown(f"{h.version} ({h.revision})"),
+            shown(h.from_version),
             Text(h.outcome, "green" if h.outcome == "Promoted" else "red"),
-            h.reason,
+            shown(h.reason),
         )
     return table

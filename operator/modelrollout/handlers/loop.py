@@ -31,6 +31,7 @@ from modelrollout.engine.model import Emit
 from modelrollout.handlers import caches, events, telemetry
 from modelrollout.handlers.fencing import NotLeading
 from modelrollout.handlers.status_write import Written, write_status
+from modelrollout.metrics.endpoints import OPEN, EndpointPolicy
 from modelrollout.reconcile import Result, carry_out, cluster_adapters, reconcile, release_route
 from modelrollout.workloads.observed import Owned
 
@@ -47,6 +48,7 @@ class Runtime:
     executor: ThreadPoolExecutor
     wakes: caches.Wakes
     routes_watched: bool  # HTTPRoutes are served, so the cache has them
+    endpoints: EndpointPolicy = OPEN  # where metrics may be queried (--prometheus-allow)
     resync_seconds: float = 300.0
     invalid_recheck_seconds: float = 30.0  # InvalidSpec may hinge on an unwatched Secret
     # (namespace, name) -> (resourceVersion decided on, the object as written)
@@ -100,7 +102,7 @@ def _work(rt: Runtime, key: caches.Key, body: dict[str, Any], owned: Owned, rout
     started, now = time.monotonic(), datetime.now(UTC)
     routes = (lambda _ns, _name: route) if rt.routes_watched else None
     try:
-        result = reconcile(cluster_adapters(rt.api, owned, routes), body, now)
+        result = reconcile(cluster_adapters(rt.api, owned, routes, rt.endpoints), body, now)
         try:
             turn = _record_and_act(rt, key, body, result, now)
         except NotLeading as exc:  # whatever was left undone, the leader's next decision does
@@ -222,7 +224,7 @@ async def drive(
 
 def _release(rt: Runtime, key: caches.Key, body: dict[str, Any]) -> None:
     try:
-        said = release_route(cluster_adapters(rt.api, Owned((), (), ()), None), body)
+        said = release_route(cluster_adapters(rt.api, Owned((), (), ()), None, rt.endpoints), body)
     except NotLeading:
         said = (
             "route not released: the Lease is not provably held (the next leader does not either)"

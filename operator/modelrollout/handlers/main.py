@@ -23,9 +23,10 @@ from kubernetes import client, config
 
 from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
-from modelrollout.handlers import caches, kopf_at_scale, loop, telemetry
+from modelrollout.handlers import caches, kopf_at_scale, log_format, loop, telemetry
 from modelrollout.handlers.fencing import Fence, FencedApiClient, Standalone
 from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_liveness
+from modelrollout.metrics import endpoints
 from modelrollout.routing import gateway_api
 
 logger = logging.getLogger("modelrollout")
@@ -155,8 +156,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="serve the operator's Prometheus metrics on this port (default: off)",
     )
+    parser.add_argument(
+        endpoints.FLAG,
+        action="append",
+        default=[],
+        metavar="HOST_OR_CIDR",
+        help="a Prometheus endpoint ModelDeployments may query: a host name or a CIDR "
+        "(repeatable, or comma-separated). Default: any address but loopback, "
+        "link-local (cloud metadata) and unspecified; listed: only these",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
+    try:
+        args.endpoints = endpoints.EndpointPolicy.parse(args.prometheus_allow)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         args.timing = LeaseTiming(
             args.lease_seconds, args.lease_renew_deadline_seconds, args.lease_retry_seconds
@@ -168,10 +182,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    log_format.configure(logging.DEBUG if args.verbose else logging.INFO)
     if args.metrics_port is not None:
         telemetry.serve(args.metrics_port)
     configuration = api_configuration(connections=args.workers + 1)  # + startup
@@ -199,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         wakes=caches.Wakes(),
         routes_watched=False,  # found out at startup
         resync_seconds=args.resync_seconds,
+        endpoints=args.endpoints,
     )
     try:
         asyncio.run(

@@ -9,9 +9,8 @@ named in the measurement.
 
 from __future__ import annotations
 
+import ssl
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 
 import requests
 import urllib3
@@ -19,7 +18,10 @@ import urllib3
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import Metric, PrometheusSource
 from modelrollout.metrics.bounded_read import TooLarge, TooSlow, read_bounded
-from modelrollout.metrics.prometheus_answer import read_answer, read_labelled
+from modelrollout.metrics.credentials import Credentials
+from modelrollout.metrics.endpoints import OPEN, EndpointPolicy, EndpointRefused
+from modelrollout.metrics.guarded_http import guarded_session
+from modelrollout.metrics.prometheus_answer import Answer, read_answer, read_labelled
 from modelrollout.metrics.promql import judge_counts, metric_query, sample_size
 from modelrollout.metrics.provider import (
     Comparison,
@@ -29,38 +31,28 @@ from modelrollout.metrics.provider import (
     Target,
 )
 
-
-@dataclass(frozen=True, repr=False)
-class Credentials:
-    """From the Secret named in authSecretRef; never logged (repr hides it)."""
-
-    token: str | None = None
-    username: str | None = None
-    password: str | None = None
-
-    def __repr__(self) -> str:
-        return "Credentials(<hidden>)"
-
-    @classmethod
-    def from_secret(cls, data: Mapping[str, str]) -> Credentials:
-        """`token` (bearer), or `username` and `password` (basic auth)."""
-        if "token" not in data and "username" not in data:
-            raise ProviderConfigError("it has neither `token` nor `username`/`password`")
-        return cls(data.get("token"), data.get("username"), data.get("password"))
-
-
 # An answer holds one number, or a few series for the judge: a few KiB. Far more is a
 # wrong URL, or a hostile one (a gzip bomb took 815 MiB before answers were bounded).
 MAX_ANSWER_BYTES = 1024 * 1024
 
 
 class PrometheusProvider:
-    def __init__(self, source: PrometheusSource, credentials: Credentials | None = None) -> None:
+    def __init__(
+        self,
+        source: PrometheusSource,
+        credentials: Credentials | None = None,
+        policy: EndpointPolicy = OPEN,
+        ca_pem: str | None = None,
+    ) -> None:
         self.url = source.url.rstrip("/")
         self.timeout = parse_duration(source.timeout).total_seconds()
         self.conventions = source.conventions
-        self.session = requests.Session()
-        self.session.verify = not source.insecure_skip_verify
+        if credentials is not None:
+            credentials.check_bound_to(self.url, source.insecure_skip_verify)
+        try:
+            self.session = guarded_session(policy, not source.insecure_skip_verify, ca_pem)
+        except ssl.SSLError as exc:
+            raise ProviderConfigError(f"the CA is not a PEM certificate ({exc.reason})") from None
         if credentials and credentials.token:
             self.session.headers["Authorization"] = f"Bearer {credentials.token}"
         elif credentials and credentials.username is not None:
@@ -73,13 +65,13 @@ class PrometheusProvider:
         return sample_size(target, self.conventions)
 
     def value(self, query: str) -> float | None:
-        return read_answer(*self._get(query))
+        return read_answer(self._get(query))
 
     def tallies(self, comparison: Comparison) -> Tallies:
-        status_code, body = self._get(judge_counts(comparison, self.conventions))
-        return read_labelled(status_code, body, ("side", "kind"))
+        answer = self._get(judge_counts(comparison, self.conventions))
+        return read_labelled(answer, ("side", "kind"))
 
-    def _get(self, query: str) -> tuple[int, str]:
+    def _get(self, query: str) -> Answer:
         """One query within `timeout` from start to the answer's last byte, and at most
         MAX_ANSWER_BYTES of decoded answer (bounded_read)."""
         deadline = time.monotonic() + self.timeout
@@ -98,6 +90,8 @@ class PrometheusProvider:
                         "redirect: not followed (point analysis.prometheus.url at Prometheus)"
                     )
                 body = read_bounded(response, deadline, MAX_ANSWER_BYTES)
+        except EndpointRefused as exc:
+            raise ProviderError(f"Prometheus at {self.url}: {exc}") from exc
         except (requests.Timeout, TooSlow) as exc:
             raise ProviderError(slow) from exc
         except TooLarge as exc:
@@ -109,7 +103,9 @@ class PrometheusProvider:
             raise ProviderError(f"TLS to Prometheus at {self.url} failed ({_cause(exc)})") from exc
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise ProviderError(f"Prometheus at {self.url} unreachable ({_cause(exc)})") from exc
-        return response.status_code, body.decode(response.encoding or "utf-8", errors="replace")
+        text = body.decode("utf-8", errors="replace")  # JSON is UTF-8 (RFC 8259)
+        content_type = response.headers.get("Content-Type", "").lower()
+        return Answer(response.status_code, content_type, text)
 
     def close(self) -> None:
         self.session.close()

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from modelrollout.api.spec import Analysis, ModelDeploymentSpec, Traffic
+from modelrollout.api.spec import Analysis, CASource, ModelDeploymentSpec, Traffic
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import Reason
 from modelrollout.engine.model import (
@@ -22,8 +22,15 @@ from modelrollout.engine.model import (
     Observations,
     RevisionObservation,
 )
+from modelrollout.metrics.endpoints import EndpointPolicy
 from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError
-from modelrollout.metrics.registry import credentials_secret, provider_for
+from modelrollout.metrics.registry import (
+    ProviderInputs,
+    credentials_secret,
+    endpoint_refusal,
+    provider_for,
+    trusted_ca,
+)
 from modelrollout.routing.gateway_api import RouteLookup
 from modelrollout.routing.registry import router_for
 from modelrollout.routing.router import Router
@@ -64,38 +71,70 @@ class Adapters:
     provider: Callable[[Analysis, str], MetricsProvider]
 
 
-def cluster_adapters(api: client.ApiClient, owned: Owned, routes: RouteLookup | None) -> Adapters:
-    """Adapters for one reconcile, reading what the caches hold (`owned`, `routes`)."""
+def cluster_adapters(
+    api: client.ApiClient,
+    owned: Owned,
+    routes: RouteLookup | None,
+    policy: EndpointPolicy,
+) -> Adapters:
+    """Adapters for one reconcile, reading what the caches hold (`owned`, `routes`), and
+    querying metrics only where the operator's allow-list (`policy`) lets them go."""
     return Adapters(
         workloads=lambda name, namespace, uid: Workloads(api, name, namespace, uid, owned),
         router=lambda traffic, namespace, stable, canary: router_for(
             traffic, api, routes, namespace, stable, canary
         ),
-        provider=lambda analysis, namespace: _provider(api, analysis, namespace),
+        provider=lambda analysis, namespace: _provider(api, analysis, namespace, policy),
     )
 
 
-def _provider(api: client.ApiClient, analysis: Analysis, namespace: str) -> MetricsProvider:
-    ref = credentials_secret(analysis)
-    secret = None
+def _provider(
+    api: client.ApiClient, analysis: Analysis, namespace: str, policy: EndpointPolicy
+) -> MetricsProvider:
+    refused = endpoint_refusal(analysis, policy)
+    if refused is not None:
+        raise InvalidSpec(Reason.INVALID_SPEC, refused)
+    core = client.CoreV1Api(api)
+    given = ProviderInputs(policy)
+    ref, ca = credentials_secret(analysis), trusted_ca(analysis)
     if ref is not None:
-        try:
-            found = client.CoreV1Api(api).read_namespaced_secret(ref.name, namespace)
-        except ApiException as exc:
-            if exc.status in (403, 404):
-                raise InvalidSpec(
-                    Reason.INVALID_SPEC,
-                    f"Secret {namespace}/{ref.name} for the metrics provider's credentials "
-                    f"cannot be read ({exc.status} {exc.reason})",
-                ) from exc
-            raise
-        secret = {k: base64.b64decode(v).decode() for k, v in (found.data or {}).items()}
+        secret = _read(core.read_namespaced_secret, "Secret", ref.name, namespace, "credentials")
+        given = replace(given, secret=secret.data or {})
+    if ca is not None:
+        given = replace(given, ca_pem=_ca_pem(core, ca, namespace))
     try:
-        return provider_for(analysis, secret)
+        return provider_for(analysis, given)
     except ProviderConfigError as exc:
+        where = f"Secret {namespace}/{ref.name}: " if ref else ""
+        raise InvalidSpec(Reason.INVALID_SPEC, f"analysis.prometheus: {where}{exc}") from exc
+
+
+def _ca_pem(core: client.CoreV1Api, ca: CASource, namespace: str) -> str:
+    if ca.config_map is not None:
+        found = _read(core.read_namespaced_config_map, "ConfigMap", ca.config_map, namespace, "CA")
+        pem = (found.data or {}).get(ca.key)
+    else:
+        found = _read(core.read_namespaced_secret, "Secret", ca.secret or "", namespace, "CA")
+        raw = (found.data or {}).get(ca.key)
+        pem = None if raw is None else base64.b64decode(raw).decode(errors="replace")
+    if not pem:
         raise InvalidSpec(
-            Reason.INVALID_SPEC, f"Secret {namespace}/{ref.name if ref else '?'}: {exc}"
-        ) from exc
+            Reason.INVALID_SPEC, f"analysis.prometheus.ca: key `{ca.key}` is missing or empty"
+        )
+    return str(pem)
+
+
+def _read(read: Callable[[str, str], Any], kind: str, name: str, namespace: str, what: str) -> Any:
+    try:
+        return read(name, namespace)
+    except ApiException as exc:
+        if exc.status in (403, 404):
+            raise InvalidSpec(
+                Reason.INVALID_SPEC,
+                f"{kind} {namespace}/{name} for the metrics provider's {what} cannot be read "
+                f"({exc.status} {exc.reason})",
+            ) from exc
+        raise
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ EVERYTHING_ON = [
     "--set=prometheusRule.enabled=true",
     "--set=grafanaDashboard.enabled=true",
     "--set=prometheusCredentialsSecrets={prometheus-credentials}",
+    "--set=prometheusCAConfigMaps={prometheus-ca}",
+    "--set=prometheusAllow={10.96.0.0/12,prometheus.monitoring.svc}",
+    "--set=networkPolicy.enabled=true",
+    '--set-json=networkPolicy.apiServer=[{"cidr":"10.0.0.1/32","port":6443}]',
+    '--set-json=networkPolicy.prometheus=[{"cidr":"10.96.0.0/12","port":9090}]',
 ]
 NAMESPACED = ["--set=watchNamespaces={team-a,team-b}"]
 # Kinds of the Prometheus Operator: no schema in kubernetes-validate; checked below instead.
@@ -112,7 +117,8 @@ def reviewed(
     return {
         (e["apiGroup"], e["resource"], verb, tuple(e.get("resourceNames", ())))
         for e in entries
-        if (with_secrets or e["resource"] != "secrets") and e.get("scope", "watched") == scope
+        if (with_secrets or e["resource"] not in ("secrets", "configmaps"))
+        and e.get("scope", "watched") == scope
         for verb in e["verbs"]
     }
 
@@ -198,6 +204,24 @@ def test_no_wildcards_and_secrets_only_by_name() -> None:
             if resource == "secrets":
                 assert names == ("prometheus-credentials",)
                 assert verb == "get"
+            if resource == "configmaps":
+                assert names == ("prometheus-ca",)
+                assert verb == "get"
+
+
+def test_the_allow_list_and_the_egress_policy_come_from_values() -> None:
+    docs = render(*EVERYTHING_ON)
+    (operator,) = kinds(docs, "Deployment")
+    args = parse_args(operator["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert args.endpoints.names == frozenset({"prometheus.monitoring.svc"})
+    assert [str(n) for n in args.endpoints.networks] == ["10.96.0.0/12"]
+    (policy,) = kinds(docs, "NetworkPolicy")
+    assert policy["spec"]["podSelector"] == operator["spec"]["selector"]
+    peers = [(r["to"], r["ports"]) for r in policy["spec"]["egress"]]
+    assert ([{"ipBlock": {"cidr": "10.0.0.1/32"}}], [{"port": 6443, "protocol": "TCP"}]) in peers
+    assert ([{"ipBlock": {"cidr": "10.96.0.0/12"}}], [{"port": 9090, "protocol": "TCP"}]) in peers
+    assert len(peers) == 3  # and DNS: nothing else
+    assert not kinds(render(), "NetworkPolicy")
 
 
 def test_pods_are_hardened_and_bounded() -> None:

@@ -15,10 +15,13 @@ from typing import Any
 import pytest
 
 from modelrollout.api.spec import PrometheusSource
+from modelrollout.metrics.endpoints import EndpointPolicy
 from modelrollout.metrics.prometheus import MAX_ANSWER_BYTES, PrometheusProvider
 from modelrollout.metrics.provider import ProviderError
 
 Send = Callable[[BaseHTTPRequestHandler], None]
+
+LOOPBACK = EndpointPolicy.parse(["127.0.0.0/8"])  # the test's servers
 
 
 @contextlib.contextmanager
@@ -43,7 +46,7 @@ def serving(send: Send) -> Iterator[str]:
 
 
 def provider(url: str, timeout: str = "2s") -> PrometheusProvider:
-    return PrometheusProvider(PrometheusSource(url=url, timeout=timeout))
+    return PrometheusProvider(PrometheusSource(url=url, timeout=timeout), policy=LOOPBACK)
 
 
 BOMB = gzip.compress(b"0" * (200 * 1024 * 1024), compresslevel=9)  # 200 MiB inflated

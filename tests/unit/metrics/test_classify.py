@@ -71,7 +71,7 @@ def test_non_finite_values_are_recorded_without_a_value(raw: str) -> None:
 
 
 def test_an_answer_that_is_no_number_says_what_came_back() -> None:
-    with pytest.raises(ProviderError, match="value 'many' is not a number"):
+    with pytest.raises(ProviderError, match="value is a string that is not a number"):
         single_value([series("many")])
 
 

@@ -13,6 +13,7 @@ from modelrollout.api.spec import Analysis, MetricConventions, ModelDeploymentSp
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.engine.sequential import Counts
 from modelrollout.metrics.compare import look
+from modelrollout.metrics.prometheus_answer import Answer as Got
 from modelrollout.metrics.prometheus_answer import read_labelled
 from modelrollout.metrics.promql import bucket_matcher, judge_counts
 from modelrollout.metrics.provider import Comparison, ProviderError, Tallies, Target
@@ -81,12 +82,17 @@ def test_a_labelled_answer_is_read_by_its_labels_and_nan_is_no_data() -> None:
         ({"side": "canary", "kind": "requests"}, "40.5"),
         ({"side": "stable", "kind": "requests"}, "NaN"),
     )
-    assert read_labelled(200, body, ("side", "kind")) == {("canary", "requests"): 40.5}
+    assert read_labelled(Got(200, "application/json", body), ("side", "kind")) == {
+        ("canary", "requests"): 40.5
+    }
     scalar = json.dumps({"status": "success", "data": {"resultType": "scalar", "result": [1, "1"]}})
     with pytest.raises(ProviderError, match="expected a vector"):
-        read_labelled(200, scalar, ("side",))
-    with pytest.raises(ProviderError, match="no labels or value"):
-        read_labelled(200, answer().replace("[]", '[{"value": [1, "2"]}]'), ("side",))
+        read_labelled(Got(200, "application/json", scalar), ("side",))
+    with pytest.raises(ProviderError, match="without labels or value"):
+        read_labelled(
+            Got(200, "application/json", answer().replace("[]", '[{"value": [1, "2"]}]')),
+            ("side",),
+        )
 
 
 class Provider:

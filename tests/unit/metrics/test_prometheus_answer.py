@@ -17,14 +17,19 @@ from modelrollout.api.spec import Metric, PrometheusSource
 from modelrollout.api.vocabulary import Outcome, Phase, Reason
 from modelrollout.engine.model import Request
 from modelrollout.metrics.classify import classify, measured
+from modelrollout.metrics.endpoints import EndpointPolicy
 from modelrollout.metrics.prometheus import PrometheusProvider
-from modelrollout.metrics.prometheus_answer import read_answer
+from modelrollout.metrics.prometheus_answer import MAX_ERROR, read_answer
+from modelrollout.metrics.prometheus_answer import Answer as Got
 from modelrollout.metrics.provider import ProviderError
 from testenv.fake_prometheus import Answer, FakePrometheus, error, success, vector
 from testenv.tally import tally
 from unit.engine.sim import T0, World, healthy_world, spec
 
+JSON = "application/json"
 METRIC = Metric(name="error-rate", template="errorRate", max=0.01)
+
+LOOPBACK = EndpointPolicy.parse(["127.0.0.0/8"])  # the test's servers
 
 
 ok = success
@@ -41,11 +46,11 @@ ok = success
     ],
 )
 def test_numbers_and_no_data(code: int, body: str, expected: float | None) -> None:
-    assert read_answer(code, body) == expected
+    assert read_answer(Got(code, JSON, body)) == expected
 
 
 def test_nan_is_a_number_the_shared_rule_calls_inconclusive() -> None:
-    value = read_answer(200, vector("NaN"))
+    value = read_answer(Got(200, JSON, vector("NaN")))
     assert value is not None
     assert math.isnan(value)
     assert classify(METRIC, value, T0).outcome == Outcome.INCONCLUSIVE
@@ -56,7 +61,7 @@ def test_nan_is_a_number_the_shared_rule_calls_inconclusive() -> None:
     [
         (200, vector("+Inf"), "value is +Inf"),
         (200, vector("-Inf"), "value is -Inf"),
-        (200, vector("many"), "value 'many' is not a number"),
+        (200, vector("many"), "value is a string that is not a number"),
         (200, vector(0.5), "not a string number"),
         (200, vector("1", "2"), "query returned 2 series"),
         (200, ok("matrix", []), "range vector (matrix)"),
@@ -66,21 +71,61 @@ def test_nan_is_a_number_the_shared_rule_calls_inconclusive() -> None:
         (200, ok("histogram", []), "no known result type"),
         (200, json.dumps({"status": "success"}), "the response had no data"),
         (200, json.dumps({"status": "success", "data": {"result": []}}), "no known result type"),
-        (200, ok("vector", [{}]), "the series has no value"),
-        (200, json.dumps({"status": "pending"}), "status is 'pending'"),
+        (200, ok("vector", [{}]), "the series is a JSON object without a value"),
+        (200, json.dumps({"status": "pending"}), "status is not 'success'"),
         (200, "[1, 2]", "a JSON array, not an object"),
-        (200, "<html>gateway</html>", "not JSON: '<html>gateway</html>'"),
+        (200, "<html>gateway</html>", "HTTP 200 with 20 bytes of application/json that"),
         (400, error("bad_data", "parse error"), "refused the query (HTTP 400, bad_data): 'parse"),
         (503, error("unavailable", "x"), "Prometheus failed (HTTP 503, unavailable)"),
-        (502, "Bad Gateway", "HTTP 502 with a body that is not JSON"),
+        (502, "Bad Gateway", "HTTP 502 with 11 bytes of application/json that is not JSON"),
+        (404, json.dumps({"detail": "no"}), "answered HTTP 404 with 16 bytes of application/json"),
+        (500, error("x\x1b[31m", "a\nb"), "failed (HTTP 500, unknown errorType): 'a b'"),
     ],
 )  # fmt: skip
 def test_every_other_shape_is_an_error_saying_what_came_back(
     code: int, body: str, says: str
 ) -> None:
     with pytest.raises(ProviderError) as raised:
-        read_answer(code, body)
+        read_answer(Got(code, JSON, body))
     assert says in str(raised.value)
+
+
+SECRET = "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI"
+
+
+@pytest.mark.parametrize(
+    ("code", "content_type", "body"),
+    [
+        (200, "text/plain", SECRET),
+        (200, "application/json", json.dumps({"status": SECRET})),
+        (200, "application/json", json.dumps({"status": "success", "data": SECRET})),
+        (200, "application/json", ok(SECRET, [])),
+        (200, "application/json", ok("vector", [{"metric": {}, "value": [1, SECRET]}])),
+        (200, "application/json", ok("vector", [{"metric": {}, "value": SECRET}])),
+        (200, "application/json", ok("vector", [SECRET])),
+        (200, "application/json", ok("scalar", SECRET)),
+        (200, "application/json", json.dumps([SECRET])),
+        (403, "application/json", json.dumps({"error": SECRET, "status": "error"})),
+        (200, f"text/{SECRET}", "{"),
+        (500, "text/html; charset=" + SECRET, SECRET),
+    ],
+)
+def test_no_answer_is_echoed(code: int, content_type: str, body: str) -> None:
+    """What a foreign endpoint answered is named by status, type, size and shape, never
+    shown: only a Prometheus-shaped error (status error with an errorType) is quoted."""
+    with pytest.raises(ProviderError) as raised:
+        read_answer(Got(code, content_type, body))
+    assert "wJalr" not in str(raised.value)
+
+
+def test_a_prometheus_error_is_bounded_and_printable() -> None:
+    body = error("bad_data", "parse error \x1b]8;;http://x\x07" + "y" * 500)
+    with pytest.raises(ProviderError) as raised:
+        read_answer(Got(400, JSON, body))
+    message = str(raised.value)
+    assert "\x1b" not in message
+    assert "\x07" not in message
+    assert len(message) < MAX_ERROR + 100
 
 
 # -- generated answers, served over HTTP, through the provider and the engine -----------
@@ -164,7 +209,9 @@ def test_generated_answers_are_classified_and_never_promote(
     as strict JSON (no NaN or Infinity for the API server to refuse)."""
     code, body, slow = answer
     fake_prometheus.script = lambda _: Answer(code, body, 0.5 if slow else 0.0)
-    provider = PrometheusProvider(PrometheusSource(url=fake_prometheus.url, timeout="200ms"))
+    provider = PrometheusProvider(
+        PrometheusSource(url=fake_prometheus.url, timeout="200ms"), policy=LOOPBACK
+    )
     try:
         value = provider.value("q")
     except ProviderError as exc:
@@ -214,7 +261,7 @@ def waiting_canary() -> World:
     ("answer", "says"),
     [
         (Answer(200, vector("0.5"), slow=0.5), "did not answer within 0.2s"),
-        (Answer(200, "<html>maintenance</html>"), "not JSON: '<html>maintenance</html>'"),
+        (Answer(200, "<html>maintenance</html>"), "HTTP 200 with 24 bytes of"),
         (Answer(503, error("unavailable", "too many queries")), "Prometheus failed (HTTP 503"),
     ],
     ids=["read-timeout", "not-json", "http-error"],
@@ -223,7 +270,9 @@ def test_the_provider_says_what_happened_over_http(
     fake_prometheus: FakePrometheus, answer: Answer, says: str
 ) -> None:
     fake_prometheus.script = lambda _: answer
-    provider = PrometheusProvider(PrometheusSource(url=fake_prometheus.url, timeout="200ms"))
+    provider = PrometheusProvider(
+        PrometheusSource(url=fake_prometheus.url, timeout="200ms"), policy=LOOPBACK
+    )
     with pytest.raises(ProviderError) as raised:
         provider.value("q")
     provider.close()
@@ -236,7 +285,7 @@ def test_a_redirect_is_not_followed(fake_prometheus: FakePrometheus) -> None:
     with FakePrometheus(lambda _: Answer(200, vector("0.001"))).running() as elsewhere:
         moved = (("Location", f"{elsewhere.url}/api/v1/query?query=q"),)
         fake_prometheus.script = lambda _: Answer(302, "", headers=moved)
-        provider = PrometheusProvider(PrometheusSource(url=fake_prometheus.url))
+        provider = PrometheusProvider(PrometheusSource(url=fake_prometheus.url), policy=LOOPBACK)
         try:
             with pytest.raises(ProviderError, match=r"answered HTTP 302, a redirect: not followed"):
                 provider.value("q")
