@@ -197,14 +197,16 @@ class Scenario:
         )
         return dict(created)
 
-    def set_version(self, version: str) -> dict[str, Any]:
-        """Returns the patched object (a new generation the operator has not seen yet)."""
+    def set_version(self, version: str, dry_run: bool = False) -> dict[str, Any]:
+        """Returns the patched object (a new generation the operator has not seen yet), or
+        with dry_run, the object as it would be, unchanged in the cluster."""
         image = f"example.test/{self.name}:{version}"
         container = {
             "name": "server",
             "image": image,
             "ports": [{"name": "http", "containerPort": 8080}],
         }
+        dry = {"dry_run": "All"} if dry_run else {}
         patch = {
             "spec": {
                 "model": {"version": version},
@@ -212,7 +214,7 @@ class Scenario:
             }
         }
         patched: Any = self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, self.name, patch
+            GROUP, VERSION, self.namespace, PLURAL, self.name, patch, **dry
         )
         return dict(patched)
 

@@ -23,6 +23,7 @@ class Cluster:
     route_error: RouteError | None = None
     route_conflicts: int = 0  # the next route writes that find the route moved
     value: float | None = 0.0
+    foreign: str | None = None  # an object that holds a name we need
     tallies: Tallies = field(default_factory=dict)
 
 
@@ -33,6 +34,9 @@ class FakeWorkloads:
     def observe(self) -> dict[str, RevisionObservation]:
         self.cluster.calls.append(("observe",))
         return dict(self.cluster.revisions)
+
+    def foreign(self, spec: ModelDeploymentSpec) -> str | None:
+        return self.cluster.foreign
 
     def apply_revision(
         self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None

@@ -334,3 +334,12 @@ def test_a_name_our_services_cannot_carry_is_invalid_and_touches_nothing() -> No
     assert result.invalid
     assert "the Services <name>-stable and <name>-canary" in result.status.message
     assert cluster.calls == []
+
+
+def test_a_name_held_by_an_object_not_ours_is_invalid_and_touches_nothing() -> None:
+    said = "Service ml/iris-stable already exists and is not this ModelDeployment's (...)"
+    cluster = Cluster(foreign=said)
+    result = decide_and_act(adapters(cluster), body(), T0)
+    assert result.invalid
+    assert result.status.message == said
+    assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)

@@ -48,17 +48,19 @@ into a Role per watched namespace.
   resources: [modeldeployments/finalizers]
   verbs: [update]
 # One Deployment per revision: server-side apply, scale, garbage-collect old revisions
-# (list + watch: the operator's cache; it reads nothing per reconcile).
+# (list + watch: the operator's cache; get: whether a name it is about to use is taken
+# by an object not its own, read only before creating one).
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [list, watch, create, patch, delete]
+  verbs: [list, watch, get, create, patch, delete]
 - apiGroups: [apps]
   resources: [deployments/scale]
   verbs: [patch]
-# The stable and canary Services (server-side apply, only when they differ).
+# The stable and canary Services (server-side apply, only when they differ; get: as for
+# Deployments, whether the name is taken).
 - apiGroups: [""]
   resources: [services]
-  verbs: [list, watch, create, patch]
+  verbs: [list, watch, get, create, patch]
 # Which pods the stable and canary Services really send to (ready endpoints): traffic
 # moves to a revision only once its pods are behind the Service, not merely Ready.
 - apiGroups: [discovery.k8s.io]

@@ -57,6 +57,9 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
         doing = "observing the Deployments"
         workloads = adapters.workloads(name, namespace, uid)
         revisions = workloads.observe()
+        taken = workloads.foreign(spec)
+        if taken is not None:
+            raise InvalidSpec(Reason.INVALID_SPEC, taken)
         doing = "measuring"
 
         def read(analysis: Analysis) -> MetricsProvider:

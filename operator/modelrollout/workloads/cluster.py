@@ -1,5 +1,11 @@
 """Deployments and Services in the cluster: apply (server-side), scale, delete; observed
-from the caches (workloads.observed)."""
+from the caches (workloads.observed).
+
+Only what this ModelDeployment controls (by UID) is ever written. A name it needs that
+another object already holds is found before anything is applied (`foreign`), and
+the rollout stops there with the object untouched: a server-side apply with force would
+otherwise take over a Helm-made `api-stable` Service, and its garbage collection with it.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +19,13 @@ from kubernetes.client.exceptions import ApiException
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.engine.model import RevisionObservation
 from modelrollout.workloads.apply import server_side_apply
-from modelrollout.workloads.observed import Owned, observe_revisions
+from modelrollout.workloads.observed import Owned, controller_uid, observe_revisions
 from modelrollout.workloads.render import (
     ANNOTATION_APPLIED,
     deployment_name,
     render_deployment,
     render_service,
+    service_name,
 )
 
 
@@ -37,10 +44,42 @@ class Workloads:
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.name, self.namespace, self.uid = name, namespace, uid
-        self.owned = owned
+        self.owned = owned.of(uid)
 
     def observe(self) -> dict[str, RevisionObservation]:
         return observe_revisions(self.name, self.owned)
+
+    def foreign(self, spec: ModelDeploymentSpec) -> str | None:
+        """What holds a name this ModelDeployment needs and is not its own, in words; None
+        when every name is free or ours. Reads only names the caches do not hold as ours
+        (on creation, or while blocked)."""
+        needed = [
+            ("Service", service_name(self.name, "stable"), self.core.read_namespaced_service),
+            ("Service", service_name(self.name, "canary"), self.core.read_namespaced_service),
+            (
+                "Deployment",
+                deployment_name(self.name, spec.revision()),
+                self.apps.read_namespaced_deployment,
+            ),
+        ]
+        ours = self.owned.names()
+        for kind, name, read in needed:
+            if name in ours:
+                continue
+            try:
+                found = read(name, self.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            meta = self.api.sanitize_for_serialization(found.metadata)
+            if controller_uid(meta) != self.uid:
+                return (
+                    f"{kind} {self.namespace}/{name} already exists and is not this "
+                    f"ModelDeployment's ({_whose(meta)}): left as it is. Remove or rename "
+                    "it, or give the ModelDeployment another name"
+                )
+        return None
 
     def apply_revision(
         self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None
@@ -61,8 +100,8 @@ class Workloads:
         self, revision: str, replicas: int, observed: RevisionObservation | None
     ) -> None:
         """Scale through the scale subresource (the pod template is never touched), unless
-        the Deployment already has this size, or is gone and should have none."""
-        if (observed.replicas if observed is not None else 0) == replicas:
+        the Deployment already has this size, or is not ours (gone, or never ours)."""
+        if observed is None or observed.replicas == replicas:
             return
         body: dict[str, Any] = {"spec": {"replicas": replicas}}
         try:
@@ -74,12 +113,16 @@ class Workloads:
                 raise
 
     def delete_revision(self, revision: str) -> None:
+        """Delete our Deployment of `revision`, by UID: never one that took its name since."""
+        name = deployment_name(self.name, revision)
+        uid = self.owned.deployment_uid(name)
+        if uid is None:
+            return  # not ours, or gone already
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=uid))
         try:
-            self.apps.delete_namespaced_deployment(
-                deployment_name(self.name, revision), self.namespace
-            )
+            self.apps.delete_namespaced_deployment(name, self.namespace, body=options)
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status not in (404, 409):  # 409: the UID differs, so not ours
                 raise
 
     def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None:
@@ -95,3 +138,11 @@ class Workloads:
             server_side_apply(
                 self.api, f"/api/v1/namespaces/{self.namespace}/services/{name}", body
             )
+
+
+def _whose(meta: dict[str, Any]) -> str:
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller"):
+            return f"its controller is {ref.get('kind')} {ref.get('name')}"
+    managed = (meta.get("labels") or {}).get("app.kubernetes.io/managed-by")
+    return f"managed by {managed}, no controller" if managed else "it has no controller"

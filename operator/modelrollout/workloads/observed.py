@@ -4,6 +4,10 @@ engine is told about its revisions.
 A cache holds a small summary per object (not the whole body: at a thousand
 ModelDeployments the memory is in the bodies), keyed by the owning ModelDeployment.
 Each summary is built once per watch event and never changed afterwards.
+
+The label finds candidates; only the controller reference makes an object ours. Anyone
+who may create Deployments can label one `modelrollout.io/name: X`: such an object is
+never a revision of X, never scaled, never deleted.
 """
 
 from __future__ import annotations
@@ -33,10 +37,21 @@ def owner_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
     return (meta.get("namespace") or "", owner) if owner else None
 
 
+def controller_uid(meta: Mapping[str, Any]) -> str | None:
+    """The UID of the object's controller (its ownerReference with controller: true)."""
+    for ref in meta.get("ownerReferences") or []:
+        if isinstance(ref, Mapping) and ref.get("controller"):
+            uid = ref.get("uid")
+            return uid if isinstance(uid, str) else None
+    return None
+
+
 def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
     meta, spec, status = body["metadata"], body.get("spec") or {}, body.get("status") or {}
     return {
         "name": meta["name"],
+        "uid": meta.get("uid"),
+        "owner": controller_uid(meta),
         "revision": (meta.get("labels") or {}).get(LABEL_REVISION),
         "deleting": meta.get("deletionTimestamp") is not None,
         "replicas": spec.get("replicas") or 0,
@@ -49,6 +64,8 @@ def summarize_service(body: Mapping[str, Any]) -> dict[str, Any]:
     meta = body["metadata"]
     return {
         "name": meta["name"],
+        "uid": meta.get("uid"),
+        "owner": controller_uid(meta),
         "applied": (meta.get("annotations") or {}).get(ANNOTATION_APPLIED),
     }
 
@@ -62,25 +79,48 @@ def summarize_endpoint_slice(body: Mapping[str, Any]) -> dict[str, Any]:
         if ready and ref.get("kind") == "Pod" and ref.get("name"):
             pods.append(ref["name"])
     labels = body["metadata"].get("labels") or {}
-    return {"service": labels.get(SERVICE_NAME_LABEL, ""), "pods": tuple(pods)}
+    return {
+        "service": labels.get(SERVICE_NAME_LABEL, ""),
+        "owner": controller_uid(body["metadata"]),  # the Service, for the controller's
+        "pods": tuple(pods),
+    }
 
 
 @dataclass(frozen=True)
 class Owned:
-    """Summaries of one ModelDeployment's Deployments, Services and EndpointSlices."""
+    """Summaries of the Deployments, Services and EndpointSlices labelled as one
+    ModelDeployment's; `of(uid)` keeps those it controls."""
 
     deployments: tuple[Mapping[str, Any], ...] = ()
     services: tuple[Mapping[str, Any], ...] = ()
     endpoint_slices: tuple[Mapping[str, Any], ...] = ()
 
+    def of(self, uid: str) -> Owned:
+        """Only what the ModelDeployment with this UID controls (its Services' slices
+        are controlled by the Services)."""
+        services = tuple(svc for svc in self.services if svc["owner"] == uid)
+        ours = {svc["uid"] for svc in services}
+        return Owned(
+            tuple(dep for dep in self.deployments if dep["owner"] == uid),
+            services,
+            tuple(piece for piece in self.endpoint_slices if piece["owner"] in ours),
+        )
+
     def applied_services(self) -> dict[str, str | None]:
         """Service name -> the digest of the body last applied to it."""
         return {svc["name"]: svc["applied"] for svc in self.services}
 
+    def deployment_uid(self, name: str) -> str | None:
+        return next((dep["uid"] for dep in self.deployments if dep["name"] == name), None)
+
+    def names(self) -> set[str]:
+        return {obj["name"] for obj in (*self.deployments, *self.services)}
+
 
 def observe_revisions(name: str, owned: Owned) -> dict[str, RevisionObservation]:
-    """Per revision: its size, its pods that are ready endpoints of our Services (a pod
-    counts as ready only once a Service routes to it), and which Services serve it."""
+    """Per revision (of what `owned` holds: filter it with Owned.of first): its size,
+    its pods that are ready endpoints of our Services (a pod counts as ready only once a
+    Service routes to it), and which Services serve it."""
     roles = {service_name(name, role): role for role in ROLES}
     endpoints = {
         (roles[piece["service"]], pod)

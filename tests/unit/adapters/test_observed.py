@@ -49,8 +49,10 @@ def test_owner_key_comes_from_our_label() -> None:
 
 
 def test_summaries_keep_only_what_observation_needs() -> None:
-    assert summarize_deployment(deployment("a", 3, 2)) == {
+    assert summarize_deployment(deployment("a", 3, 2, uid="d-a", ownerReferences=[ours()])) == {
         "name": "iris-a",
+        "uid": "d-a",
+        "owner": "md-uid",
         "revision": "a",
         "deleting": False,
         "replicas": 3,
@@ -59,7 +61,12 @@ def test_summaries_keep_only_what_observation_needs() -> None:
     }
     assert summarize_deployment({"metadata": {"name": "bare"}})["replicas"] == 0
     service = {"metadata": {"name": "iris-stable", "annotations": {"modelrollout.io/applied": "d"}}}
-    assert summarize_service(service) == {"name": "iris-stable", "applied": "d"}
+    assert summarize_service(service) == {
+        "name": "iris-stable",
+        "uid": None,
+        "owner": None,
+        "applied": "d",
+    }
     piece = endpoint_slice(
         "iris-stable", ("iris-a-1", True), ("iris-a-2", False), ("iris-a-3", None)
     )
@@ -67,7 +74,47 @@ def test_summaries_keep_only_what_observation_needs() -> None:
     piece["endpoints"].append({"conditions": {"ready": True}})  # no target: not a pod
     assert summarize_endpoint_slice(piece) == {
         "service": "iris-stable",
+        "owner": None,
         "pods": ("iris-a-1", "iris-a-3"),  # ready unset means ready
+    }
+
+
+def ours(uid: str = "md-uid", controller: bool = True) -> dict[str, Any]:
+    return {"kind": "ModelDeployment", "name": "iris", "uid": uid, "controller": controller}
+
+
+def test_only_what_the_modeldeployment_controls_is_its_own() -> None:
+    """A label finds candidates; the controller reference with our UID makes them ours.
+    A stranger's Deployment labelled as a revision is never a revision (never scaled or
+    deleted), and the slices of a Service not ours never make a pod ready."""
+    mine = deployment("a", 1, 1, uid="d-a", ownerReferences=[ours()])
+    stranger = deployment("b", 1, 1, uid="d-b")
+    old_owner = deployment("c", 1, 1, uid="d-c", ownerReferences=[ours("deleted-md")])
+    not_controller = deployment("d", 1, 1, uid="d-d", ownerReferences=[ours(controller=False)])
+    service = {"metadata": {"name": "iris-stable", "uid": "s-1", "ownerReferences": [ours()]}}
+    fake_service = {"metadata": {"name": "iris-canary", "uid": "s-2"}}
+    slices = (
+        endpoint_slice("iris-stable", ("iris-a-1", True)),
+        endpoint_slice("iris-canary", ("iris-b-1", True)),
+    )
+    slices[0]["metadata"]["ownerReferences"] = [
+        {"kind": "Service", "uid": "s-1", "controller": True}
+    ]
+    slices[1]["metadata"]["ownerReferences"] = [
+        {"kind": "Service", "uid": "s-2", "controller": True}
+    ]
+    everything = Owned(
+        tuple(summarize_deployment(d) for d in (mine, stranger, old_owner, not_controller)),
+        (summarize_service(service), summarize_service(fake_service)),
+        tuple(summarize_endpoint_slice(s) for s in slices),
+    )
+    own = everything.of("md-uid")
+    assert [d["name"] for d in own.deployments] == ["iris-a"]
+    assert own.names() == {"iris-a", "iris-stable"}
+    assert own.deployment_uid("iris-a") == "d-a"
+    assert own.deployment_uid("iris-b") is None
+    assert observe_revisions("iris", own) == {
+        "a": RevisionObservation(1, 1, "digest-a", frozenset({"stable"}))
     }
 
 
