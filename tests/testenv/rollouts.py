@@ -206,7 +206,7 @@ class Scenario:
             "image": image,
             "ports": [{"name": "http", "containerPort": 8080}],
         }
-        dry = {"dry_run": "All"} if dry_run else {}
+        dry = "All" if dry_run else None
         patch = {
             "spec": {
                 "model": {"version": version},
@@ -214,7 +214,7 @@ class Scenario:
             }
         }
         patched: Any = self.custom.patch_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, PLURAL, self.name, patch, **dry
+            GROUP, VERSION, self.namespace, PLURAL, self.name, patch, dry_run=dry
         )
         return dict(patched)
 

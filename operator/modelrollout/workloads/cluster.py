@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
@@ -19,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.engine.model import RevisionObservation
 from modelrollout.workloads.apply import server_side_apply
-from modelrollout.workloads.observed import Owned, controller_uid, observe_revisions
+from modelrollout.workloads.observed import Owned, observe_revisions
 from modelrollout.workloads.render import (
     ANNOTATION_APPLIED,
     deployment_name,
@@ -53,7 +54,7 @@ class Workloads:
         """What holds a name this ModelDeployment needs and is not its own, in words; None
         when every name is free or ours. Reads only names the caches do not hold as ours
         (on creation, or while blocked)."""
-        needed = [
+        needed: list[tuple[str, str, Callable[[str, str], Any]]] = [
             ("Service", service_name(self.name, "stable"), self.core.read_namespaced_service),
             ("Service", service_name(self.name, "canary"), self.core.read_namespaced_service),
             (
@@ -72,12 +73,13 @@ class Workloads:
                 if exc.status == 404:
                     continue
                 raise
-            meta = self.api.sanitize_for_serialization(found.metadata)
-            if controller_uid(meta) != self.uid:
+            refs = found.metadata.owner_references or []
+            controller = next((ref for ref in refs if ref.controller), None)
+            if controller is None or controller.uid != self.uid:
                 return (
                     f"{kind} {self.namespace}/{name} already exists and is not this "
-                    f"ModelDeployment's ({_whose(meta)}): left as it is. Remove or rename "
-                    "it, or give the ModelDeployment another name"
+                    f"ModelDeployment's ({_whose(controller, found.metadata.labels)}): left "
+                    "as it is. Remove or rename it, or give the ModelDeployment another name"
                 )
         return None
 
@@ -140,9 +142,8 @@ class Workloads:
             )
 
 
-def _whose(meta: dict[str, Any]) -> str:
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("controller"):
-            return f"its controller is {ref.get('kind')} {ref.get('name')}"
-    managed = (meta.get("labels") or {}).get("app.kubernetes.io/managed-by")
+def _whose(controller: Any, labels: dict[str, str] | None) -> str:
+    if controller is not None:
+        return f"its controller is {controller.kind} {controller.name}"
+    managed = (labels or {}).get("app.kubernetes.io/managed-by")
     return f"managed by {managed}, no controller" if managed else "it has no controller"
