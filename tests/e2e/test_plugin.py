@@ -116,10 +116,37 @@ def test_a_malformed_request_is_reported_once_and_changes_nothing(held: Scenario
     held.custom.patch_namespaced_custom_object(
         "modelrollout.io", "v1alpha1", held.namespace, "modeldeployments", "fraud", patch
     )
-    status = held.wait_status(lambda st: st.get("handledRequest") == "explode:1", "request seen")
+    status = held.wait_status(lambda st: st.get("refusedRequest") == "explode:1", "request seen")
     assert status["pauseReason"] == "PauseStep", "the rollout did not move"
     invalid = held.wait_events(
         lambda t, r, _m: (t, r) == ("Warning", "RequestInvalid"), "a RequestInvalid warning"
     )
     assert len(invalid) == 1
     assert "promote" in invalid[0]
+
+
+def test_a_restored_or_replayed_request_does_not_run_again(
+    held: Scenario, cluster: Cluster, operator: OperatorProcess
+) -> None:
+    """A GitOps tool restores the annotation as it was in Git (an older request): it is
+    refused with a message, the rollout stays where the newer request left it, and an
+    operator restart does not make it run either."""
+    assert plugin(cluster, held.namespace, "abort", "fraud").returncode == 0
+    held.wait_status(lambda st: st.get("phase") == "RolledBack", "rolled back")
+    aborted = held.status()["handledRequest"]
+    assert plugin(cluster, held.namespace, "retry", "fraud").returncode == 0
+    held.wait_status(lambda st: st.get("pauseReason") == "PauseStep", "the retried canary held")
+    operator.kill()
+    restore = {"metadata": {"annotations": {"modelrollout.io/request": aborted}}}
+    held.custom.patch_namespaced_custom_object(
+        "modelrollout.io", "v1alpha1", held.namespace, "modeldeployments", "fraud", restore
+    )
+    operator.start()
+    refused = held.wait_events(
+        lambda t, r, _m: (t, r) == ("Warning", "RequestRefused"), "a RequestRefused warning"
+    )
+    assert "is not newer than the last request handled" in refused[0]
+    status = held.status()
+    assert status["refusedRequest"] == aborted
+    assert status["phase"] == "Paused", "not aborted a second time"
+    assert status["canary"]["version"] == "2.0.0"

@@ -223,7 +223,13 @@ class ModelDeploymentStatus(Model):
         description="A revision rolled back: not tried again until the spec changes or a retry.",
     )
     handled_request: str | None = Field(
-        default=None, description="The last manual request consumed (see annotations)."
+        default=None,
+        description=(
+            "The last manual request run (see annotations): one not newer than it is refused."
+        ),
+    )
+    refused_request: str | None = Field(
+        default=None, description="The last manual request refused (said once, in an Event)."
     )
     analysis: AnalysisStatus = Field(
         default_factory=AnalysisStatus, description="Analysis of the current rollout."

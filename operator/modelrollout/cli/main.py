@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +30,7 @@ from modelrollout.cli.lint import lint_file
 from modelrollout.cli.requests import refusal, undo_target
 from modelrollout.cli.view import history_table, render, shown
 from modelrollout.engine.model import RequestAction
+from modelrollout.engine.request_token import mint
 from modelrollout.workloads.render import ANNOTATION_SOURCE, deployment_name
 
 OK, NONSENSE, USAGE, NOT_FOUND, CLUSTER = 0, 1, 2, 3, 4
@@ -87,7 +87,7 @@ def request(
     why_not = refusal(action, _status(body))
     if why_not is not None:
         raise Failure(NONSENSE, f"{action} refused: {why_not}")
-    token = f"{action}:{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+    token = mint(action, datetime.now(UTC))
     patch = {"metadata": {"annotations": {REQUEST_ANNOTATION: token}}}
     custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
     return token

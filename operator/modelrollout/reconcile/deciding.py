@@ -4,7 +4,7 @@ observe, not yet acted on; bad input as InvalidSpec, anything else as ReconcileE
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -16,13 +16,9 @@ from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION, ConditionType, Reason
 from modelrollout.engine.conditions import condition, set_condition
 from modelrollout.engine.desired import route_features
-from modelrollout.engine.model import (
-    REQUEST_ACTIONS,
-    Emit,
-    Observations,
-    Request,
-)
+from modelrollout.engine.model import Emit, Observations, Request
 from modelrollout.engine.promotion import route_state
+from modelrollout.engine.request_token import Refused, read_request
 from modelrollout.engine.rollout import decide
 from modelrollout.metrics.provider import MetricsProvider
 from modelrollout.metrics.reads import judge_look, measurements
@@ -60,6 +56,7 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
         taken = workloads.foreign(spec)
         if taken is not None:
             raise InvalidSpec(Reason.INVALID_SPEC, taken)
+        request = parse_request(meta.get("annotations") or {}, status.handled_request, now)
         doing = "measuring"
 
         def read(analysis: Analysis) -> MetricsProvider:
@@ -68,7 +65,7 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
         obs = Observations(
             revisions=revisions,
             measurements=measurements(read, spec, status, namespace, name, now),
-            request=parse_request(meta.get("annotations") or {}),
+            request=request if isinstance(request, Request) else None,
             judge=judge_look(read, spec, status, namespace, name, now),
             route_carried=route_carried,
             route_empty_filters=route_empty_filters,
@@ -84,17 +81,9 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
         new.conditions, ConditionType.INVALID_SPEC, False, Reason.SPEC_VALID, "", generation, now
     )
     events = decision.events()
-    unknown = (meta.get("annotations") or {}).get(REQUEST_ANNOTATION)
-    if unknown and obs.request is None and unknown != status.handled_request:
-        new.handled_request = unknown  # said once, not every tick
-        events.append(
-            Emit(
-                "Warning",
-                "RequestInvalid",
-                f"{REQUEST_ANNOTATION}={unknown!r}: expected ACTION:ID with ACTION one of "
-                f"{', '.join(REQUEST_ACTIONS)}",
-            )
-        )
+    if isinstance(request, Refused) and request.token != status.refused_request:
+        new.refused_request = request.token  # said once, not every tick
+        events.append(Emit("Warning", request.reason, f"{REQUEST_ANNOTATION}={request.message}"))
     plan = Plan(decision.actions, spec, workloads, router, obs, generation)
     return Result(status, new, events, obs.measurements, next_due=decision.next_due, plan=plan)
 
@@ -113,16 +102,15 @@ def parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:
     return spec
 
 
-def parse_request(annotations: Mapping[str, str]) -> Request | None:
-    """`modelrollout.io/request: <action>:<unique id>`; the whole value is consumed once."""
+def parse_request(
+    annotations: Mapping[str, str], handled: str | None = None, now: datetime | None = None
+) -> Request | Refused | None:
+    """`modelrollout.io/request: <action>:<time>-<id>`, consumed once, in order of time
+    (engine.request_token)."""
     value = annotations.get(REQUEST_ANNOTATION)
     if not value:
         return None
-    action = value.split(":", 1)[0]
-    for known in REQUEST_ACTIONS:
-        if action == known:
-            return Request(known, value)
-    return None
+    return read_request(value, handled, now or datetime.now(UTC))
 
 
 def error_text(exc: Exception) -> str:
