@@ -93,12 +93,38 @@ def test_missing_object_and_wrong_namespace(cluster: Cluster, namespace: str) ->
     assert f'not found in namespace "{namespace}"' in result.stderr
 
 
-def test_undo_rolls_the_previous_version_out_again(held: Scenario, cluster: Cluster) -> None:
+def test_undo_rolls_exactly_the_previous_revision_out_again(
+    held: Scenario, cluster: Cluster
+) -> None:
+    """Fields added to the template since stay out (the result is the old revision, not
+    a mix), and a record someone rewrote on the old Deployment is refused."""
     first = held.status()["stable"]["revision"]
     nothing = plugin(cluster, held.namespace, "undo", "fraud")
     assert nothing.returncode == 1, "a rollout is in progress"
+    added = {"spec": {"template": {"metadata": {"annotations": {"added": "since"}}}}}
+    held.custom.patch_namespaced_custom_object(
+        "modelrollout.io", "v1alpha1", held.namespace, "modeldeployments", "fraud", added
+    )
+    held.wait_status(
+        lambda st: (
+            st.get("pauseReason") == "PauseStep"
+            and (st.get("canary") or {}).get("revision") == held.get_revision()
+        ),
+        "the edited canary held",
+    )
     assert plugin(cluster, held.namespace, "promote", "fraud", "--full").returncode == 0
     held.wait_healthy("2.0.0")
+    old = held.apps.read_namespaced_deployment(f"fraud-{first}", held.namespace)
+    record = old.metadata.annotations["modelrollout.io/source"]
+    planted = record.replace("example.test/fraud:1.0.0", "example.test/evil:1")
+    assert planted != record
+    plant = {"metadata": {"annotations": {"modelrollout.io/source": planted}}}
+    held.apps.patch_namespaced_deployment(f"fraud-{first}", held.namespace, plant)
+    refused = plugin(cluster, held.namespace, "undo", "fraud")
+    assert refused.returncode == 1
+    assert "does not match its hash" in refused.stderr
+    plant["metadata"]["annotations"]["modelrollout.io/source"] = record
+    held.apps.patch_namespaced_deployment(f"fraud-{first}", held.namespace, plant)
     result = plugin(cluster, held.namespace, "undo", "fraud")
     assert result.returncode == 0, result.stderr
     assert first in result.stdout

@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes import client, watch
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from modelrollout.api.spec import ModelDeploymentSpec
 from testenv.exporter import ModelExporter, Traffic
 from testenv.procs import wait_until
 from testenv.prometheus import SCRAPE_INTERVAL, LocalPrometheus
@@ -223,6 +224,10 @@ class Scenario:
             GROUP, VERSION, self.namespace, PLURAL, self.name
         )
         return dict(md)
+
+    def get_revision(self) -> str:
+        """The revision of the spec as stored now."""
+        return ModelDeploymentSpec.model_validate(self.get()["spec"]).revision()
 
     def status(self) -> dict[str, Any]:
         return dict(self.get().get("status") or {})

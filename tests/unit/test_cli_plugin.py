@@ -131,6 +131,6 @@ def test_undo_goes_back_to_the_stable_before_the_last_promotion() -> None:
             version="2", revision="b", outcome="Promoted", from_revision="a", finished_at=NOW
         ),
     ]
-    assert undo_target(st) == "a"
+    assert undo_target(st).from_revision == "a"
     with pytest.raises(LookupError, match="nothing to undo"):
         undo_target(status(Phase.HEALTHY, canary=False))

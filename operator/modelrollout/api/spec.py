@@ -182,7 +182,14 @@ class ModelDeploymentSpec(Model):
             "targetPort": self.service.target_port,
         }
 
+    def digest(self) -> str:
+        """SHA-256 of what shapes the pods, in full (what undo verifies a record with)."""
+        return shaping_digest(self.shaping())
+
     def revision(self) -> str:
         """Hash of what shapes the pods; a change makes a new revision."""
-        digest = hashlib.sha256(json.dumps(self.shaping(), sort_keys=True).encode()).hexdigest()
-        return digest[:10]
+        return self.digest()[:10]
+
+
+def shaping_digest(shaping: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()

@@ -21,6 +21,9 @@ class RevisionStatus(Model):
 
     version: str = Field(description="Model version of this revision.")
     revision: str = Field(description="Hash of the pod-shaping spec; names its Deployment.")
+    digest: str = Field(
+        default="", max_length=64, description="SHA-256 of the pod-shaping spec, in full."
+    )
     weight: int = Field(default=0, ge=0, le=100, description="Percent of live traffic it gets.")
     replicas: int = Field(default=0, ge=0, description="Pods requested.")
     ready_replicas: int = Field(default=0, ge=0, description="Pods ready.")
@@ -152,6 +155,11 @@ class HistoryEntry(Model):
     reason: str = Field(default="", description="Why it ended so.")
     from_version: str = Field(default="", description="The stable version it started from.")
     from_revision: str = Field(default="", description="The stable revision it started from.")
+    from_digest: str = Field(
+        default="",
+        max_length=64,
+        description="SHA-256 of that revision's pod-shaping spec: undo verifies its record.",
+    )
     started_at: datetime | None = Field(default=None, description="When the rollout began.")
     finished_at: datetime = Field(description="When it ended.")
 

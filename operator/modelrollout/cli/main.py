@@ -8,7 +8,6 @@ Exit codes: 0 done (lint: valid); 1 the request makes no sense in the current ph
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -28,10 +27,11 @@ from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION
 from modelrollout.cli.lint import lint_file
 from modelrollout.cli.requests import refusal, undo_target
+from modelrollout.cli.undo import UndoRefused, undo_patch, verified_source
 from modelrollout.cli.view import history_table, render, shown
 from modelrollout.engine.model import RequestAction
 from modelrollout.engine.request_token import mint
-from modelrollout.workloads.render import ANNOTATION_SOURCE, deployment_name
+from modelrollout.workloads.render import deployment_name
 
 OK, NONSENSE, USAGE, NOT_FOUND, CLUSTER = 0, 1, 2, 3, 4
 REQUESTS: dict[str, RequestAction] = {
@@ -94,37 +94,43 @@ def request(
 
 
 def undo(custom: client.CustomObjectsApi, namespace: str, name: str) -> str:
-    """Put back the spec fields of the previous stable revision; the operator rolls it out
-    (as any spec change: a canary or blue/green, judged like the rest)."""
+    """Put back the spec of the previous stable revision, exactly (cli.undo); the
+    operator rolls it out as any spec change: a canary or blue/green, judged like the rest."""
     body = _get(custom, namespace, name)
     status = _status(body)
     if status.canary is not None:
         raise Failure(NONSENSE, "undo refused: a rollout is in progress (abort it first)")
     try:
-        revision = undo_target(status)
+        entry = undo_target(status)
     except LookupError as exc:
         raise Failure(NONSENSE, f"undo refused: {exc}") from exc
+    revision = entry.from_revision
+    apps = client.AppsV1Api()
     try:
-        deployment = client.AppsV1Api().read_namespaced_deployment(
-            deployment_name(name, revision), namespace
-        )
+        found = apps.read_namespaced_deployment(deployment_name(name, revision), namespace)
     except ApiException as exc:
         raise Failure(
             NONSENSE,
             f"undo refused: revision {revision} is no longer kept (revisionHistoryLimit)",
         ) from exc
-    annotations = (deployment.metadata or client.V1ObjectMeta()).annotations or {}
-    if ANNOTATION_SOURCE not in annotations:
-        raise Failure(NONSENSE, f"undo refused: revision {revision} does not record its spec")
-    source = json.loads(annotations[ANNOTATION_SOURCE])
-    patch = {
-        "spec": {
-            "model": source["model"],
-            "template": source["template"],
-            "service": {"targetPort": source["targetPort"]},
-        }
-    }
-    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, patch)
+    deployment = apps.api_client.sanitize_for_serialization(found)
+    try:
+        source = verified_source(entry, body["metadata"]["uid"], deployment)
+    except UndoRefused as exc:
+        raise Failure(NONSENSE, f"undo refused: {exc}") from exc
+    try:
+        patched = custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, undo_patch(body, source)
+        )
+    except ApiException as exc:
+        if exc.status == 422:  # the test of the resourceVersion failed
+            raise Failure(
+                NONSENSE, "undo: the ModelDeployment changed meanwhile; run it again"
+            ) from exc
+        raise
+    written = ModelDeploymentSpec.model_validate(cast(dict[str, Any], patched)["spec"])
+    if written.revision() != revision:
+        raise Failure(NONSENSE, f"undo wrote revision {written.revision()}, not {revision}")
     return f"{source['model']['version']} ({revision})"
 
 

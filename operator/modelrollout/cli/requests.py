@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.api.status import HistoryEntry, ModelDeploymentStatus
 from modelrollout.api.vocabulary import Phase
 from modelrollout.engine.model import RequestAction
 
@@ -23,9 +23,9 @@ def refusal(action: RequestAction, status: ModelDeploymentStatus) -> str | None:
     return None
 
 
-def undo_target(status: ModelDeploymentStatus) -> str:
-    """The revision to go back to: the stable one before the last promotion."""
+def undo_target(status: ModelDeploymentStatus) -> HistoryEntry:
+    """The last promotion: undo goes back to the stable revision it started from."""
     for entry in status.history:
         if entry.outcome == "Promoted" and entry.from_revision:
-            return entry.from_revision
+            return entry
     raise LookupError("nothing to undo: no promotion in the history")

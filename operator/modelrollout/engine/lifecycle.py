@@ -17,7 +17,9 @@ def deploy_directly(t: Tick) -> None:
     if previous is None or previous.revision != t.revision:
         if previous is not None:
             t.schedule_scale_down(previous.revision, timedelta(0))
-        t.s.stable = RevisionStatus(version=t.spec.model.version, revision=t.revision, weight=100)
+        t.s.stable = RevisionStatus(
+            version=t.spec.model.version, revision=t.revision, digest=t.digest, weight=100
+        )
         t.s.step_started_at = t.now
         t.s.phase = Phase.PROGRESSING
         t.emit(Reason.FIRST_DEPLOYMENT, f"deploying version {t.spec.model.version}")
@@ -79,7 +81,7 @@ def supersede(t: Tick) -> None:
 
 def start_rollout(t: Tick) -> None:
     t.end_rollout()  # a clean slate: no step, timer or promotion of an earlier rollout
-    t.s.canary = RevisionStatus(version=t.spec.model.version, revision=t.revision)
+    t.s.canary = RevisionStatus(version=t.spec.model.version, revision=t.revision, digest=t.digest)
     # A newer version ends a post-promotion window early; its scale-down stays scheduled.
     t.s.previous = None
     t.s.post_promotion_until = None

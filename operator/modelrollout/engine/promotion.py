@@ -92,6 +92,7 @@ def _finish(t: Tick) -> None:
     t.s.stable = RevisionStatus(
         version=canary.version,
         revision=canary.revision,
+        digest=canary.digest,
         weight=100,
         replicas=t.spec.replicas,
         ready_replicas=canary.ready_replicas,

@@ -83,6 +83,7 @@ class Tick:
         self.now = now
         self.actions: list[Action] = []
         self.revision = spec.revision()
+        self.digest = spec.digest()
         self.traits = TRAITS[spec.strategy.kind]
 
     # -- questions ----------------------------------------------------------------------
@@ -188,6 +189,7 @@ class Tick:
             reason=reason,
             from_version=stable.version,
             from_revision=stable.revision,
+            from_digest=stable.digest,
             started_at=self.s.rollout_started_at,
             finished_at=self.now,
         )
