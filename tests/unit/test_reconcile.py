@@ -253,6 +253,10 @@ def test_a_provider_bug_is_an_error_measurement_not_a_crash() -> None:
             {"metadata": {"labels": ["a"]}, "spec": {"containers": [{"name": "s"}]}},
             "spec.template.metadata must be a map",
         ),
+        (  # its record for undo would pass the 256 KiB of annotations Kubernetes holds
+            {"spec": {"containers": [{"name": "s", "args": ["x" * 200_000]}]}},
+            "spec.template is too large: its record for undo takes 200",
+        ),
     ],
 )
 def test_a_pod_template_that_cannot_become_a_deployment_is_invalid_and_touches_nothing(

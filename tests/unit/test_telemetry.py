@@ -47,6 +47,11 @@ def test_phase_weight_measurements_and_finished_rollouts() -> None:
 
     telemetry.forget("ml", "t1")
     assert value("modelrollout_canary_weight_percent", namespace="ml", name="t1") is None
+    assert value("modelrollout_analysis_measurements_total", **labels) is None
+    assert value("modelrollout_rollouts_finished_total", **finished) is None
+    phase = {"namespace": "ml", "name": "t1", "phase": "RolledBack"}
+    assert value("modelrollout_phase", **phase) is None
+    telemetry.forget("ml", "never-seen")  # nothing to drop is no error
 
 
 def test_the_judges_evidence_per_check_and_its_series_gone_with_the_object() -> None:

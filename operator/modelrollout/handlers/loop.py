@@ -232,3 +232,4 @@ def _release(rt: Runtime, key: caches.Key, body: dict[str, Any]) -> None:
     except Exception as exc:  # logged; the object goes on being deleted
         said = f"route not released: {type(exc).__name__}: {exc}"
     logger.info("%s/%s deleted: %s", key[0], key[1], said)
+    telemetry.forget(*key)  # again: a reconcile in flight at deletion may have recorded

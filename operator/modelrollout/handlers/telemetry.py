@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,7 +9,6 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import Phase
-from modelrollout.engine.judge import ERRORS, LATENCY
 
 PHASE = Gauge(
     "modelrollout_phase",
@@ -81,10 +79,7 @@ def record(
 
 
 def forget(namespace: str, name: str, **_: Any) -> None:
-    """Drop a deleted ModelDeployment's series."""
-    for phase in Phase:
-        PHASE.remove(namespace, name, phase.value)
-    WEIGHT.remove(namespace, name)
-    for check in (ERRORS, LATENCY):
-        with contextlib.suppress(KeyError):  # a check it never had
-            JUDGE_EVIDENCE.remove(namespace, name, check)
+    """Drop every series of a deleted ModelDeployment: a platform where ModelDeployments
+    come and go must not keep their series for the operator's lifetime."""
+    for metric in (PHASE, WEIGHT, JUDGE_EVIDENCE, MEASUREMENTS, FINISHED):
+        metric.remove_by_labels({"namespace": namespace, "name": name})

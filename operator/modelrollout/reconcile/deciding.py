@@ -25,7 +25,7 @@ from modelrollout.metrics.reads import judge_look, measurements
 from modelrollout.reconcile.ports import Adapters, InvalidSpec, Plan, Result
 from modelrollout.routing.gateway_api import api_message
 from modelrollout.routing.router import RouteError, require_features
-from modelrollout.workloads.render import service_name, template_problem
+from modelrollout.workloads.render import record_problem, service_name, template_problem
 
 
 def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Result:
@@ -96,7 +96,7 @@ def parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise InvalidSpec(Reason.INVALID_SPEC, f"spec is invalid: {problems}") from exc
-    problem = template_problem(spec.template)
+    problem = template_problem(spec.template) or record_problem(spec)
     if problem is not None:
         raise InvalidSpec(Reason.INVALID_SPEC, f"spec is invalid: {problem}")
     return spec

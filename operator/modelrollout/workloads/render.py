@@ -23,6 +23,7 @@ ANNOTATION_SOURCE = "modelrollout.io/source"
 # A digest of the body last applied to a Deployment or Service: an unchanged one is not
 # re-applied.
 ANNOTATION_APPLIED = "modelrollout.io/applied"
+MAX_SOURCE_BYTES = 192 * 1024  # of ANNOTATION_SOURCE; the rest of 256 KiB for the others
 
 
 def deployment_name(name: str, revision: str) -> str:
@@ -79,6 +80,24 @@ def template_problem(template: Mapping[str, Any]) -> str | None:
     return None
 
 
+def record_problem(spec: ModelDeploymentSpec) -> str | None:
+    """Why the spec's pod-shaping part cannot be recorded on its Deployment for undo (the
+    API server refuses more than 256 KiB of annotations on an object, and every apply
+    with them), or None. The CRD cannot bound the byte size of a free-form template, so
+    it is checked here, before anything is applied."""
+    size = len(source_annotation(spec).encode())
+    if size > MAX_SOURCE_BYTES:
+        return (
+            f"spec.template is too large: its record for undo takes {size} bytes, at most "
+            f"{MAX_SOURCE_BYTES} (Kubernetes holds 256 KiB of annotations per object)"
+        )
+    return None
+
+
+def source_annotation(spec: ModelDeploymentSpec) -> str:
+    return json.dumps(spec.shaping(), sort_keys=True)
+
+
 def render_deployment(
     name: str, namespace: str, uid: str, spec: ModelDeploymentSpec, replicas: int
 ) -> dict[str, Any]:
@@ -109,7 +128,7 @@ def render_deployment(
             "labels": {**_labels(name), LABEL_REVISION: revision},
             "annotations": {
                 ANNOTATION_VERSION: spec.model.version,
-                ANNOTATION_SOURCE: json.dumps(spec.shaping(), sort_keys=True),
+                ANNOTATION_SOURCE: source_annotation(spec),
             },
             "ownerReferences": [owner_reference(name, uid)],
         },

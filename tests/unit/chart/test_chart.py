@@ -31,6 +31,7 @@ EVERYTHING_ON = [
     "--set=prometheusCAConfigMaps={prometheus-ca}",
     "--set=prometheusAllow={10.96.0.0/12,prometheus.monitoring.svc}",
     "--set=networkPolicy.enabled=true",
+    "--set=admissionPolicy.enabled=true",
     '--set-json=networkPolicy.apiServer=[{"cidr":"10.0.0.1/32","port":6443}]',
     '--set-json=networkPolicy.prometheus=[{"cidr":"10.96.0.0/12","port":9090}]',
 ]
@@ -45,7 +46,20 @@ def render(*values: str) -> list[dict[str, Any]]:
 
 
 def kinds(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [d for d in docs if d["kind"] == kind]
+    """The documents of `kind`; the ClusterRoles aggregated into admin/edit/view (grants
+    to people, not to the operator) only through aggregated()."""
+    return [d for d in docs if d["kind"] == kind and d not in aggregated(docs)]
+
+
+def aggregated(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in docs
+        if d["kind"] == "ClusterRole"
+        and any(
+            k.startswith("rbac.authorization.k8s.io/aggregate-to-") for k in d["metadata"]["labels"]
+        )
+    ]
 
 
 def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -305,3 +319,31 @@ def test_dashboard_and_alerts_only_use_metrics_the_operator_exports(tmp_path: Pa
     path = tmp_path / "dashboard-rules.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": recording}]}))
     subprocess.run([promtool(), "check", "rules", str(path)], check=True, capture_output=True)
+
+
+def test_people_get_modeldeployments_through_the_built_in_roles() -> None:
+    for docs in (render(), render(*EVERYTHING_ON, *NAMESPACED)):
+        roles = {r["metadata"]["name"]: r for r in aggregated(docs)}
+        edit, view = roles["mr-modelrollout-edit"], roles["mr-modelrollout-view"]
+        assert {k for k, v in edit["metadata"]["labels"].items() if v == "true"} >= {
+            "rbac.authorization.k8s.io/aggregate-to-admin",
+            "rbac.authorization.k8s.io/aggregate-to-edit",
+        }
+        assert "rbac.authorization.k8s.io/aggregate-to-view" in view["metadata"]["labels"]
+        assert {verb for rule in view["rules"] for verb in rule["verbs"]} == {
+            "get",
+            "list",
+            "watch",
+        }
+        assert "create" in edit["rules"][0]["verbs"]
+    assert not aggregated(render("--set=aggregateRoles=false"))
+
+
+def test_the_admission_policy_asks_the_authorizer_about_deployments() -> None:
+    docs = render(*EVERYTHING_ON)
+    (policy,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"]
+    (binding,) = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicyBinding"]
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert "resource('deployments')" in policy["spec"]["validations"][0]["expression"]
+    assert not [d for d in render() if d["kind"] == "ValidatingAdmissionPolicy"]
