@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from kubernetes import client
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.handlers.caches import Wakes
 from modelrollout.handlers.loop import Runtime, Turn, _delay
+from modelrollout.handlers.workers import Workers
 from modelrollout.reconcile import Result
 
 
@@ -20,7 +20,7 @@ from modelrollout.reconcile import Result
 def rt() -> Runtime:
     return Runtime(
         api=client.ApiClient(),
-        executor=ThreadPoolExecutor(1),
+        workers=Workers.sized(1),
         wakes=Wakes(),
         routes_watched=True,
         resync_seconds=300,

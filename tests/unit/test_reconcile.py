@@ -19,6 +19,7 @@ from modelrollout.reconcile import (
     InvalidSpec,
     Result,
     carry_out,
+    queries_metrics,
     reconcile,
     release_route,
 )
@@ -88,7 +89,22 @@ def test_a_rollout_measures_when_due_and_sets_the_canary_weight() -> None:
     assert ("route", 20) in cluster.calls
     assert not any(call[0] == "query" for call in cluster.calls), "nothing is due yet"
     new["status"] = status.wire()
-    result = decide_and_act(adapters(cluster), new, T0 + timedelta(seconds=20))
+    due = T0 + timedelta(seconds=20)
+    assert not queries_metrics(new, T0 + timedelta(seconds=4))
+    assert queries_metrics(new, due)
+    # A person's request waits for no query: decided without measuring.
+    asked = {
+        **new,
+        "metadata": {
+            **new["metadata"],
+            "annotations": {"modelrollout.io/request": "pause:20261124T120000Z"},
+        },
+    }
+    assert not queries_metrics(asked, due)
+    unmeasured = reconcile(adapters(cluster), new, due, measure=False)
+    assert unmeasured.measurements is None
+    assert not any(call[0] == "query" for call in cluster.calls)
+    result = decide_and_act(adapters(cluster), new, due)
     assert ("query", "errors@2") in cluster.calls
     assert result.measurements is not None
     assert [m.outcome for m in result.measurements] == [Outcome.SUCCESSFUL]

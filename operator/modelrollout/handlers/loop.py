@@ -17,7 +17,6 @@ import asyncio
 import logging
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,8 +30,16 @@ from modelrollout.engine.model import Emit
 from modelrollout.handlers import caches, events, telemetry
 from modelrollout.handlers.fencing import NotLeading
 from modelrollout.handlers.status_write import Written, write_status
+from modelrollout.handlers.workers import Workers
 from modelrollout.metrics.endpoints import OPEN, EndpointPolicy
-from modelrollout.reconcile import Result, carry_out, cluster_adapters, reconcile, release_route
+from modelrollout.reconcile import (
+    Result,
+    carry_out,
+    cluster_adapters,
+    queries_metrics,
+    reconcile,
+    release_route,
+)
 from modelrollout.workloads.observed import Owned
 
 logger = logging.getLogger("modelrollout")
@@ -45,11 +52,12 @@ class Runtime:
     """What every loop shares (kept in kopf's memo)."""
 
     api: client.ApiClient
-    executor: ThreadPoolExecutor
+    workers: Workers
     wakes: caches.Wakes
     routes_watched: bool  # HTTPRoutes are served, so the cache has them
     endpoints: EndpointPolicy = OPEN  # where metrics may be queried (--prometheus-allow)
     resync_seconds: float = 300.0
+    stall_seconds: float = 60.0  # liveness fails once a reconcile waited this for a thread
     invalid_recheck_seconds: float = 30.0  # InvalidSpec may hinge on an unwatched Secret
     # (namespace, name) -> (resourceVersion decided on, the object as written)
     written: dict[caches.Key, tuple[str, dict[str, Any]]] = field(default_factory=dict)
@@ -96,13 +104,16 @@ def _record(
     return written
 
 
-def _work(rt: Runtime, key: caches.Key, body: dict[str, Any], owned: Owned, route: Any) -> Turn:
+def _work(
+    rt: Runtime, key: caches.Key, body: dict[str, Any], owned: Owned, route: Any, measure: bool
+) -> Turn:
     """In a worker thread: decide, record, then act (reconcile's docstring says why in
     this order)."""
     started, now = time.monotonic(), datetime.now(UTC)
     routes = (lambda _ns, _name: route) if rt.routes_watched else None
     try:
-        result = reconcile(cluster_adapters(rt.api, owned, routes, rt.endpoints), body, now)
+        adapters = cluster_adapters(rt.api, owned, routes, rt.endpoints)
+        result = reconcile(adapters, body, now, measure)
         try:
             turn = _record_and_act(rt, key, body, result, now)
         except NotLeading as exc:  # whatever was left undone, the leader's next decision does
@@ -203,7 +214,6 @@ async def drive(
     rt: Runtime = memo.runtime
     key = (body.metadata.namespace or "", body.metadata.name or "")
     wake = rt.wakes.event(key)
-    loop = asyncio.get_running_loop()
     failures = 0
     while not stopped:
         wake.clear()  # anything after this moment wakes the next round
@@ -211,15 +221,18 @@ async def drive(
         # top level is all a snapshot needs to copy.
         current = rt.newest(key, dict(body))
         owned, route = caches.snapshot(key, current.get("spec") or {}, indices)
-        work = loop.run_in_executor(rt.executor, _work, rt, key, current, owned, route)
-        turn = await asyncio.shield(work)
+        # Analysis waits behind the bulkhead (handlers.workers); all else goes straight on.
+        measure = queries_metrics(current, datetime.now(UTC))
+        turn = await rt.workers.run(
+            key[0] if measure else None, _work, rt, key, current, owned, route, measure
+        )
         failures = failures + 1 if turn.failed else 0
         await _sleep(wake, stopped, _delay(rt, turn, failures))
     if stopped.reason is not None and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason:
         # Deleted (kopf's finalizer holds it until we return): its Deployments and
         # Services go with it, but the route is its owner's.
         current = rt.newest(key, dict(body))
-        await asyncio.shield(loop.run_in_executor(rt.executor, _release, rt, key, current))
+        await rt.workers.run(None, _release, rt, key, current)
 
 
 def _release(rt: Runtime, key: caches.Key, body: dict[str, Any]) -> None:

@@ -15,7 +15,6 @@ import logging
 import os
 import socket
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -26,6 +25,7 @@ from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.handlers import caches, kopf_at_scale, log_format, loop, telemetry
 from modelrollout.handlers.fencing import Fence, FencedApiClient, Standalone
 from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_liveness
+from modelrollout.handlers.workers import Workers
 from modelrollout.metrics import endpoints
 from modelrollout.routing import gateway_api
 
@@ -68,10 +68,23 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     logger.info(
         "modelrollout %s starting (%d workers, resync %.0fs, HTTPRoutes %s)",
         __version__,
-        runtime.executor._max_workers,
+        runtime.workers.size,
         runtime.resync_seconds,
         "watched" if runtime.routes_watched else "not served: read when needed",
     )
+
+
+@kopf.on.probe(id="workers")
+def workers_progress(memo: kopf.Memo, **_: Any) -> dict[str, float]:
+    """Liveness: red once a reconcile has waited longer than --stall-seconds for a thread
+    (analysis cannot cause it: handlers.workers keeps threads from it)."""
+    runtime: loop.Runtime = memo.runtime
+    waited = runtime.workers.oldest_wait()
+    if waited > runtime.stall_seconds:
+        raise kopf.PermanentError(
+            f"a reconcile has waited {waited:.0f}s for a worker thread: no progress"
+        )
+    return {"oldest_wait_seconds": round(waited, 1)}
 
 
 def served(api: client.ApiClient, group: str, version: str, plural: str) -> bool:
@@ -151,6 +164,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(default 300)",
     )
     parser.add_argument(
+        "--stall-seconds",
+        type=float,
+        default=60.0,
+        help="the liveness probe fails once a reconcile has waited this long for a "
+        "worker thread (default 60)",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=int,
         default=None,
@@ -206,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     kopf_at_scale.install()
     runtime = loop.Runtime(
         api=api,
-        executor=ThreadPoolExecutor(args.workers, thread_name_prefix="reconcile"),
+        workers=Workers.sized(args.workers),
+        stall_seconds=args.stall_seconds,
         wakes=caches.Wakes(),
         routes_watched=False,  # found out at startup
         resync_seconds=args.resync_seconds,
@@ -223,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     finally:
-        runtime.executor.shutdown(wait=True)  # reconciles in hand finish and record
+        runtime.workers.shutdown()
         if leadership is not None:
             leadership.release()
         api.close()  # type: ignore[no-untyped-call]

@@ -18,6 +18,31 @@ from modelrollout.metrics.provider import Comparison, MetricsProvider, Target
 ProviderFor = Callable[[Analysis], MetricsProvider]
 
 
+def reads_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
+    """Whether a decision now would query the provider (measurements or judge_look)."""
+    return _run_due(spec, status, now) or _look_due(spec, status, now)
+
+
+def _run_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
+    return (
+        spec.analysis is not None
+        and analysis_target(status) is not None
+        and analysis_due(spec, status, now)
+    )
+
+
+def _look_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
+    analysis = spec.analysis
+    return (
+        analysis is not None
+        and analysis.judge is not None
+        and judge_since(spec, status) is not None
+        and status.canary is not None
+        and status.stable is not None
+        and look_due(spec, status, now)
+    )
+
+
 def measurements(
     provider: ProviderFor,
     spec: ModelDeploymentSpec,
@@ -28,7 +53,7 @@ def measurements(
 ) -> tuple[Measurement, ...] | None:
     """The threshold metrics, once per interval."""
     analysis, judged = spec.analysis, analysis_target(status)
-    if analysis is None or judged is None or not analysis_due(spec, status, now):
+    if analysis is None or judged is None or not _run_due(spec, status, now):
         return None
     target = Target(namespace, name, judged.version, judged.revision, analysis.window_delta())
     return measure(provider(analysis), analysis, target, now)
@@ -47,7 +72,7 @@ def judge_look(
     analysis, canary, stable = spec.analysis, status.canary, status.stable
     if since is None or analysis is None or analysis.judge is None:
         return None
-    if canary is None or stable is None or not look_due(spec, status, now):
+    if canary is None or stable is None or not _look_due(spec, status, now):
         return None
     if canary.version == stable.version:
         return JudgeReading(

@@ -14,7 +14,7 @@ become an InvalidSpec condition and an Event, and no workload or route is touche
 """
 
 from modelrollout.reconcile.acting import carry_out, release_route
-from modelrollout.reconcile.deciding import parse_request, reconcile
+from modelrollout.reconcile.deciding import parse_request, queries_metrics, reconcile
 from modelrollout.reconcile.ports import (
     Adapters,
     InvalidSpec,
@@ -33,6 +33,7 @@ __all__ = [
     "carry_out",
     "cluster_adapters",
     "parse_request",
+    "queries_metrics",
     "reconcile",
     "release_route",
 ]

@@ -21,17 +21,20 @@ from modelrollout.engine.promotion import route_state
 from modelrollout.engine.request_token import Refused, read_request
 from modelrollout.engine.rollout import decide
 from modelrollout.metrics.provider import MetricsProvider
-from modelrollout.metrics.reads import judge_look, measurements
+from modelrollout.metrics.reads import judge_look, measurements, reads_due
 from modelrollout.reconcile.ports import Adapters, InvalidSpec, Plan, Result
 from modelrollout.routing.gateway_api import api_message
 from modelrollout.routing.router import RouteError, require_features
 from modelrollout.workloads.render import record_problem, service_name, template_problem
 
 
-def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Result:
+def reconcile(
+    adapters: Adapters, body: Mapping[str, Any], now: datetime, measure: bool = True
+) -> Result:
     """One decision, not yet acted on. Whatever an adapter raises, a Result comes back:
     bad input as InvalidSpec, anything else as ReconcileError with the status as it was
-    (the next reconcile decides again from it: level-triggered)."""
+    (the next reconcile decides again from it: level-triggered). Without `measure`, the
+    metrics provider is not asked (a measurement due is taken by a later reconcile)."""
     meta = body["metadata"]
     name, namespace, uid = meta["name"], meta["namespace"], meta["uid"]
     generation = meta.get("generation")
@@ -64,9 +67,11 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
 
         obs = Observations(
             revisions=revisions,
-            measurements=measurements(read, spec, status, namespace, name, now),
+            measurements=measurements(read, spec, status, namespace, name, now)
+            if measure
+            else None,
             request=request if isinstance(request, Request) else None,
-            judge=judge_look(read, spec, status, namespace, name, now),
+            judge=judge_look(read, spec, status, namespace, name, now) if measure else None,
             route_carried=route_carried,
             route_empty_filters=route_empty_filters,
         )
@@ -86,6 +91,21 @@ def reconcile(adapters: Adapters, body: Mapping[str, Any], now: datetime) -> Res
         events.append(Emit("Warning", request.reason, f"{REQUEST_ANNOTATION}={request.message}"))
     plan = Plan(decision.actions, spec, workloads, router, obs, generation)
     return Result(status, new, events, obs.measurements, next_due=decision.next_due, plan=plan)
+
+
+def queries_metrics(body: Mapping[str, Any], now: datetime) -> bool:
+    """Whether reconciling `body` now should query the metrics provider: a measurement
+    or a look is due, and no person's request waits (a request is decided at once,
+    never behind a query; the next reconcile measures)."""
+    try:
+        spec = ModelDeploymentSpec.model_validate(body.get("spec") or {})
+        status = ModelDeploymentStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return False
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    if isinstance(parse_request(annotations, status.handled_request, now), Request):
+        return False
+    return reads_due(spec, status, now)
 
 
 def parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:

@@ -1,0 +1,100 @@
+"""The bulkhead: one namespace's analysis cannot take the threads others need, and work
+that queries nothing always finds one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from modelrollout.handlers.workers import Workers
+
+
+def test_sizes_keep_a_reserve_and_bound_a_namespace() -> None:
+    workers = Workers.sized(32)
+    assert (workers.per_namespace, workers.reserve) == (8, 8)
+    assert (Workers.sized(2).per_namespace, Workers.sized(2).reserve) == (1, 1)
+    with pytest.raises(ValueError, match="must leave a thread"):
+        Workers(2, per_namespace=1, reserve=2)
+
+
+def test_a_stalled_namespace_holds_only_its_share_and_never_the_reserve() -> None:
+    """Eight threads: one namespace's analysis jobs all block (a hostile endpoint). It
+    holds two threads; another namespace's analysis and plain work still run."""
+    workers = Workers(8, per_namespace=2, reserve=2)
+    release = threading.Event()
+    running: dict[str, int] = {"hostile": 0}
+    lock = threading.Lock()
+
+    def stuck() -> str:
+        with lock:
+            running["hostile"] += 1
+        release.wait(timeout=30)
+        return "hostile"
+
+    async def scenario() -> tuple[list[str], float]:
+        hostile = [asyncio.ensure_future(workers.run("evil", stuck)) for _ in range(40)]
+        await asyncio.sleep(0.2)
+        done = [
+            await asyncio.wait_for(workers.run("victim", lambda: "analysis"), timeout=5),
+            await asyncio.wait_for(workers.run(None, lambda: "rollback"), timeout=5),
+        ]
+        waited = workers.oldest_wait()
+        release.set()
+        await asyncio.gather(*hostile)
+        return done, waited
+
+    try:
+        done, waited = asyncio.run(scenario())
+    finally:
+        release.set()
+        workers.shutdown()
+    assert done == ["analysis", "rollback"]
+    assert running["hostile"] == 40
+    assert waited == 0.0, "nothing waited for a thread: the hostile jobs wait at their gate"
+
+
+def test_all_analysis_together_leaves_the_reserve() -> None:
+    workers = Workers(4, per_namespace=4, reserve=1)
+    release = threading.Event()
+
+    async def scenario() -> str:
+        blocked = [
+            asyncio.ensure_future(workers.run(f"ns{i}", release.wait, 30)) for i in range(10)
+        ]
+        await asyncio.sleep(0.2)
+        plain = await asyncio.wait_for(workers.run(None, lambda: "request"), timeout=5)
+        release.set()
+        await asyncio.gather(*blocked)
+        return plain
+
+    try:
+        assert asyncio.run(scenario()) == "request"
+    finally:
+        release.set()
+        workers.shutdown()
+
+
+def test_the_oldest_wait_for_a_thread_is_reported() -> None:
+    workers = Workers(1, per_namespace=1, reserve=0)
+    release = threading.Event()
+
+    async def scenario() -> float:
+        first = asyncio.ensure_future(workers.run(None, release.wait, 30))
+        second = asyncio.ensure_future(workers.run(None, lambda: None))
+        await asyncio.sleep(0.3)
+        waited = workers.oldest_wait()
+        release.set()
+        await asyncio.gather(first, second)
+        return waited
+
+    started = time.monotonic()
+    try:
+        waited = asyncio.run(scenario())
+    finally:
+        release.set()
+        workers.shutdown()
+    assert 0.2 <= waited <= time.monotonic() - started
+    assert workers.oldest_wait() == 0.0
