@@ -1,21 +1,25 @@
 # syntax=docker/dockerfile:1
-# The operator's image: `docker build -t ghcr.io/modelrollout/modelrollout:0.1.0 .`
-# Two stages: the first installs the package and its dependencies into a virtualenv,
-# the second copies only that virtualenv onto the same slim base (no pip cache, no
-# compilers, no sources), and runs as an unprivileged numeric user (the chart's
-# runAsUser), so `runAsNonRoot` can verify it.
-ARG PYTHON_IMAGE=docker.io/library/python:3.11.14-slim-bookworm
+# The operator's image. `make image` builds it without a Docker engine (buildah), from a
+# wheelhouse it fills first: every runtime package from requirements-runtime.lock,
+# checked against the lock's hashes, and the operator's own wheel. The build installs
+# from the wheelhouse alone (no index: nothing unpinned, and no TLS from inside the
+# build). Two stages: the second copies only the virtualenv onto the same base, and runs
+# as an unprivileged numeric user (the chart's runAsUser), so runAsNonRoot can verify it.
+# The base is pinned by digest; `make image` swaps in a Debian base it builds with
+# mmdebstrap where the registry cannot be reached (BASE).
+ARG BASE=docker.io/library/python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
-FROM ${PYTHON_IMAGE} AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/modelrollout
-WORKDIR /src
-COPY pyproject.toml LICENSE ./
-COPY operator/ operator/
-RUN /opt/modelrollout/bin/pip install --no-compile . \
+FROM ${BASE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INDEX=1
+COPY requirements-runtime.lock /src/
+COPY build/wheelhouse/ /wheels/
+RUN python3 -m venv /opt/modelrollout \
+ && /opt/modelrollout/bin/pip install --no-compile --no-deps --require-hashes \
+      --find-links /wheels -r /src/requirements-runtime.lock \
+ && /opt/modelrollout/bin/pip install --no-compile --no-deps /wheels/modelrollout-*.whl \
  && /opt/modelrollout/bin/python -m modelrollout --help >/dev/null
 
-FROM ${PYTHON_IMAGE}
+FROM ${BASE}
 LABEL org.opencontainers.image.title="modelrollout" \
       org.opencontainers.image.source="https://github.com/modelrollout/modelrollout" \
       org.opencontainers.image.licenses="Apache-2.0"

@@ -8,9 +8,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := operator:tests:examples/model-server
 
-DEBIAN_PACKAGES := prometheus
+# buildah, mmdebstrap, podman: `make image` and the e2e test of the image.
+DEBIAN_PACKAGES := prometheus buildah mmdebstrap podman
 
-.PHONY: help deps venv lock build-cluster helm cluster-up cluster-down crds argocd-cm lint unit e2e test demo bench clean
+.PHONY: help deps venv lock image build-cluster helm cluster-up cluster-down crds argocd-cm lint unit e2e test demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -42,6 +43,12 @@ lock: ## re-resolve requirements.lock from pyproject.toml's ranges (uv, pinned)
 	.cache/uv/bin/pip install -q uv==$(UV_VERSION)
 	printf 'setuptools>=69\n' | .cache/uv/bin/uv pip compile pyproject.toml - --extra dev \
 	  --generate-hashes --python-version 3.11 --custom-compile-command 'make lock' -o $(LOCK)
+	.cache/uv/bin/uv pip compile pyproject.toml -c $(LOCK) --generate-hashes --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' \
+	  -o requirements-runtime.lock
+
+image: deps ## the operator's image, without a Docker engine (buildah; see tests/testenv/image.py)
+	$(PY) -m testenv.image
 
 build-cluster: deps ## build the control plane binaries (cached under .cache/)
 	$(PY) -m testenv build
