@@ -109,9 +109,8 @@ def _exists(image: str) -> bool:
 
 def entrypoint(image: str) -> list[str]:
     """The image's ENTRYPOINT, as its config holds it."""
-    out = _run("buildah", *STORAGE, "inspect", "--type", "image", "--format",
-               "{{json .OCIv1.Config.Entrypoint}}", image)  # fmt: skip
-    found: list[str] = json.loads(out)
+    config = json.loads(_run("buildah", *STORAGE, "inspect", "--type", "image", image))
+    found: list[str] = config["OCIv1"]["config"]["Entrypoint"]
     return found
 
 

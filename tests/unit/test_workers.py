@@ -98,3 +98,41 @@ def test_the_oldest_wait_for_a_thread_is_reported() -> None:
         workers.shutdown()
     assert 0.2 <= waited <= time.monotonic() - started
     assert workers.oldest_wait() == 0.0
+
+
+def test_the_liveness_probe_fails_once_a_reconcile_waited_too_long() -> None:
+    import kopf
+    from kubernetes import client
+
+    from modelrollout.handlers.caches import Wakes
+    from modelrollout.handlers.loop import Runtime
+    from modelrollout.handlers.main import workers_progress
+
+    workers = Workers(1, per_namespace=1, reserve=0)
+    runtime = Runtime(api=client.ApiClient(), workers=workers, wakes=Wakes(), routes_watched=True)
+    runtime.stall_seconds = 0.2
+    memo = kopf.Memo(runtime=runtime)
+    release = threading.Event()
+
+    async def scenario() -> tuple[dict[str, float], BaseException | None]:
+        healthy = workers_progress(memo)
+        first = asyncio.ensure_future(workers.run(None, release.wait, 30))
+        second = asyncio.ensure_future(workers.run(None, lambda: None))
+        await asyncio.sleep(0.4)
+        try:
+            workers_progress(memo)
+            failed = None
+        except kopf.PermanentError as exc:
+            failed = exc
+        release.set()
+        await asyncio.gather(first, second)
+        return healthy, failed
+
+    try:
+        healthy, failed = asyncio.run(scenario())
+    finally:
+        release.set()
+        workers.shutdown()
+    assert healthy == {"oldest_wait_seconds": 0.0}
+    assert failed is not None
+    assert "waited" in str(failed)

@@ -120,7 +120,13 @@ def undo(custom: client.CustomObjectsApi, namespace: str, name: str) -> str:
         raise Failure(NONSENSE, f"undo refused: {exc}") from exc
     try:
         patched = custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, undo_patch(body, source)
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            undo_patch(body, source),
+            _content_type="application/json-patch+json",
         )
     except ApiException as exc:
         if exc.status == 422:  # the test of the resourceVersion failed

@@ -208,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     configuration = api_configuration(connections=args.workers + 1)  # + startup
     fence: Fence = Standalone()
     leadership = None
+    # The pod's name, and the pid and a nonce: a restarted container is a new candidate.
+    # Given to kopf too, which would otherwise ask the passwd database for the user's
+    # name: the image's uid 10001 has no entry there.
+    identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     if args.leader_election_namespace:
-        # The pod's name, and the pid and a nonce: a restarted container is a new candidate.
-        identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         # The Lease's own writes are not fenced: they are what the fence is made of.
         leadership = Leadership(
             client.ApiClient(api_configuration(connections=2)),
@@ -239,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 clusterwide=not args.namespace,
                 namespaces=args.namespace,
                 standalone=True,
+                identity=identity,  # type: ignore[arg-type]  # a NewType of str kopf does not export
                 liveness_endpoint=args.liveness,
                 memo=kopf.Memo(runtime=runtime),
             )
