@@ -1,9 +1,10 @@
 """One tenant's hostile analysis endpoints do not slow another tenant's rollback or a
 person's abort, crash the operator, or leak what they answered.
 
-In one namespace, 40 ModelDeployments point their analysis at a hostile endpoint, eight
-each: one byte a second for the longest timeout allowed, a gzip bomb, a 50 MB body, a
-redirect to a "metadata" server, and that server itself. Meanwhile, in the
+In one namespace, 40 ModelDeployments point their analysis at a hostile endpoint: 32
+at one that answers one byte a second for the longest timeout allowed (as many as the
+operator has threads), two each at a gzip bomb, a 50 MB body, a redirect to a
+"metadata" server, and that server itself. Meanwhile, in the
 test's namespace, a failing canary is rolled back by its analysis and a held canary is
 aborted by a person; both timed against the same round without the hostile namespace.
 The figures go to .cache/e2e/noisy-neighbour.json.
@@ -43,7 +44,8 @@ GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
 BAD = Traffic(rps=50, error_ratio=0.5, latency_seconds=0.02)
 RESULTS = settings.CACHE_DIR / "e2e" / "noisy-neighbour.json"
 MEMORY_LIMIT = 256 * 1024 * 1024  # the chart's limit
-HOSTILE = [kind for _ in range(8) for kind in KINDS]  # eight of each, interleaved
+# More drips than the operator has threads: without a bulkhead they would hold them all.
+HOSTILE = [kind for kind in KINDS if kind != "drip" for _ in range(2)] + ["drip"] * 32
 
 
 @dataclass(frozen=True)
