@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 from kubernetes import client
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from modelrollout.engine.request_token import mint
 from testenv.argocd import SCRIPTS, ArgoLua, merge_patch
 from testenv.argocd_diff import ignored_expressions, normalized, predicted_live
 from testenv.exporter import Traffic
@@ -184,7 +186,11 @@ def test_argo_cd_sees_no_drift_from_what_the_operator_writes_on_the_route(
         s.namespace,
         PLURAL,
         s.name,
-        {"metadata": {"annotations": {"modelrollout.io/request": "promote-full:argo"}}},
+        {
+            "metadata": {
+                "annotations": {"modelrollout.io/request": mint("promote-full", datetime.now(UTC))}
+            }
+        },
     )
     s.wait_healthy("3.0.0")
     wait_until(lambda: diff()[0] == diff()[1], timeout=30, what="the route exactly as in Git")

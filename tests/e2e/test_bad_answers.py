@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION
+from modelrollout.engine.request_token import mint
 from testenv.exporter import Traffic
 from testenv.fake_prometheus import Answer, FakePrometheus, vector
 from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario, model_deployment
@@ -92,7 +93,7 @@ def test_bad_answers_pause_with_their_cause_and_an_abort_still_acts(
         s.namespace,
         PLURAL,
         s.name,
-        {"metadata": {"annotations": {REQUEST_ANNOTATION: f"abort:{uuid.uuid4().hex[:8]}"}}},
+        {"metadata": {"annotations": {REQUEST_ANNOTATION: mint("abort", datetime.now(UTC))}}},
     )
     # Within a few ticks (2 s each), not after a crashed tick's 60 s backoff.
     rolled = s.wait_status(lambda st: st.get("phase") == "RolledBack", "aborted", timeout=20)

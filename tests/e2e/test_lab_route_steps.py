@@ -9,8 +9,8 @@ count mirrored copies too; and the route is compared with the user's afterwards.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from lab.load import LoadGenerator, Outcome
 from lab.record import RolloutRecord, old_pods_gone, play
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION
+from modelrollout.engine.model import RequestAction
+from modelrollout.engine.request_token import mint
 from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
@@ -131,8 +133,9 @@ def when(failed: list[Outcome], lab: Lab, *records: RolloutRecord) -> str:
     return "\n".join(f"{at - first:8.3f} {what}" for at, what in sorted(marks))
 
 
-def request(lab: Lab, action: str) -> None:
-    patch = {"metadata": {"annotations": {REQUEST_ANNOTATION: f"{action}:{uuid.uuid4().hex[:8]}"}}}
+def request(lab: Lab, action: RequestAction) -> None:
+    token = mint(action, datetime.now(UTC))
+    patch = {"metadata": {"annotations": {REQUEST_ANNOTATION: token}}}
     lab.custom.patch_namespaced_custom_object(GROUP, VERSION, lab.namespace, PLURAL, NAME, patch)
 
 

@@ -81,8 +81,10 @@ def assert_each_ended_once(scenarios: list[Scenario], bad: set[str]) -> None:
         weights = s.recorder.weights
         if s.name in bad:
             # Once the route took the bad canary's weight away, it never got any again.
-            first_positive = next(i for i, w in enumerate(weights) if w > 0)
-            after = weights[weights.index(0, first_positive) :]
+            positive = [i for i, w in enumerate(weights) if w > 0]
+            reason = status["history"][0].get("reason")
+            assert positive, ("rolled back before any weight?", s.name, weights, reason)
+            after = weights[weights.index(0, positive[0]) :]
             assert after == [0], ("a rolled-back canary got weight again", s.name, weights)
         else:
             assert weights == [0, 20, 50, 100, 0], (

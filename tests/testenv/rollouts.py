@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import urllib3
 from kubernetes import client, watch
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
@@ -142,6 +143,8 @@ class RouteRecorder:
         return None
 
     def _run(self) -> None:
+        """Watch from the last version seen, across reconnects; a watch that fails (a
+        timeout on a loaded machine) is resumed, not the end of the record."""
         resource_version = None
         while not self._stop.is_set():
             stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
@@ -153,12 +156,19 @@ class RouteRecorder:
                 resource_version=resource_version,
                 timeout_seconds=2,
             )
-            for event in stream:
-                route = event["object"]
-                resource_version = route["metadata"]["resourceVersion"]
-                weight = self._weight(route)
-                if weight is not None and (not self.weights or self.weights[-1] != weight):
-                    self.weights.append(weight)
+            try:
+                for event in stream:
+                    route = event["object"]
+                    resource_version = route["metadata"]["resourceVersion"]
+                    weight = self._weight(route)
+                    if weight is not None and (not self.weights or self.weights[-1] != weight):
+                        self.weights.append(weight)
+            except client.ApiException as exc:
+                if exc.status != 410:
+                    raise
+                resource_version = None  # too old: list again (in-between versions are gone)
+            except (urllib3.exceptions.HTTPError, OSError):
+                self._stop.wait(0.2)  # the connection failed: watch again from the same version
 
     def stop(self) -> None:
         self._stop.set()

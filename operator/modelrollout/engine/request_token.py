@@ -1,9 +1,11 @@
 """A manual request's token, `ACTION:TIME-NONCE`, and the order of tokens.
 
-A request runs once: a token is refused unless its time is after the time of the last
-request handled (kept in status, so a restart of the operator changes nothing). A
-GitOps tool that restores an older annotation, or a replay of one seen before, is
-refused with a message instead of aborting or promoting again. A token's time may not
+A request runs once: the token handled last is never run again, and a token whose time
+is before that one's is refused (both kept in status, so a restart of the operator
+changes nothing). A GitOps tool that restores an older annotation, or a replay of one
+seen before, is refused with a message instead of aborting or promoting again. Another
+token of the same second runs: Argo CD's actions can only write whole seconds, and a
+person may abort a moment after a promote. A token's time may not
 run ahead of the operator's clock by more than MAX_AHEAD: a token from the far future
 would refuse every real request until then.
 """
@@ -63,11 +65,11 @@ def read_request(value: str, handled: str | None, now: datetime) -> Request | Re
     at = token_time(value)
     assert at is not None
     last = token_time(handled)
-    if last is not None and at <= last:
+    if last is not None and at < last:
         return Refused(
             value,
             "RequestRefused",
-            f"{shown!r} is not newer than the last request handled ({handled}): "
+            f"{shown!r} is older than the last request handled ({handled}): "
             "a request runs once, so an older or replayed one is not run",
         )
     if at > now + MAX_AHEAD:
