@@ -252,4 +252,10 @@ def main(argv: list[str] | None = None) -> int:
             leadership.release()
         api.close()  # type: ignore[no-untyped-call]
     logger.info("modelrollout stopped")
+    if leadership is not None:
+        # The election library's thread cannot be stopped: left to the interpreter's
+        # finalization, a renewal in flight there can abort the process (SIGABRT, seen
+        # under load). Everything is recorded and released by now: exit at once.
+        logging.shutdown()
+        os._exit(0)
     return 0
