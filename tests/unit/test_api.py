@@ -144,3 +144,17 @@ def test_a_judge_out_of_range_is_refused(judge: dict[str, Any], complaint: str) 
 
     with pytest.raises(ValidationError, match=complaint):
         Analysis.model_validate(_analysis(judge=judge))
+
+
+def test_the_crd_has_a_scale_subresource_on_paths_the_status_fills() -> None:
+    from modelrollout.api.crd import custom_resource_definition
+    from modelrollout.api.status import ModelDeploymentStatus
+
+    (version,) = custom_resource_definition()["spec"]["versions"]
+    scale = version["subresources"]["scale"]
+    assert scale == {
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    }
+    assert {"replicas", "selector"} <= set(ModelDeploymentStatus.wire_keys())

@@ -363,3 +363,15 @@ def test_a_name_held_by_an_object_not_ours_is_invalid_and_touches_nothing() -> N
     assert result.invalid
     assert result.status.message == said
     assert not any(call[0] in ("apply", "scale", "services", "route") for call in cluster.calls)
+
+
+def test_the_scale_subresource_reads_every_live_revisions_pods() -> None:
+    """status.replicas and status.selector: what `kubectl scale`, an HPA or KEDA read."""
+    cluster = Cluster()
+    status = decide_and_act(adapters(cluster), body(), T0).status
+    assert (status.replicas, status.selector) == (2, "modelrollout.io/name=m")
+    status = decide_and_act(adapters(cluster), body(status=status.wire()), T0).status
+    rolling = decide_and_act(adapters(cluster), body("2", status=status.wire()), T0).status
+    assert rolling.canary is not None
+    assert rolling.stable is not None
+    assert rolling.replicas == rolling.stable.replicas + rolling.canary.replicas

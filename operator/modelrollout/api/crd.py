@@ -113,7 +113,16 @@ def custom_resource_definition() -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    # The scale subresource: `kubectl scale`, an HPA or a KEDA ScaledObject
+                    # set spec.replicas and read the pods of every live revision.
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
                     "additionalPrinterColumns": [
                         _column("Phase", ".status.phase"),
                         _column("Stable", ".status.stable.version"),

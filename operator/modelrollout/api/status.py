@@ -176,6 +176,15 @@ class ModelDeploymentStatus(Model):
 
     phase: Phase = Field(default=Phase.PENDING, description="Where the rollout stands.")
     message: str = Field(default="", description="The latest decision, in words.")
+    replicas: int = Field(
+        default=0,
+        ge=0,
+        description="Pods requested, of every live revision (the scale subresource).",
+    )
+    selector: str = Field(
+        default="",
+        description="Label selector of the pods of every live revision, for autoscalers.",
+    )
     observed_generation: int | None = Field(
         default=None, description="The spec generation last acted on."
     )

@@ -25,7 +25,12 @@ from modelrollout.metrics.reads import judge_look, measurements, reads_due
 from modelrollout.reconcile.ports import Adapters, InvalidSpec, Plan, Result
 from modelrollout.routing.gateway_api import api_message
 from modelrollout.routing.router import RouteError, require_features
-from modelrollout.workloads.render import record_problem, service_name, template_problem
+from modelrollout.workloads.render import (
+    pods_selector,
+    record_problem,
+    service_name,
+    template_problem,
+)
 
 
 def reconcile(
@@ -82,6 +87,9 @@ def reconcile(
     except Exception as exc:  # the loop must go on; the error goes into status and events
         return failed(status, generation, f"{doing}: {error_text(exc)}", now)
     new = decision.status
+    live = (new.stable, new.canary, new.previous)
+    new.replicas = sum(revision.replicas for revision in live if revision is not None)
+    new.selector = pods_selector(name)
     new.conditions = set_condition(
         new.conditions, ConditionType.INVALID_SPEC, False, Reason.SPEC_VALID, "", generation, now
     )

@@ -59,6 +59,11 @@ def _with_model_env(container: dict[str, Any], env: list[dict[str, str]]) -> dic
     return {**container, "env": kept + env}
 
 
+def pods_selector(name: str) -> str:
+    """The label selector of every pod of every revision of a ModelDeployment."""
+    return f"{LABEL_NAME}={name}"
+
+
 def template_problem(template: Mapping[str, Any]) -> str | None:
     """Why the pod template cannot become a Deployment, or None. The CRD keeps the template
     free-form (a PodTemplateSpec's schema is the API server's to check, on the Deployment),
