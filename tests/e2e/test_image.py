@@ -50,11 +50,11 @@ def self_contained(kubeconfig: Path, out: Path) -> Path:
 @pytest.fixture
 def container(built_image: str) -> Iterator[str]:
     name = f"modelrollout-e2e-{uuid.uuid4().hex[:8]}"
-    image._run(*BUILDAH, "from", "--name", name, built_image)
+    image.run(*BUILDAH, "from", "--name", name, built_image)
     try:
         yield name
     finally:
-        image._run(*BUILDAH, "rm", name)
+        image.run(*BUILDAH, "rm", name)
 
 
 def uid_of(pid: int) -> int:

@@ -39,7 +39,7 @@ _PLATFORM = [
 ]
 
 
-def _run(*argv: str, cwd: Path = ROOT) -> str:
+def run(*argv: str, cwd: Path = ROOT) -> str:
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
@@ -59,19 +59,19 @@ def fill_wheelhouse() -> None:
         shutil.rmtree(WHEELHOUSE)
     WHEELHOUSE.mkdir(parents=True)
     pip = [sys.executable, "-m", "pip"]
-    _run(*pip, "download", "-q", "--require-hashes", "--no-deps", "-r", str(LOCK),
+    run(*pip, "download", "-q", "--require-hashes", "--no-deps", "-r", str(LOCK),
          "-d", str(WHEELHOUSE), *_PLATFORM)  # fmt: skip
-    _run(*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(WHEELHOUSE), ".")
+    run(*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(WHEELHOUSE), ".")
 
 
 def ensure_base() -> None:
-    if _run("podman", *STORAGE, "images", "-q", BASE).strip():
+    if run("podman", *STORAGE, "images", "-q", BASE).strip():
         return
     tarball = settings.CACHE_DIR / "image" / "base-bookworm.tar"
     tarball.parent.mkdir(parents=True, exist_ok=True)
-    _run("mmdebstrap", "--variant=minbase", "--include=python3,python3-venv",
+    run("mmdebstrap", "--variant=minbase", "--include=python3,python3-venv",
          "bookworm", str(tarball))  # fmt: skip
-    _run("podman", *STORAGE, "import", str(tarball), BASE)
+    run("podman", *STORAGE, "import", str(tarball), BASE)
     tarball.unlink()
 
 
@@ -82,7 +82,7 @@ def build() -> str:
     ensure_base()
     image = f"{REPOSITORY}:{_digest()}"
     if not _exists(image):
-        _run("buildah", *STORAGE, "bud", "--isolation", "chroot", "--layers=false",
+        run("buildah", *STORAGE, "bud", "--isolation", "chroot", "--layers=false",
              f"--build-arg=BASE={BASE}", "-t", image, ".")  # fmt: skip
     return image
 
@@ -109,7 +109,7 @@ def _exists(image: str) -> bool:
 
 def entrypoint(image: str) -> list[str]:
     """The image's ENTRYPOINT, as its config holds it."""
-    config = json.loads(_run("buildah", *STORAGE, "inspect", "--type", "image", image))
+    config = json.loads(run("buildah", *STORAGE, "inspect", "--type", "image", image))
     found: list[str] = config["OCIv1"]["config"]["Entrypoint"]
     return found
 
