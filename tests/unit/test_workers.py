@@ -4,12 +4,34 @@ that queries nothing always finds one."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from modelrollout.handlers.workers import Workers
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll the event loop until `condition` holds (threads start late on a busy machine)."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def blocking(release: threading.Event) -> tuple[Callable[[], None], Callable[[], int]]:
+    """A job that holds its thread until `release`, and how many such jobs started."""
+    started = itertools.count()
+    seen = [0]
+
+    def job() -> None:
+        seen[0] = next(started) + 1
+        release.wait(timeout=30)
+
+    return job, lambda: seen[0]
 
 
 def test_sizes_keep_a_reserve_and_bound_a_namespace() -> None:
@@ -36,7 +58,7 @@ def test_a_stalled_namespace_holds_only_its_share_and_never_the_reserve() -> Non
 
     async def scenario() -> tuple[list[str], float]:
         hostile = [asyncio.ensure_future(workers.run("evil", stuck)) for _ in range(40)]
-        await asyncio.sleep(0.2)
+        await until(lambda: running["hostile"] == 2)  # its share holds its threads
         done = [
             await asyncio.wait_for(workers.run("victim", lambda: "analysis"), timeout=5),
             await asyncio.wait_for(workers.run(None, lambda: "rollback"), timeout=5),
@@ -60,11 +82,11 @@ def test_all_analysis_together_leaves_the_reserve() -> None:
     workers = Workers(4, per_namespace=4, reserve=1)
     release = threading.Event()
 
+    job, started = blocking(release)
+
     async def scenario() -> str:
-        blocked = [
-            asyncio.ensure_future(workers.run(f"ns{i}", release.wait, 30)) for i in range(10)
-        ]
-        await asyncio.sleep(0.2)
+        blocked = [asyncio.ensure_future(workers.run(f"ns{i}", job)) for i in range(10)]
+        await until(lambda: started() == 3)  # all but the reserve hold their threads
         plain = await asyncio.wait_for(workers.run(None, lambda: "request"), timeout=5)
         release.set()
         await asyncio.gather(*blocked)
@@ -81,22 +103,26 @@ def test_the_oldest_wait_for_a_thread_is_reported() -> None:
     workers = Workers(1, per_namespace=1, reserve=0)
     release = threading.Event()
 
+    job, started = blocking(release)
+
     async def scenario() -> float:
-        first = asyncio.ensure_future(workers.run(None, release.wait, 30))
+        first = asyncio.ensure_future(workers.run(None, job))
+        await until(lambda: started() == 1)
         second = asyncio.ensure_future(workers.run(None, lambda: None))
+        await asyncio.sleep(0)  # queued from here on
         await asyncio.sleep(0.3)
         waited = workers.oldest_wait()
         release.set()
         await asyncio.gather(first, second)
         return waited
 
-    started = time.monotonic()
+    began = time.monotonic()
     try:
         waited = asyncio.run(scenario())
     finally:
         release.set()
         workers.shutdown()
-    assert 0.2 <= waited <= time.monotonic() - started
+    assert 0.2 <= waited <= time.monotonic() - began
     assert workers.oldest_wait() == 0.0
 
 
@@ -114,10 +140,14 @@ def test_the_liveness_probe_fails_once_a_reconcile_waited_too_long() -> None:
     memo = kopf.Memo(runtime=runtime)
     release = threading.Event()
 
+    job, started = blocking(release)
+
     async def scenario() -> tuple[dict[str, float], BaseException | None]:
         healthy = workers_progress(memo)
-        first = asyncio.ensure_future(workers.run(None, release.wait, 30))
+        first = asyncio.ensure_future(workers.run(None, job))
+        await until(lambda: started() == 1)
         second = asyncio.ensure_future(workers.run(None, lambda: None))
+        await asyncio.sleep(0)  # queued from here on
         await asyncio.sleep(0.4)
         try:
             workers_progress(memo)

@@ -18,6 +18,7 @@ from typing import Any
 
 from modelrollout.api.spec import shaping_digest
 from modelrollout.api.status import HistoryEntry
+from modelrollout.workloads.observed import controller_uid
 from modelrollout.workloads.render import ANNOTATION_SOURCE
 
 SHAPING_KEYS = {"model", "template", "targetPort"}
@@ -31,8 +32,7 @@ def verified_source(entry: HistoryEntry, uid: str, deployment: Mapping[str, Any]
     """The recorded spec of `entry.from_revision` from its Deployment, once verified."""
     revision = entry.from_revision
     meta = deployment.get("metadata") or {}
-    controllers = [r for r in meta.get("ownerReferences") or [] if r.get("controller")]
-    if not controllers or controllers[0].get("uid") != uid:
+    if controller_uid(meta) != uid:
         raise UndoRefused(f"revision {revision}'s Deployment is not this ModelDeployment's")
     text = (meta.get("annotations") or {}).get(ANNOTATION_SOURCE)
     if text is None:

@@ -5,9 +5,9 @@ is before that one's is refused (both kept in status, so a restart of the operat
 changes nothing). A GitOps tool that restores an older annotation, or a replay of one
 seen before, is refused with a message instead of aborting or promoting again. Another
 token of the same second runs: Argo CD's actions can only write whole seconds, and a
-person may abort a moment after a promote. A token's time may not
-run ahead of the operator's clock by more than MAX_AHEAD: a token from the far future
-would refuse every real request until then.
+person may abort a moment after a promote. A token's time may not run ahead of the
+operator's clock by more than MAX_AHEAD: a token from the far future would refuse every
+real request until then.
 """
 
 from __future__ import annotations

@@ -67,8 +67,14 @@ def reconcile(
         request = parse_request(meta.get("annotations") or {}, status.handled_request, now)
         doing = "measuring"
 
+        made: dict[int, MetricsProvider] = {}
+
         def read(analysis: Analysis) -> MetricsProvider:
-            return adapters.provider(analysis, namespace)
+            """One provider per reconcile: the run and the judge's look share it (its
+            URL resolved, its Secret and CA read once)."""
+            if id(analysis) not in made:
+                made[id(analysis)] = adapters.provider(analysis, namespace)
+            return made[id(analysis)]
 
         obs = Observations(
             revisions=revisions,
