@@ -138,8 +138,39 @@ class ModelDeploymentSpec(Model):
                 or len({m.name for m in spec.analysis.metrics}) == len(spec.analysis.metrics)
             ),
         ),
+        Rule(
+            "!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.capacity) || "
+            "self.strategy.blueGreen.capacity.maxSurge >= self.replicas",
+            "a blue/green preview is full size: blueGreen.capacity.maxSurge must be at "
+            "least replicas (or drop the budget, or use a canary)",
+            lambda spec: (
+                spec.strategy.blue_green is None
+                or spec.strategy.blue_green.capacity is None
+                or spec.strategy.blue_green.capacity.max_surge >= spec.replicas
+            ),
+        ),
+        Rule(
+            "!has(self.strategy.canary) || !has(self.strategy.canary.capacity) || "
+            "self.strategy.canary.capacity.maxSurge > 0 || self.replicas != 1",
+            "canary.capacity.maxSurge 0 with 1 replica leaves no pod for a canary "
+            "without an outage: allow a surge of 1, or run 2 replicas",
+            lambda spec: (
+                spec.strategy.canary is None
+                or spec.strategy.canary.capacity is None
+                or spec.strategy.canary.capacity.max_surge > 0
+                or spec.replicas != 1
+            ),
+        ),
     )
-    replicas: int = Field(default=1, ge=0, le=1000, description="Pods of the stable revision.")
+    replicas: int = Field(
+        default=1,
+        ge=0,
+        le=1000,
+        description=(
+            "Pods to serve all live traffic: the total an autoscaler sets through the scale "
+            "subresource. During a rollout the canary is sized for its share of it."
+        ),
+    )
     model: ModelRef
     template: dict[str, Any] = Field(
         description="Pod template (an ordinary PodTemplateSpec) of the model server.",

@@ -196,6 +196,13 @@ class ModelDeploymentStatus(Model):
         default=None,
         description="After a blue/green switch: the replaced revision, kept warm meanwhile.",
     )
+    returning: RevisionStatus | None = Field(
+        default=None,
+        description=(
+            "A revision rolled back (or superseded) under a capacity budget, keeping the "
+            "traffic stable cannot carry yet; it hands it back as stable's pods become ready."
+        ),
+    )
     post_promotion_until: datetime | None = Field(
         default=None, description="End of the post-promotion analysis of a blue/green switch."
     )

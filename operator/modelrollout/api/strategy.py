@@ -18,6 +18,32 @@ class Pause(Model):
     )
 
 
+class Capacity(Model):
+    """A budget of pods (hence GPUs) for a rollout: at no moment do the model's revisions
+    have more than replicas + maxSurge pods between them."""
+
+    max_surge: int = Field(
+        ge=0,
+        le=1000,
+        strict=True,
+        description=(
+            "Pods allowed beyond spec.replicas during a rollout. The canary's pods come "
+            "out of stable's as its share grows: stable shrinks only once the canary's "
+            "new pods are ready and serving, and a rollback brings stable back to full "
+            "size before the canary loses its traffic. With 0, one pod may be missing "
+            "at a time (as a Deployment with maxUnavailable 1), so the rollout moves a "
+            "pod at a time."
+        ),
+    )
+
+
+_CAPACITY = (
+    "A budget of pods: the revisions never have more than replicas + maxSurge pods "
+    "between them. Without it, stable keeps its full size and the new revision's pods "
+    "come on top."
+)
+
+
 class CanaryStep(Model):
     """One step of a canary: exactly one of setWeight, pause, mirror or headerRoute."""
 
@@ -91,6 +117,8 @@ class CanaryStrategy(Model):
         ),
     )
 
+    capacity: Capacity | None = Field(default=None, description=_CAPACITY)
+
     def set_weights(self) -> list[int]:
         return [s.set_weight for s in self.steps if s.set_weight is not None]
 
@@ -130,6 +158,11 @@ class BlueGreenStrategy(Model):
         ),
     )
 
+    capacity: Capacity | None = Field(
+        default=None,
+        description=_CAPACITY + " The preview is full size, so maxSurge must be at least replicas.",
+    )
+
 
 class Strategy(Model):
     """How a new revision replaces the stable one. Exactly one of canary or blueGreen."""
@@ -153,6 +186,9 @@ class Strategy(Model):
         chosen = self.canary or self.blue_green
         assert chosen is not None, "the CRD requires exactly one strategy"
         return chosen
+
+    def capacity(self) -> Capacity | None:
+        return self._chosen().capacity
 
     def scale_down_delay(self) -> str:
         return self._chosen().scale_down_delay

@@ -59,6 +59,8 @@ class Reason(StrEnum):
     ROLLOUT_STARTED = "RolloutStarted"
     STEP_ADVANCED = "StepAdvanced"
     PLAN_CHANGED = "PlanChanged"
+    WEIGHT_MOVED = "WeightMoved"  # part of a step's weight, as far as the budget allows
+    TRAFFIC_HANDED_BACK = "TrafficHandedBack"  # a rollback under a budget, done
     PREVIEW_READY = "PreviewReady"
     PROMOTING = "Promoting"
     PROMOTED = "Promoted"

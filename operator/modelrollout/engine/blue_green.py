@@ -13,6 +13,7 @@ from __future__ import annotations
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import BlueGreenStrategy
 from modelrollout.api.vocabulary import Phase, Reason
+from modelrollout.engine.budgeted import resize
 from modelrollout.engine.promotion import begin_promotion, promote
 from modelrollout.engine.rollback import wait_for_pods_or_roll_back
 from modelrollout.engine.tick import Tick
@@ -28,7 +29,7 @@ def _strategy(t: Tick) -> BlueGreenStrategy:
 def progress(t: Tick) -> None:
     """The preview before the switch."""
     strategy, canary = _strategy(t), t.canary
-    canary.replicas = t.spec.replicas
+    resize(t, 100, 0)  # full size; stable too (a budget allows both: the CRD checks it)
     if wait_for_pods_or_roll_back(t, "preview"):
         return
     _preview_traffic(t, strategy)

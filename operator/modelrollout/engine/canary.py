@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import CanaryStep, CanaryStrategy
 from modelrollout.api.vocabulary import Phase, Reason
+from modelrollout.engine.budgeted import resize
 from modelrollout.engine.model import RouteFeature
 from modelrollout.engine.promotion import begin_promotion, promote, route_state
 from modelrollout.engine.rollback import wait_for_pods_or_roll_back
-from modelrollout.engine.tick import Tick, canary_replicas
+from modelrollout.engine.tick import Tick
 
 
 def _strategy(t: Tick) -> CanaryStrategy:
@@ -30,13 +31,14 @@ def progress(t: Tick) -> None:
     steps = _strategy(t).steps
     index = t.s.current_step or 0
     step = steps[index] if index < len(steps) else None
-    # Sized for the most it gets now or once this step is taken (mirrored copies count),
-    # and never smaller during the rollout: a mirror ending at a lower weight keeps its
-    # loaded pods, which promotion needs again, instead of loading the model anew.
-    coming = STEP_KINDS[step.kind].share(step) if step is not None else 0
-    share = max(t.canary.weight, t.canary.mirror, coming)
-    needed = canary_replicas(t.spec.replicas, share)
-    t.canary.replicas = min(max(needed, t.canary.replicas), max(t.spec.replicas, 1))
+    # Sized for the largest share of the total it got or gets once this step is taken
+    # (mirrored copies count as load): a mirror ending at a lower weight keeps its
+    # loaded pods, which promotion needs again, instead of loading the model anew. An
+    # autoscaler changing the total resizes it.
+    taken = [STEP_KINDS[s.kind].share(s) for s in steps[: index + 1]]
+    share = max(t.canary.weight, t.canary.mirror, *taken)
+    goal = step.set_weight if step is not None and step.set_weight is not None else None
+    resize(t, share, goal if goal is not None else t.canary.weight)
     if wait_for_pods_or_roll_back(t, "canary") or t.pause_if_held():
         return
     t.s.phase = Phase.PROGRESSING
@@ -56,12 +58,30 @@ def progress(t: Tick) -> None:
 
 def _set_weight(t: Tick, step: CanaryStep, label: str) -> None:
     assert step.set_weight is not None
+    if t.weight_allowed < step.set_weight:
+        _move_within_budget(t, step.set_weight, label)
+        return
     ended = " (the mirror ends)" if step.set_weight > 0 and t.canary.mirror else ""
     t.set_weight(step.set_weight)
     if step.set_weight > 0:
         t.set_mirror(0)  # users now get the canary's answers: no more copies
     t.advance_step()
     t.emit(Reason.STEP_ADVANCED, f"{label}: canary weight {step.set_weight}%{ended}")
+
+
+def _move_within_budget(t: Tick, goal: int, label: str) -> None:
+    """Part of the step's weight: as much as the canary's ready pods carry within the
+    capacity budget (the step ends once all of it is carried)."""
+    canary, allowed = t.canary, t.weight_allowed
+    pods = f"{canary.ready_replicas} canary and {t.stable.replicas} stable pods"
+    if allowed <= canary.weight:
+        t.s.message = f"{label}: canary weight {canary.weight}% of {goal}%, {pods} (budget)"
+        return
+    t.set_weight(allowed)
+    if allowed > 0:
+        t.set_mirror(0)
+    t.s.step_started_at = t.now  # progress: the deadline counts from here
+    t.emit(Reason.WEIGHT_MOVED, f"{label}: canary weight {allowed}% of {goal}%, {pods}")
 
 
 def _mirror(t: Tick, step: CanaryStep, label: str) -> None:

@@ -61,8 +61,8 @@ def route_features(spec: ModelDeploymentSpec) -> dict[RouteFeature, str]:
 
 
 def assert_workloads(t: Tick) -> None:
-    stable, canary = t.stable, t.s.canary
-    for rev in (stable, canary, t.s.previous):
+    stable, canary, returning = t.stable, t.s.canary, t.s.returning
+    for rev in (stable, canary, t.s.previous, returning):
         if rev is None:
             continue
         if rev.revision == t.revision:
@@ -72,7 +72,8 @@ def assert_workloads(t: Tick) -> None:
     effect = STAGES[t.s.promotion_stage] if t.s.promotion_stage is not None else None
     switched = canary is not None and effect is not None and effect.stable_on_canary
     stable_target = canary.revision if switched and canary else stable.revision
-    services = PointServices(stable_target, canary.revision if canary else stable_target)
+    weighted = canary or returning  # the revision the canary Service's weight reaches
+    services = PointServices(stable_target, weighted.revision if weighted else stable_target)
     route = SetRoute(route_state(t.s))
     # Traffic leaves a Service before its pods change, and reaches one only after: with no
     # canary weight (a rollback re-points the canary Service) the route goes first.
@@ -81,14 +82,15 @@ def assert_workloads(t: Tick) -> None:
 
 
 def due_scale_downs(t: Tick) -> None:
-    warm = t.s.previous.revision if t.s.previous else None
+    # Still needed: by post-promotion analysis, or for the traffic it hands back.
+    warm = {r.revision for r in (t.s.previous, t.s.returning) if r is not None}
     live = {r.revision for r in (t.s.stable, t.s.canary) if r is not None}
     keep = []
     for pending in t.s.scale_downs:
         if pending.revision in live:
             continue
-        if pending.revision == warm:
-            keep.append(pending)  # still needed by post-promotion analysis
+        if pending.revision in warm:
+            keep.append(pending)
         elif pending.at <= t.now:
             t.actions.append(ScaleRevision(pending.revision, 0))
         else:
@@ -99,7 +101,7 @@ def due_scale_downs(t: Tick) -> None:
 def collect_garbage(t: Tick) -> None:
     """Delete revisions beyond the history limit that are scaled down and unreferenced."""
     wanted = {d.revision for d in t.s.scale_downs}
-    wanted |= {r.revision for r in (t.s.stable, t.s.canary) if r is not None}
+    wanted |= {r.revision for r in (t.s.stable, t.s.canary, t.s.returning) if r is not None}
     # Previous stables, newest first, for undo.
     previous = [h.from_revision for h in t.s.history if h.outcome == "Promoted"]
     wanted |= set(list(dict.fromkeys(previous))[: t.spec.revision_history_limit])

@@ -8,6 +8,7 @@ from datetime import timedelta
 from modelrollout.api.status import AnalysisStatus, RevisionStatus
 from modelrollout.api.vocabulary import Phase, Reason
 from modelrollout.engine.blue_green import watch_after_switch
+from modelrollout.engine.budgeted import reclaim, start_hand_back
 from modelrollout.engine.tick import Tick
 
 
@@ -68,7 +69,9 @@ def stay_rolled_back(t: Tick) -> None:
 def supersede(t: Tick) -> None:
     """A newer revision arrived mid-rollout: the old canary loses its traffic at once."""
     canary = t.canary
+    leaving = canary.model_copy()
     t.set_weight(0)
+    start_hand_back(t, leaving)
     t.schedule_scale_down(canary.revision, timedelta(0))
     t.record("Superseded", f"superseded by version {t.spec.model.version}")
     t.emit(
@@ -86,6 +89,7 @@ def start_rollout(t: Tick) -> None:
     t.s.previous = None
     t.s.post_promotion_until = None
     t.s.scale_downs = [d for d in t.s.scale_downs if d.revision != t.revision]
+    reclaim(t)
     t.s.current_step = 0
     t.s.step_started_at = t.now
     t.s.rollout_started_at = t.now

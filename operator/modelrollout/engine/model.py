@@ -29,13 +29,16 @@ class RevisionObservation:
     `ready_replicas` counts pods that are Ready *and* behind one of our Services as ready
     endpoints: the Deployment reports a pod ready before the EndpointSlice controller has
     added it, and traffic sent in between finds no endpoint. `serving` names the Services
-    (stable, canary) whose ready endpoints include this revision's pods.
+    (stable, canary) whose ready endpoints include this revision's pods. `pods` counts
+    the pods that hold resources or soon will: asked for, running, or still terminating
+    (what a capacity budget counts).
     """
 
     replicas: int
     ready_replicas: int
     applied: str | None = None  # fingerprint of the body last applied to it, if any
     serving: frozenset[str] = frozenset()
+    pods: int = 0
 
 
 @dataclass(frozen=True)

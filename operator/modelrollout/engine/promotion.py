@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
 from modelrollout.api.vocabulary import Phase, PromotionStage, Reason
+from modelrollout.engine.budgeted import resize
 from modelrollout.engine.model import RouteState
 from modelrollout.engine.rollback import wait_for_pods_or_roll_back
 from modelrollout.engine.tick import Tick
@@ -38,7 +39,8 @@ def route_state(status: ModelDeploymentStatus) -> RouteState:
     """What the route carries in this status: the canary's weight, mirror and header
     route, or the weight a promotion stage implies."""
     canary, stage = status.canary, status.promotion_stage
-    weight = canary.weight if canary else 0
+    returning = status.returning  # a rollback under a budget, not yet done
+    weight = canary.weight if canary else returning.weight if returning else 0
     effect = STAGES[stage] if stage is not None else None
     if effect is not None and effect.weight is not None:
         weight = effect.weight
@@ -66,11 +68,19 @@ def begin_promotion(t: Tick, message: str, why: str) -> None:
 
 def promote(t: Tick) -> None:
     """Take the promotion one stage further (each stage is one tick)."""
-    canary = t.canary
-    canary.replicas = t.spec.replicas
+    resize(t, 100, 100)
     stage = t.s.promotion_stage or PromotionStage.SCALE_UP
     if stage == PromotionStage.SCALE_UP:
         if wait_for_pods_or_roll_back(t, "promoting: canary at full size", promoting=True):
+            return
+        if t.weight_allowed < 100:  # under a budget: weight as the canary's pods are ready
+            if t.obs.route_carried and t.weight_allowed > t.canary.weight:
+                t.set_weight(t.weight_allowed)
+                t.s.step_started_at = t.now  # progress: the deadline counts from here
+            t.s.message = (
+                f"promoting within the budget: canary weight {t.canary.weight}%, "
+                f"{t.canary.ready_replicas}/{t.spec.replicas} canary pods ready"
+            )
             return
         t.set_weight(100)
     if stage == PromotionStage.SWITCH_STABLE and not t.stable_service_on_canary():

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.vocabulary import Phase, Reason
+from modelrollout.engine.budgeted import start_hand_back
 from modelrollout.engine.tick import Tick
 
 
@@ -17,7 +18,9 @@ def roll_back(t: Tick, reason: str, message: str) -> None:
         _switch_back(t, reason, message, delay)
         return
     canary = t.canary
+    leaving = canary.model_copy()
     t.set_weight(0)
+    start_hand_back(t, leaving)
     t.schedule_scale_down(canary.revision, delay)
     t.record("RolledBack", message)
     t.s.aborted_revision = canary.revision

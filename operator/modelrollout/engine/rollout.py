@@ -18,6 +18,7 @@ from enum import Enum
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.engine import blue_green, canary, lifecycle
+from modelrollout.engine.budgeted import hand_back
 from modelrollout.engine.conditions import status_conditions
 from modelrollout.engine.desired import assert_workloads, collect_garbage, due_scale_downs
 from modelrollout.engine.judge import apply_look
@@ -57,10 +58,13 @@ STRATEGIES: dict[str, Callable[[Tick], None]] = {
 
 
 def roll_out(t: Tick) -> None:
+    if t.s.canary is None and t.s.returning is not None:
+        t.observe(t.stable)  # hand_back sizes both; the rollout starts once it is done
+        t.s.message = f"waiting for version {t.s.returning.version} to hand traffic back"
+        return
     if t.s.canary is None:
         lifecycle.start_rollout(t)
     follow_plan(t)
-    t.stable.replicas = t.spec.replicas
     t.observe(t.stable)
     t.observe(t.canary)
     if apply_run(t, t.obs.measurements) or apply_look(t, t.obs.judge):
@@ -92,6 +96,7 @@ def decide(
     if t.s.canary is not None and t.s.canary.revision != t.revision:
         lifecycle.supersede(t)
     SITUATIONS[situation(t)](t)
+    hand_back(t)
     if obs.route_empty_filters is not None:  # the owner's route, seen without our mirror
         t.s.route_empty_filters = list(obs.route_empty_filters)
     assert_workloads(t)

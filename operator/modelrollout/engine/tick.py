@@ -7,7 +7,6 @@ share; helpers that only answer a question never emit or change anything.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -62,11 +61,6 @@ def _stale(
     return None
 
 
-def canary_replicas(total: int, weight: int) -> int:
-    """Pods the canary needs for `weight` percent of traffic: proportional, at least one."""
-    return max(1, math.ceil(total * weight / 100))
-
-
 class Tick:
     def __init__(
         self,
@@ -85,6 +79,9 @@ class Tick:
         self.revision = spec.revision()
         self.digest = spec.digest()
         self.traits = TRAITS[spec.strategy.kind]
+        # The weight the canary's pods may carry now, within a capacity budget
+        # (budgeted.resize); the goal itself without a budget.
+        self.weight_allowed = 100
 
     # -- questions ----------------------------------------------------------------------
 

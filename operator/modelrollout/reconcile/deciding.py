@@ -93,7 +93,7 @@ def reconcile(
     except Exception as exc:  # the loop must go on; the error goes into status and events
         return failed(status, generation, f"{doing}: {error_text(exc)}", now)
     new = decision.status
-    live = (new.stable, new.canary, new.previous)
+    live = (new.stable, new.canary, new.previous, new.returning)
     new.replicas = sum(revision.replicas for revision in live if revision is not None)
     new.selector = pods_selector(name)
     new.conditions = set_condition(

@@ -56,6 +56,11 @@ def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
         "deleting": meta.get("deletionTimestamp") is not None,
         "replicas": spec.get("replicas") or 0,
         "ready": status.get("readyReplicas") or 0,
+        # Terminating pods still hold their GPUs (terminatingReplicas: Kubernetes 1.35+).
+        "pods": max(
+            spec.get("replicas") or 0,
+            (status.get("replicas") or 0) + (status.get("terminatingReplicas") or 0),
+        ),
         "applied": (meta.get("annotations") or {}).get(ANNOTATION_APPLIED),
     }
 
@@ -140,5 +145,6 @@ def observe_revisions(name: str, owned: Owned) -> dict[str, RevisionObservation]
             min(dep["ready"], len({pod for _, pod in behind})),
             dep["applied"],
             frozenset(role for role, _ in behind),
+            dep["pods"],
         )
     return revisions

@@ -43,6 +43,14 @@ def endpoint_slice(service: str, *pods: tuple[str, bool | None]) -> dict[str, An
     }
 
 
+def test_pods_count_those_asked_for_running_and_terminating() -> None:
+    """A capacity budget counts a terminating pod: it still holds its GPU."""
+    scaling_down = deployment("a", 2, 2)
+    scaling_down["status"] |= {"replicas": 3, "terminatingReplicas": 2}
+    assert summarize_deployment(scaling_down)["pods"] == 5
+    assert summarize_deployment(deployment("a", 4, 1))["pods"] == 4  # asked for, not yet there
+
+
 def test_owner_key_comes_from_our_label() -> None:
     assert owner_key(deployment("a", 1, 1)) == ("ml", "iris")
     assert owner_key({"metadata": {"name": "x", "namespace": "ml", "labels": {}}}) is None
@@ -57,6 +65,7 @@ def test_summaries_keep_only_what_observation_needs() -> None:
         "deleting": False,
         "replicas": 3,
         "ready": 2,
+        "pods": 3,
         "applied": "digest-a",
     }
     assert summarize_deployment({"metadata": {"name": "bare"}})["replicas"] == 0
@@ -114,7 +123,7 @@ def test_only_what_the_modeldeployment_controls_is_its_own() -> None:
     assert own.deployment_uid("iris-a") == "d-a"
     assert own.deployment_uid("iris-b") is None
     assert observe_revisions("iris", own) == {
-        "a": RevisionObservation(1, 1, "digest-a", frozenset({"stable"}))
+        "a": RevisionObservation(1, 1, "digest-a", frozenset({"stable"}), 1)
     }
 
 
@@ -140,8 +149,8 @@ def test_a_pod_counts_as_ready_only_behind_one_of_our_services() -> None:
         ),
     )
     assert seen == {
-        "a": RevisionObservation(3, 2, "digest-a", frozenset({"stable"})),
-        "b": RevisionObservation(2, 1, "digest-b", frozenset({"canary"})),
+        "a": RevisionObservation(3, 2, "digest-a", frozenset({"stable"}), 3),
+        "b": RevisionObservation(2, 1, "digest-b", frozenset({"canary"}), 2),
     }
 
 

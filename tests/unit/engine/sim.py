@@ -78,6 +78,9 @@ class World:
     deleted: list[str] = field(default_factory=list)
     last: Decision | None = None
     route_refuses: bool = False  # the route keeps what it carries (writes do not stick)
+    # Pods scaled away last tick, still terminating (they hold their GPUs for one tick).
+    terminating: dict[str, int] = field(default_factory=dict)
+    peak_pods: int = 0  # the most pods that existed at once, terminating ones included
 
     def observations(self) -> dict[str, RevisionObservation]:
         """Pods are ready as soon as scaled, and count once a Service selects them."""
@@ -85,7 +88,8 @@ class World:
         for rev, n in self.replicas.items():
             roles = self.serving(rev)
             ready = min(n, self.ready_limit.get(rev, n)) if roles else 0
-            observed[rev] = RevisionObservation(n, ready, serving=roles)
+            pods = n + self.terminating.get(rev, 0)
+            observed[rev] = RevisionObservation(n, ready, serving=roles, pods=pods)
         return observed
 
     def serving(self, revision: str) -> frozenset[str]:
@@ -109,8 +113,12 @@ class World:
             self.observations(), measurements, request, judge, carried, route_empty_filters
         )
         decision = decide(self.spec, 1, self.status, obs, self.now)
+        self.terminating = {}  # last tick's have gone
         for action in decision.actions:
             if isinstance(action, (ApplyRevision, ScaleRevision)):
+                gone = self.replicas.get(action.revision, 0) - action.replicas
+                if gone > 0:
+                    self.terminating[action.revision] = gone
                 self.replicas[action.revision] = action.replicas
             elif isinstance(action, PointServices):
                 self.services = (action.stable, action.canary)
@@ -131,6 +139,8 @@ class World:
                 self.events.append(action)
         self.status = decision.status
         self.last = decision
+        existing = sum(self.replicas.values()) + sum(self.terminating.values())
+        self.peak_pods = max(self.peak_pods, existing)
         return decision
 
     def reasons(self) -> list[str]:

@@ -19,7 +19,6 @@ from modelrollout.engine.model import (
     SetRoute,
 )
 from modelrollout.engine.rollout import decide
-from modelrollout.engine.tick import canary_replicas
 
 OK = Outcome.SUCCESSFUL
 
@@ -487,14 +486,6 @@ def test_scale_changes_apply_to_the_stable_revision() -> None:
     assert world.status.phase == Phase.HEALTHY
     assert world.status.stable is not None
     assert world.status.stable.ready_replicas == 6
-
-
-def test_canary_sizing_is_proportional_with_at_least_one_pod() -> None:
-    assert canary_replicas(4, 0) == 1
-    assert canary_replicas(4, 10) == 1
-    assert canary_replicas(4, 50) == 2
-    assert canary_replicas(10, 25) == 3
-    assert canary_replicas(4, 100) == 4
 
 
 def test_conditions_keep_their_transition_time_while_unchanged() -> None:
