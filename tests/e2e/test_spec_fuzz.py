@@ -50,9 +50,12 @@ PATHS: list[tuple[Any, ...]] = [
     ("spec", "strategy", "canary", "steps", 1, "pause", "duration"),
     ("spec", "strategy", "canary", "steps", 0, "mirror"),  # a second kind on one step
     ("spec", "strategy", "canary", "scaleDownDelay"),
+    ("spec", "strategy", "canary", "capacity"),
+    ("spec", "strategy", "canary", "capacity", "maxSurge"),
     ("spec", "strategy", "blueGreen"),
     ("spec", "strategy", "blueGreen", "autoPromotionAfter"),
     ("spec", "strategy", "blueGreen", "previewTraffic"),
+    ("spec", "strategy", "blueGreen", "capacity"),
     ("spec", "traffic"),
     ("spec", "traffic", "gatewayAPI", "httpRoute"),
     ("spec", "traffic", "istio"),
@@ -188,6 +191,8 @@ _PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
     "progressDeadlineSeconds": st.integers(30, 4000),
     "revisionHistoryLimit": st.integers(0, 10),
     "paused": st.booleans(),
+    "capacity": st.fixed_dictionaries({"maxSurge": st.integers(-1, 5)}),
+    "maxSurge": st.integers(-1, 5),
     "mirror": _mirror,
     "steps": st.lists(
         st.one_of(

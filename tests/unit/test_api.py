@@ -158,3 +158,44 @@ def test_the_crd_has_a_scale_subresource_on_paths_the_status_fills() -> None:
         "labelSelectorPath": ".status.selector",
     }
     assert {"replicas", "selector"} <= set(ModelDeploymentStatus.wire_keys())
+
+
+def _budgeted(strategy: dict[str, Any], replicas: int) -> dict[str, Any]:
+    return {
+        "replicas": replicas,
+        "model": {"version": "1"},
+        "template": {},
+        "strategy": strategy,
+        "traffic": {"gatewayAPI": {"httpRoute": "r"}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("strategy", "replicas", "complaint"),
+    [
+        ({"blueGreen": {"capacity": {"maxSurge": 3}}}, 4, "a blue/green preview is full size"),
+        ({"canary": {"steps": [{"setWeight": 5}], "capacity": {"maxSurge": 0}}}, 1, "with 1 rep"),
+        ({"canary": {"steps": [{"setWeight": 5}], "capacity": {"maxSurge": -1}}}, 4, "greater"),
+    ],
+)
+def test_a_budget_that_cannot_hold_a_rollout_is_refused(
+    strategy: dict[str, Any], replicas: int, complaint: str
+) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        ModelDeploymentSpec.model_validate(_budgeted(strategy, replicas))
+
+
+@pytest.mark.parametrize(
+    ("strategy", "replicas"),
+    [
+        ({"blueGreen": {"capacity": {"maxSurge": 4}}}, 4),
+        ({"canary": {"steps": [{"setWeight": 5}], "capacity": {"maxSurge": 0}}}, 2),
+        ({"canary": {"steps": [{"setWeight": 5}], "capacity": {"maxSurge": 0}}}, 0),
+        ({"canary": {"steps": [{"setWeight": 5}], "capacity": {"maxSurge": 1}}}, 1),
+    ],
+)
+def test_a_budget_that_holds_a_rollout_is_taken(strategy: dict[str, Any], replicas: int) -> None:
+    spec = ModelDeploymentSpec.model_validate(_budgeted(strategy, replicas))
+    capacity = spec.strategy.capacity()
+    assert capacity is not None
+    assert capacity.max_surge == strategy[spec.strategy.kind]["capacity"]["maxSurge"]

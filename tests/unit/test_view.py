@@ -141,3 +141,29 @@ def test_what_the_cluster_holds_is_never_markup_or_a_terminal_control() -> None:
     assert "[link=https://evil.example]x[/link]" in text
     assert "v2 [/]" in text
     assert "\\x1b[2J" in text
+
+
+def test_a_budget_and_a_revision_handing_traffic_back_are_shown() -> None:
+    spec = ModelDeploymentSpec.model_validate(
+        {
+            "replicas": 4,
+            "model": {"version": "2"},
+            "template": {},
+            "strategy": {"canary": {"steps": [{"setWeight": 50}], "capacity": {"maxSurge": 1}}},
+            "traffic": {"gatewayAPI": {"httpRoute": "r"}},
+        }
+    )
+    status = ModelDeploymentStatus.model_validate(
+        {
+            "phase": "RolledBack",
+            "replicas": 5,
+            "stable": {"version": "1", "revision": "a", "weight": 75, "replicas": 3},
+            "returning": {"version": "2", "revision": "b", "weight": 25, "replicas": 2},
+        }
+    )
+    console = Console(record=True, width=120)
+    console.print(render("m", spec, status))
+    text = console.export_text()
+    assert "budget: 4 + 1 pods, 5 asked" in text
+    assert "returning  2" in text
+    assert "25%" in text

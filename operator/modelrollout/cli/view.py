@@ -71,7 +71,8 @@ def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
         shown(f"  {status.message}" if status.message else ""),
     )
     revisions = Table("", "version", "revision", "traffic", "ready", box=None)
-    for label, rev in (("stable", status.stable), ("canary", status.canary)):
+    live = (("stable", status.stable), ("canary", status.canary), ("returning", status.returning))
+    for label, rev in live:
         if rev is not None:
             revisions.add_row(
                 label,
@@ -110,11 +111,19 @@ def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
     for c in status.conditions:
         conditions.add_row(*(shown(part) for part in (c.type, c.status, c.reason, c.message)))
     a = status.analysis
+    capacity = spec.strategy.capacity()
+    budget = (
+        [Text(f"budget: {spec.replicas} + {capacity.max_surge} pods, {status.replicas} asked")]
+        if capacity is not None
+        else []
+    )
     counters = Text(
         f"analysis: {a.successful} successful, {a.failed} failed, "
         f"{a.inconclusive} inconclusive, {a.errors} errors"
     )
-    return Group(head, revisions, steps, counters, *_judge(spec, status), measurements, conditions)
+    return Group(
+        head, revisions, *budget, steps, counters, *_judge(spec, status), measurements, conditions
+    )
 
 
 def _judge(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> list[Text]:
