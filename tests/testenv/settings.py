@@ -11,6 +11,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "v1.36.3"
 KWOK_VERSION = "v0.8.0"
 ETCD_VERSION = "v3.6.16"
+PROMETHEUS_ADAPTER_VERSION = "v0.12.0"
 
 CACHE_DIR = Path(os.environ.get("MODELROLLOUT_CACHE", REPO_ROOT / ".cache"))
 BIN_DIR = (
