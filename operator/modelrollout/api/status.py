@@ -171,6 +171,21 @@ class ScaleDown(Model):
     at: datetime = Field(description="When to scale it down.")
 
 
+class QueueStatus(Model):
+    """A rollout waiting for one of the operator's rollout slots."""
+
+    since: datetime = Field(description="When it joined the queue (its place in line).")
+    position: int = Field(ge=1, description="Its place in line, 1 first.")
+    limit: str = Field(default="", max_length=256, description="The limit that is full.")
+    held_by: list[
+        Annotated[str, Field(max_length=317, description="A rollout: namespace/name.")]
+    ] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Rollouts holding that limit's slots (namespace/name), up to 8.",
+    )
+
+
 class ModelDeploymentStatus(Model):
     """Observed state of the rollout."""
 
@@ -195,6 +210,13 @@ class ModelDeploymentStatus(Model):
     previous: RevisionStatus | None = Field(
         default=None,
         description="After a blue/green switch: the replaced revision, kept warm meanwhile.",
+    )
+    queue: QueueStatus | None = Field(
+        default=None,
+        description=(
+            "While a rollout waits for a slot (the operator's limit of rollouts at once): "
+            "its place in line. Pending with reason Queued meanwhile."
+        ),
     )
     returning: RevisionStatus | None = Field(
         default=None,

@@ -57,6 +57,7 @@ class Reason(StrEnum):
     NOT_AVAILABLE = "NotAvailable"
     FIRST_DEPLOYMENT = "FirstDeployment"
     ROLLOUT_STARTED = "RolloutStarted"
+    QUEUED = "Queued"  # waiting for a rollout slot
     STEP_ADVANCED = "StepAdvanced"
     PLAN_CHANGED = "PlanChanged"
     WEIGHT_MOVED = "WeightMoved"  # part of a step's weight, as far as the budget allows

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from modelrollout.api.status import AnalysisStatus, RevisionStatus
+from modelrollout.api.status import AnalysisStatus, QueueStatus, RevisionStatus
 from modelrollout.api.vocabulary import Phase, Reason
 from modelrollout.engine.blue_green import watch_after_switch
 from modelrollout.engine.budgeted import reclaim, start_hand_back
@@ -37,6 +37,7 @@ def steady(t: Tick) -> None:
     if t.s.previous is not None and watch_after_switch(t):
         return
     t.s.aborted_revision = None  # the spec is back on the stable version: moved on
+    t.s.queue = None
     if stable.ready_replicas >= replicas:
         if t.s.phase != Phase.HEALTHY:
             t.s.phase = Phase.HEALTHY
@@ -59,6 +60,7 @@ def steady(t: Tick) -> None:
 
 
 def stay_rolled_back(t: Tick) -> None:
+    t.s.queue = None
     stable = t.stable
     stable.replicas = t.spec.replicas
     stable.weight = 100
@@ -82,6 +84,30 @@ def supersede(t: Tick) -> None:
     t.end_rollout()
 
 
+def wait_for_slot(t: Tick) -> bool:
+    """True while the rollout about to start waits for a slot (the operator's limits of
+    rollouts at once): Pending, Queued, in line since it first asked (a newer version
+    keeps the place). Stable serves meanwhile, at full size."""
+    slot = t.obs.slot
+    if slot is None or slot.granted:
+        return False
+    first = t.s.queue is None
+    since = t.s.queue.since if t.s.queue is not None else t.now
+    t.s.queue = QueueStatus(
+        since=since, position=slot.position, limit=slot.limit, held_by=list(slot.held_by)
+    )
+    t.stable.replicas, t.stable.weight = t.spec.replicas, 100
+    t.observe(t.stable)
+    t.s.phase = Phase.PENDING
+    holders = f"; held by {', '.join(slot.held_by)}" if slot.held_by else ""
+    said = f"version {t.spec.model.version} queued: #{slot.position} in line for a slot "
+    said += f"({slot.limit}{holders})"
+    if first:
+        t.emit(Reason.QUEUED, said)
+    t.s.message = said
+    return True
+
+
 def start_rollout(t: Tick) -> None:
     t.end_rollout()  # a clean slate: no step, timer or promotion of an earlier rollout
     t.s.canary = RevisionStatus(version=t.spec.model.version, revision=t.revision, digest=t.digest)
@@ -89,6 +115,7 @@ def start_rollout(t: Tick) -> None:
     t.s.previous = None
     t.s.post_promotion_until = None
     t.s.scale_downs = [d for d in t.s.scale_downs if d.revision != t.revision]
+    t.s.queue = None
     reclaim(t)
     t.s.current_step = 0
     t.s.step_started_at = t.now

@@ -61,6 +61,17 @@ class JudgeReading:
 
 
 @dataclass(frozen=True)
+class Slot:
+    """Whether a rollout may start under the operator's limits of rollouts at once, and
+    if not, its place in line and what holds the slots."""
+
+    granted: bool
+    position: int = 0
+    limit: str = ""
+    held_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Observations:
     revisions: Mapping[str, RevisionObservation] = field(default_factory=dict)
     # One analysis run made this tick (all metrics), or None when none was due.
@@ -74,6 +85,8 @@ class Observations:
     # Weighted rules whose owner wrote `filters: []`, while no mirror of ours is on the
     # route (None: ours is on it, so the owner's own shape cannot be seen now).
     route_empty_filters: tuple[int, ...] | None = None
+    # A rollout slot, asked for when a rollout would start (None: no limit applies).
+    slot: Slot | None = None
 
 
 # -- actions: what the reconciler must make true, in order --------------------------

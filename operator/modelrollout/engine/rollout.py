@@ -63,6 +63,8 @@ def roll_out(t: Tick) -> None:
         t.s.message = f"waiting for version {t.s.returning.version} to hand traffic back"
         return
     if t.s.canary is None:
+        if lifecycle.wait_for_slot(t):
+            return
         lifecycle.start_rollout(t)
     follow_plan(t)
     t.observe(t.stable)

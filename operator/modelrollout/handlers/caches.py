@@ -17,7 +17,9 @@ from typing import Any
 import kopf
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from modelrollout.engine.queue import Contender
 from modelrollout.handlers import telemetry
+from modelrollout.handlers.rollout_slots import contender
 from modelrollout.routing import gateway_api
 from modelrollout.workloads.observed import (
     Owned,
@@ -97,6 +99,20 @@ async def routes(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
     return {_key(body): route}
 
 
+FLEET = "fleet"
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+async def fleet(body: kopf.Body, **_: Any) -> dict[str, Contender]:
+    """Every ModelDeployment as the rollout slots see it (handlers.rollout_slots)."""
+    return {FLEET: contender(body)}
+
+
+def fleet_snapshot(indices: Mapping[str, Any]) -> list[Contender]:
+    """Taken on the event loop, for a reconcile that may start a rollout."""
+    return list(indices["fleet"].get(FLEET, ()))
+
+
 # Wake-ups. DELETED events come here too (indices drop the object themselves).
 @kopf.on.event("apps", "v1", "deployments", labels=OURS)
 @kopf.on.event("v1", "services", labels=OURS)
@@ -114,13 +130,17 @@ async def route_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 async def model_deployment_changed(
     event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
-    key = _key(body)
+    key, wakes = _key(body), memo.runtime.wakes
     if event["type"] == "DELETED":
-        memo.runtime.wakes.forget(key)
+        wakes.forget(key)
         telemetry.forget(*key)
-        return
-    memo.runtime.wakes.uses_route(key, gateway_api.route_of(body.get("spec") or {}))
-    memo.runtime.wakes.wake(key)
+        freed = memo.runtime.slots.forget(key)
+    else:
+        wakes.uses_route(key, gateway_api.route_of(body.get("spec") or {}))
+        wakes.wake(key)
+        freed = memo.runtime.slots.seen(contender(body))
+    for waiting in freed:  # a slot is free: the line moves
+        wakes.wake(waiting)
 
 
 def snapshot(

@@ -27,8 +27,10 @@ from kubernetes import client
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.vocabulary import Reason
 from modelrollout.engine.model import Emit
+from modelrollout.engine.queue import Contender, Limits
 from modelrollout.handlers import caches, events, telemetry
 from modelrollout.handlers.fencing import NotLeading
+from modelrollout.handlers.rollout_slots import RolloutSlots
 from modelrollout.handlers.status_write import Written, write_status
 from modelrollout.handlers.workers import Workers
 from modelrollout.metrics.endpoints import OPEN, EndpointPolicy
@@ -59,6 +61,8 @@ class Runtime:
     resync_seconds: float = 300.0
     stall_seconds: float = 60.0  # liveness fails once a reconcile waited this for a thread
     invalid_recheck_seconds: float = 30.0  # InvalidSpec may hinge on an unwatched Secret
+    # The limits of rollouts at once (--max-rollouts...), and who holds the slots.
+    slots: RolloutSlots = field(default_factory=lambda: RolloutSlots(Limits()))
     # (namespace, name) -> (resourceVersion decided on, the object as written)
     written: dict[caches.Key, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
@@ -105,14 +109,20 @@ def _record(
 
 
 def _work(
-    rt: Runtime, key: caches.Key, body: dict[str, Any], owned: Owned, route: Any, measure: bool
+    rt: Runtime,
+    key: caches.Key,
+    body: dict[str, Any],
+    owned: Owned,
+    route: Any,
+    measure: bool,
+    fleet: list[Contender],
 ) -> Turn:
     """In a worker thread: decide, record, then act (reconcile's docstring says why in
     this order)."""
     started, now = time.monotonic(), datetime.now(UTC)
     routes = (lambda _ns, _name: route) if rt.routes_watched else None
     try:
-        adapters = cluster_adapters(rt.api, owned, routes, rt.endpoints)
+        adapters = cluster_adapters(rt.api, owned, routes, rt.endpoints, rt.slots.view(fleet))
         result = reconcile(adapters, body, now, measure)
         try:
             turn = _record_and_act(rt, key, body, result, now)
@@ -223,8 +233,11 @@ async def drive(
         owned, route = caches.snapshot(key, current.get("spec") or {}, indices)
         # Analysis waits behind the bulkhead (handlers.workers); all else goes straight on.
         measure = queries_metrics(current, datetime.now(UTC))
+        status = current.get("status") or {}
+        may_start = rt.slots.limits.any() and not (status.get("canary") or status.get("returning"))
+        fleet = caches.fleet_snapshot(indices) if may_start else []
         turn = await rt.workers.run(
-            key[0] if measure else None, _work, rt, key, current, owned, route, measure
+            key[0] if measure else None, _work, rt, key, current, owned, route, measure, fleet
         )
         failures = failures + 1 if turn.failed else 0
         await _sleep(wake, stopped, _delay(rt, turn, failures))

@@ -22,7 +22,7 @@ from kubernetes import client, config
 
 from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
-from modelrollout.handlers import caches, kopf_at_scale, log_format, loop, telemetry
+from modelrollout.handlers import caches, kopf_at_scale, log_format, loop, rollout_slots, telemetry
 from modelrollout.handlers.fencing import Fence, FencedApiClient, Standalone
 from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_liveness
 from modelrollout.handlers.workers import Workers
@@ -185,8 +185,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(repeatable, or comma-separated). Default: any address but loopback, "
         "link-local (cloud metadata) and unspecified; listed: only these",
     )
+    rollout_slots.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
+    try:
+        args.limits = rollout_slots.parse_limits(
+            args.max_rollouts, args.max_rollouts_per_namespace, args.max_rollouts_per_label
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         args.endpoints = endpoints.EndpointPolicy.parse(args.prometheus_allow)
     except ValueError as exc:
@@ -234,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         routes_watched=False,  # found out at startup
         resync_seconds=args.resync_seconds,
         endpoints=args.endpoints,
+        slots=rollout_slots.RolloutSlots(args.limits),
     )
     try:
         asyncio.run(

@@ -4,6 +4,7 @@ observe, not yet acted on; bad input as InvalidSpec, anything else as ReconcileE
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +17,9 @@ from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION, ConditionType, Reason
 from modelrollout.engine.conditions import condition, set_condition
 from modelrollout.engine.desired import route_features
-from modelrollout.engine.model import Emit, Observations, Request
+from modelrollout.engine.model import Decision, Emit, Observations, Request, Slot
 from modelrollout.engine.promotion import route_state
+from modelrollout.engine.queue import Contender
 from modelrollout.engine.request_token import Refused, read_request
 from modelrollout.engine.rollout import decide
 from modelrollout.metrics.provider import MetricsProvider
@@ -87,7 +89,16 @@ def reconcile(
             route_empty_filters=route_empty_filters,
         )
         doing = "deciding"
-        decision = decide(spec, generation, status, obs, now)
+
+        def deciding(slot: Slot | None) -> Decision:
+            return decide(spec, generation, status, replace(obs, slot=slot), now)
+
+        if status.canary is not None or status.returning is not None:
+            decision = deciding(None)  # holds a slot already: no new rollout starts
+        else:
+            since = status.queue.since if status.queue is not None else None
+            me = Contender((namespace, name), meta.get("labels") or {}, since=since)
+            decision = adapters.slots.decide(me, deciding)
     except (InvalidSpec, RouteError) as bad:
         return _invalid(status, generation, bad.reason, bad.message, now)
     except Exception as exc:  # the loop must go on; the error goes into status and events

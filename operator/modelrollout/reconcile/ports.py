@@ -18,10 +18,13 @@ from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import Reason
 from modelrollout.engine.model import (
     Action,
+    Decision,
     Emit,
     Observations,
     RevisionObservation,
+    Slot,
 )
+from modelrollout.engine.queue import Contender
 from modelrollout.metrics.endpoints import EndpointPolicy
 from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError
 from modelrollout.metrics.registry import (
@@ -60,6 +63,23 @@ class WorkloadsPort(Protocol):
     def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None: ...
 
 
+class SlotsPort(Protocol):
+    """The operator's rollout slots (handlers.rollout_slots): `decide` runs a decision
+    with the slot `me` may have, one decision at a time, and keeps the slot it took."""
+
+    def decide(self, me: Contender, decide: Callable[[Slot | None], Decision]) -> Decision: ...
+
+
+class NoLimits:
+    """No limit on rollouts at once: every rollout starts when it is due."""
+
+    def decide(self, me: Contender, decide: Callable[[Slot | None], Decision]) -> Decision:
+        return decide(None)
+
+
+NO_LIMITS = NoLimits()
+
+
 @dataclass(frozen=True)
 class Adapters:
     """How the reconciler reaches the outside world, one factory per port."""
@@ -70,6 +90,7 @@ class Adapters:
     router: Callable[[Traffic | None, str, str, str], Router]
     # (analysis, namespace) -> provider; raises InvalidSpec for unusable credentials
     provider: Callable[[Analysis, str], MetricsProvider]
+    slots: SlotsPort = NO_LIMITS
 
 
 def cluster_adapters(
@@ -77,6 +98,7 @@ def cluster_adapters(
     owned: Owned,
     routes: RouteLookup | None,
     policy: EndpointPolicy,
+    slots: SlotsPort = NO_LIMITS,
 ) -> Adapters:
     """Adapters for one reconcile, reading what the caches hold (`owned`, `routes`), and
     querying metrics only where the operator's allow-list (`policy`) lets them go."""
@@ -86,6 +108,7 @@ def cluster_adapters(
             traffic, api, routes, namespace, stable, canary
         ),
         provider=lambda analysis, namespace: _provider(api, analysis, namespace, policy),
+        slots=slots,
     )
 
 

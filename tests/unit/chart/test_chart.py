@@ -16,6 +16,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from modelrollout.engine.queue import Limits
 from modelrollout.handlers import telemetry
 from modelrollout.handlers.main import parse_args
 from testenv import settings
@@ -34,6 +35,7 @@ EVERYTHING_ON = [
     "--set=admissionPolicy.enabled=true",
     '--set-json=networkPolicy.apiServer=[{"cidr":"10.0.0.1/32","port":6443}]',
     '--set-json=networkPolicy.prometheus=[{"cidr":"10.96.0.0/12","port":9090}]',
+    '--set-json=rolloutLimits={"overall":10,"perNamespace":2,"perLabel":{"modelrollout.io/pool":1}}',
 ]
 NAMESPACED = ["--set=watchNamespaces={team-a,team-b}"]
 # Kinds of the Prometheus Operator: no schema in kubernetes-validate; checked below instead.
@@ -93,6 +95,8 @@ def test_every_manifest_is_valid_for_the_kubernetes_version_we_test_on(
         (["--set=workers=0"], "workers"),
         (["--set=prometheusRule.stuckFor=an hour"], "stuckFor"),
         (["--set=unknownValue=1"], "unknownValue"),
+        (["--set=rolloutLimits.overall=-1"], "overall"),
+        (['--set-json=rolloutLimits.perLabel={"pool":0}'], "pool"),
     ],
 )
 def test_values_schema_rejects_bad_values(values: list[str], says: str) -> None:
@@ -221,6 +225,14 @@ def test_no_wildcards_and_secrets_only_by_name() -> None:
             if resource == "configmaps":
                 assert names == ("prometheus-ca",)
                 assert verb == "get"
+
+
+def test_rollout_limits_come_from_values() -> None:
+    (operator,) = kinds(render(*EVERYTHING_ON), "Deployment")
+    args = parse_args(operator["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert args.limits == Limits(10, 2, {"modelrollout.io/pool": 1})
+    (default,) = kinds(render(), "Deployment")
+    assert not parse_args(default["spec"]["template"]["spec"]["containers"][0]["args"]).limits.any()
 
 
 def test_the_allow_list_and_the_egress_policy_come_from_values() -> None:

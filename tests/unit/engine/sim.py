@@ -22,6 +22,7 @@ from modelrollout.engine.model import (
     RouteState,
     ScaleRevision,
     SetRoute,
+    Slot,
 )
 from modelrollout.engine.promotion import route_state
 from modelrollout.engine.rollout import decide
@@ -81,6 +82,7 @@ class World:
     # Pods scaled away last tick, still terminating (they hold their GPUs for one tick).
     terminating: dict[str, int] = field(default_factory=dict)
     peak_pods: int = 0  # the most pods that existed at once, terminating ones included
+    slot: Slot | None = None  # what the rollout slots answer (None: no limit)
 
     def observations(self) -> dict[str, RevisionObservation]:
         """Pods are ready as soon as scaled, and count once a Service selects them."""
@@ -110,7 +112,13 @@ class World:
         self.now += advance
         carried = (self.route or RouteState(0)) == route_state(self.status)
         obs = Observations(
-            self.observations(), measurements, request, judge, carried, route_empty_filters
+            self.observations(),
+            measurements,
+            request,
+            judge,
+            carried,
+            route_empty_filters,
+            self.slot if self.status.canary is None else None,
         )
         decision = decide(self.spec, 1, self.status, obs, self.now)
         self.terminating = {}  # last tick's have gone

@@ -28,6 +28,8 @@ if phase == "Healthy" then
   hs.status = "Healthy"
 elseif phase == "Paused" then
   hs.status = "Suspended" -- waits for a person, a passing measurement, or spec.paused
+elseif phase == "Pending" and status.queue ~= nil then
+  hs.status = "Suspended" -- waits for a rollout slot (the operator's limit at once)
 elseif phase == "RolledBack" or phase == "Degraded" then
   hs.status = "Degraded"
 else
