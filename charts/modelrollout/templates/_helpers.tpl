@@ -82,6 +82,14 @@ into a Role per watched namespace.
   verbs: [get]
   resourceNames: {{ toJson . }}
 {{- end }}
+{{- with .Values.notifications.secretName }}
+# Where rollout notifications go (a webhook URL is a credential): only this Secret, in
+# each namespace (a team's receiver) and in the operator's own (everyone else's).
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+  resourceNames: [{{ . | quote }}]
+{{- end }}
 {{- with .Values.prometheusCAConfigMaps }}
 # Private CAs of Prometheus (analysis.prometheus.ca.configMap): only these ConfigMaps.
 - apiGroups: [""]

@@ -27,9 +27,11 @@ from kubernetes import client
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.vocabulary import Reason
 from modelrollout.engine.model import Emit
+from modelrollout.engine.notices import notices
 from modelrollout.engine.queue import Contender, Limits
 from modelrollout.handlers import caches, events, telemetry
 from modelrollout.handlers.fencing import NotLeading
+from modelrollout.handlers.notifier import Notifier
 from modelrollout.handlers.rollout_slots import RolloutSlots
 from modelrollout.handlers.status_write import Written, write_status
 from modelrollout.handlers.workers import Workers
@@ -63,6 +65,7 @@ class Runtime:
     invalid_recheck_seconds: float = 30.0  # InvalidSpec may hinge on an unwatched Secret
     # The limits of rollouts at once (--max-rollouts...), and who holds the slots.
     slots: RolloutSlots = field(default_factory=lambda: RolloutSlots(Limits()))
+    notifier: Notifier | None = None  # --notifications-secret
     # (namespace, name) -> (resourceVersion decided on, the object as written)
     written: dict[caches.Key, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
@@ -192,6 +195,12 @@ def _post(rt: Runtime, key: caches.Key, body: dict[str, Any], turn: Turn) -> Non
         result = turn.result
         telemetry.record(namespace, name, result.previous, result.status, result.measurements)
         said += result.events + (turn.after_acting.events if turn.after_acting else [])
+        if rt.notifier is not None:  # queued: sent from the notifier's own thread
+            wanted = str(((body.get("spec") or {}).get("model") or {}).get("version", ""))
+            now = datetime.now(UTC)
+            rt.notifier.notify(
+                notices(namespace, name, wanted, result.previous, result.status, now)
+            )
     for event in said:
         log = logger.warning if event.type == "Warning" else logger.info
         log("%s/%s %s: %s", namespace, name, event.reason, event.message)

@@ -22,7 +22,15 @@ from kubernetes import client, config
 
 from modelrollout import __version__
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
-from modelrollout.handlers import caches, kopf_at_scale, log_format, loop, rollout_slots, telemetry
+from modelrollout.handlers import (
+    caches,
+    kopf_at_scale,
+    log_format,
+    loop,
+    notifier,
+    rollout_slots,
+    telemetry,
+)
 from modelrollout.handlers.fencing import Fence, FencedApiClient, Standalone
 from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_liveness
 from modelrollout.handlers.workers import Workers
@@ -186,6 +194,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "link-local (cloud metadata) and unspecified; listed: only these",
     )
     rollout_slots.add_arguments(parser)
+    notifier.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
     try:
@@ -243,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         endpoints=args.endpoints,
         slots=rollout_slots.RolloutSlots(args.limits),
     )
+    if args.notifications_secret:
+        receivers = notifier.SecretReceivers(
+            api, args.notifications_secret, args.notifications_namespace
+        )
+        runtime.notifier = notifier.Notifier(receivers, args.endpoints)
     try:
         asyncio.run(
             kopf.operator(
@@ -256,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         runtime.workers.shutdown()
+        if runtime.notifier is not None:
+            runtime.notifier.stop()
         if leadership is not None:
             leadership.release()
         api.close()  # type: ignore[no-untyped-call]

@@ -33,6 +33,7 @@ EVERYTHING_ON = [
     "--set=prometheusAllow={10.96.0.0/12,prometheus.monitoring.svc}",
     "--set=networkPolicy.enabled=true",
     "--set=admissionPolicy.enabled=true",
+    "--set=notifications.secretName=modelrollout-notifications",
     '--set-json=networkPolicy.apiServer=[{"cidr":"10.0.0.1/32","port":6443}]',
     '--set-json=networkPolicy.prometheus=[{"cidr":"10.96.0.0/12","port":9090}]',
     '--set-json=rolloutLimits={"overall":10,"perNamespace":2,"perLabel":{"modelrollout.io/pool":1}}',
@@ -146,10 +147,11 @@ def leader_election_roles(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_leader_election_may_touch_leases_in_the_release_namespace_only() -> None:
-    for docs in (render(), render(*NAMESPACED)):
+    for values, secrets in (([], False), (NAMESPACED, False), (EVERYTHING_ON, True)):
+        docs = render(*values)
         (role,) = leader_election_roles(docs)
         assert role["metadata"]["namespace"] == "modelrollout-system"
-        assert rbac_grants([role], "Role") == reviewed(False, scope="release-namespace")
+        assert rbac_grants([role], "Role") == reviewed(secrets, scope="release-namespace")
         others = rbac_grants(kinds(docs, "ClusterRole"), "ClusterRole") | rbac_grants(
             [r for r in kinds(docs, "Role") if r is not role], "Role"
         )
@@ -220,17 +222,19 @@ def test_no_wildcards_and_secrets_only_by_name() -> None:
         ):
             assert "*" not in (group, resource, verb)
             if resource == "secrets":
-                assert names == ("prometheus-credentials",)
+                assert names in (("prometheus-credentials",), ("modelrollout-notifications",))
                 assert verb == "get"
             if resource == "configmaps":
                 assert names == ("prometheus-ca",)
                 assert verb == "get"
 
 
-def test_rollout_limits_come_from_values() -> None:
+def test_rollout_limits_and_notifications_come_from_values() -> None:
     (operator,) = kinds(render(*EVERYTHING_ON), "Deployment")
     args = parse_args(operator["spec"]["template"]["spec"]["containers"][0]["args"])
     assert args.limits == Limits(10, 2, {"modelrollout.io/pool": 1})
+    assert args.notifications_secret == "modelrollout-notifications"
+    assert args.notifications_namespace == "modelrollout-system"
     (default,) = kinds(render(), "Deployment")
     assert not parse_args(default["spec"]["template"]["spec"]["containers"][0]["args"]).limits.any()
 
