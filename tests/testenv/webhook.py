@@ -24,6 +24,7 @@ class WebhookReceiver:
 
     def __init__(self, answers: list[int] | None = None, hang: float = 0.0) -> None:
         self.received: list[Received] = []
+        self.arrivals = 0  # requests that arrived, answered or not yet
         self.answers = list(answers or [])
         self.hang = hang
         self._lock = threading.Lock()
@@ -34,6 +35,7 @@ class WebhookReceiver:
                 arrived = time.time()
                 raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
+                    receiver.arrivals += 1
                     status = receiver.answers.pop(0) if receiver.answers else 200
                 if receiver.hang:
                     time.sleep(receiver.hang)

@@ -173,3 +173,15 @@ def test_no_receiver_sends_nothing(receiver: WebhookReceiver) -> None:
     sender.notify([NOTICE])
     time.sleep(0.2)
     assert receiver.received == []
+
+
+def test_a_hanging_receiver_holds_up_only_its_own_namespace() -> None:
+    stuck, fine = WebhookReceiver(hang=3.0), WebhookReceiver()
+    urls = {"stuck": stuck.url, "fine": fine.url}
+    sender = Notifier(lambda ns: Receiver(urls[ns], "json"), LOOPBACK, delays=())
+    theirs = [Notice("Promoted", "stuck", f"m{i}", "2", "1", "Promoted", "", NOW) for i in range(8)]
+    sender.notify(theirs)
+    sender.notify([Notice("Promoted", "fine", "m", "2", "1", "Promoted", "", NOW)])
+    wait_until(lambda: len(fine.received) == 1, timeout=2, what="the other namespace's notice")
+    assert stuck.arrivals == 1, "one delivery in flight per namespace"
+    sender.stop()

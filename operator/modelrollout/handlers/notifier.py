@@ -11,15 +11,16 @@ connection, metrics.guarded_http), and what it answers is never read.
 
 Each notice is sent once. A failure (no connection, a timeout, 429 or 5xx) is tried
 again after 1, 2, 4 and 8 s, then dropped with a log line; other answers are final.
-Retries wait in a schedule, not in the request, so one dead receiver never holds back
-another's notices; at most QUEUE_LIMIT wait, the oldest dropped first.
+SENDERS threads send, one notice per namespace at a time, and retries wait in a
+schedule, not in a thread: a receiver that hangs holds one thread and its own
+namespace's notices, never another namespace's. At most QUEUE_LIMIT wait, the oldest
+dropped first.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import heapq
 import itertools
 import logging
 import threading
@@ -39,6 +40,7 @@ from modelrollout.metrics.guarded_http import guarded_session
 logger = logging.getLogger("modelrollout")
 
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0)
+SENDERS = 4
 TIMEOUT = (3.0, 5.0)  # connect, read (seconds)
 QUEUE_LIMIT = 1000
 SECRET_TTL = 30.0  # a Secret is read again after this long
@@ -110,12 +112,14 @@ class Notifier:
     ) -> None:
         """`receivers`: a namespace's receiver (SecretReceivers)."""
         self._receivers, self._delays, self._clock = receivers, tuple(delays), clock
-        self._session = guarded_session(policy)
+        self._policy = policy
+        self._local = threading.local()  # a session per sender thread
         self._due: list[_Delivery] = []
+        self._busy: set[str] = set()  # namespaces with a delivery in flight
         self._seq = itertools.count()
         self._wake = threading.Condition()
         self._stopped = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def notify(self, notices: Sequence[Notice]) -> None:
         """Queue notices (from a worker thread); returns at once."""
@@ -123,37 +127,53 @@ class Notifier:
             return
         with self._wake:
             for notice in notices:
-                heapq.heappush(self._due, _Delivery(self._clock(), next(self._seq), notice))
+                self._due.append(_Delivery(self._clock(), next(self._seq), notice))
             while len(self._due) > QUEUE_LIMIT:
-                oldest = min(self._due, key=lambda d: d.seq)
-                self._due.remove(oldest)
-                heapq.heapify(self._due)
+                self._due.remove(min(self._due, key=lambda d: d.seq))
                 NOTIFICATIONS.labels("dropped").inc()
                 logger.warning("notification dropped: %s waiting", QUEUE_LIMIT)
-            self._wake.notify()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
-            self._thread.start()
+            self._wake.notify_all()
+            if not self._threads:
+                for number in range(SENDERS):
+                    thread = threading.Thread(target=self._run, name=f"notifier-{number}")
+                    thread.daemon = True
+                    thread.start()
+                    self._threads.append(thread)
 
     def stop(self) -> None:
         with self._wake:
             self._stopped = True
-            self._wake.notify()
+            self._wake.notify_all()
+
+    def _next(self) -> _Delivery | None:
+        """The earliest due delivery to a namespace with none in flight (lock held)."""
+        now = self._clock()
+        ready = [d for d in self._due if d.due <= now and d.notice.namespace not in self._busy]
+        if not ready:
+            return None
+        chosen = min(ready)
+        self._due.remove(chosen)
+        return chosen
 
     def _run(self) -> None:
         while True:
             with self._wake:
-                while not self._stopped and (not self._due or self._due[0].due > self._clock()):
-                    wait = self._due[0].due - self._clock() if self._due else None
-                    self._wake.wait(wait)
-                if self._stopped:
+                delivery = None
+                while not self._stopped and (delivery := self._next()) is None:
+                    later = [d.due for d in self._due if d.notice.namespace not in self._busy]
+                    self._wake.wait(min(later) - self._clock() if later else None)
+                if self._stopped or delivery is None:
                     return
-                delivery = heapq.heappop(self._due)
+                self._busy.add(delivery.notice.namespace)
             try:
                 self._deliver(delivery)
             except Exception as exc:  # the thread must live on: this notice is lost
                 NOTIFICATIONS.labels("dropped").inc()
                 logger.warning("notification dropped: %s", type(exc).__name__)
+            finally:
+                with self._wake:
+                    self._busy.discard(delivery.notice.namespace)
+                    self._wake.notify_all()
 
     def _deliver(self, delivery: _Delivery) -> None:
         notice = delivery.notice
@@ -174,8 +194,8 @@ class Notifier:
                 due = _Delivery(
                     self._clock() + delay, next(self._seq), notice, delivery.attempt + 1
                 )
-                heapq.heappush(self._due, due)
-                self._wake.notify()
+                self._due.append(due)
+                self._wake.notify_all()
             return
         NOTIFICATIONS.labels("dropped").inc()
         logger.warning("notification %s dropped: %s", where, said)
@@ -184,7 +204,10 @@ class Notifier:
         """None when delivered; else whether to try again, and what happened (never
         the URL, never what the receiver said)."""
         try:
-            answer = self._session.post(
+            session = getattr(self._local, "session", None)
+            if session is None:
+                session = self._local.session = guarded_session(self._policy)
+            answer = session.post(
                 receiver.url,
                 json=body(notice, receiver.format),
                 headers={"Idempotency-Key": notice.id},
@@ -220,6 +243,7 @@ class SecretReceivers:
             clock,
         )
         self._read_at: dict[str, tuple[float, Receiver | None]] = {}
+        self._lock = threading.Lock()  # the sender threads share the cache
 
     def __call__(self, namespace: str) -> Receiver | None:
         for where in (namespace, self.fallback):
@@ -230,7 +254,8 @@ class SecretReceivers:
 
     def _read(self, namespace: str) -> Receiver | None:
         now = self._clock()
-        cached = self._read_at.get(namespace)
+        with self._lock:
+            cached = self._read_at.get(namespace)
         if cached is not None and now - cached[0] < SECRET_TTL:
             return cached[1]
         receiver = None
@@ -244,7 +269,8 @@ class SecretReceivers:
                 logger.warning(
                     "notifications: Secret %s/%s: %s", namespace, self.secret, exc.status
                 )
-        self._read_at[namespace] = (now, receiver)
+        with self._lock:
+            self._read_at[namespace] = (now, receiver)
         return receiver
 
 
