@@ -90,6 +90,7 @@ bench: build-cluster ## benchmarks (about 60 minutes); figures go to tests/bench
 	$(PY) tests/bench/rollouts.py --runs 3 --intervals 10s,30s
 	$(PY) tests/bench/detection.py --runs 5 --interval 10s
 	$(PY) tests/bench/scale.py --sizes 100,1000
+	$(PY) tests/bench/capacity.py --runs 3 --burst 50 --limit 5
 
 demo: build-cluster ## two real rollouts on the traffic lab (Envoy, model servers, load); plot in docs/
 	$(PY) -m lab.demo

@@ -8,15 +8,12 @@ and stable each get all of it; no pod is restarted, and promotion keeps the tota
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from modelrollout.api.vocabulary import REQUEST_ANNOTATION
-from modelrollout.engine.request_token import mint
 from testenv.cluster import Cluster
 from testenv.exporter import Traffic
 from testenv.metrics_adapter import REQUESTS_PER_SECOND, MetricsAdapter
@@ -115,17 +112,6 @@ def scaled_to(s: Scenario, total: int, expected: Callable[[int], dict[str, int]]
     )
 
 
-def request(s: Scenario, action: str) -> None:
-    s.custom.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        s.namespace,
-        PLURAL,
-        s.name,
-        {"metadata": {"annotations": {REQUEST_ANNOTATION: mint(action, datetime.now(UTC))}}},
-    )
-
-
 STRATEGIES = {
     # held at 50%: the canary is sized for half the total, stable keeps all of it
     "canary": (
@@ -178,7 +164,7 @@ def test_an_hpa_resizes_both_revisions_mid_rollout_without_a_restart(
 
     canary = s.status()["canary"]["revision"]
     kept = pods(s)
-    request(s, "promote-full" if kind == "canary" else "promote")
+    s.request("promote-full" if kind == "canary" else "promote")
     s.wait_healthy("2.0.0", timeout=120)
     assert sizes(s)[canary] == s.get()["spec"]["replicas"], "promotion keeps the total"
     serving = {

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import urllib3
-from kubernetes import client, watch
+from kubernetes import client
 
-from modelrollout.api.vocabulary import REQUEST_ANNOTATION
-from modelrollout.engine.request_token import mint
 from testenv.cluster import Cluster
 from testenv.exporter import Traffic
 from testenv.replicas import FAST_LEASE, Replicas
 from testenv.rollouts import GROUP, PLURAL, VERSION, Scenario
+from testenv.watching import follow
 
 LIMIT = 2
 HELD = {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}], "scaleDownDelay": "2s"}}
@@ -39,31 +36,20 @@ class Holders:
         self._thread.start()
 
     def _run(self) -> None:
-        version = None
-        while not self._stop.is_set():
-            stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-                self.custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                resource_version=version,
-                timeout_seconds=2,
-            )
-            try:
-                for event in stream:
-                    md = event["object"]
-                    version = md["metadata"]["resourceVersion"]
-                    status = md.get("status") or {}
-                    held = bool(status.get("canary") or status.get("returning"))
-                    self.holding[md["metadata"]["name"]] = held
-                    self.most = max(self.most, sum(self.holding.values()))
-            except client.ApiException as exc:
-                if exc.status != 410:
-                    raise
-                version = None
-            except (urllib3.exceptions.HTTPError, OSError):
-                self._stop.wait(0.2)
+        follow(
+            self._stop,
+            self.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            on_event=self._see,
+        )
+
+    def _see(self, _kind: str, md: dict[str, Any]) -> None:
+        status = md.get("status") or {}
+        self.holding[md["metadata"]["name"]] = bool(status.get("canary") or status.get("returning"))
+        self.most = max(self.most, sum(self.holding.values()))
 
     def stop(self) -> None:
         self._stop.set()
@@ -91,15 +77,7 @@ def replicas(
 
 
 def promote(s: Scenario) -> None:
-    token = mint("promote-full", datetime.now(UTC))
-    s.custom.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        s.namespace,
-        PLURAL,
-        s.name,
-        {"metadata": {"annotations": {REQUEST_ANNOTATION: token}}},
-    )
+    s.request("promote-full")
 
 
 def queue_of(s: Scenario) -> dict[str, Any] | None:

@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
-from kubernetes import client, watch
+from kubernetes import client
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api.vocabulary import REQUEST_ANNOTATION
+from modelrollout.engine.model import RequestAction
+from modelrollout.engine.request_token import mint
 from testenv.exporter import ModelExporter, Traffic
 from testenv.procs import wait_until
 from testenv.prometheus import SCRAPE_INTERVAL, LocalPrometheus
+from testenv.watching import follow
 
 GW = ("gateway.networking.k8s.io", "v1")
 
@@ -143,32 +147,20 @@ class RouteRecorder:
         return None
 
     def _run(self) -> None:
-        """Watch from the last version seen, across reconnects; a watch that fails (a
-        timeout on a loaded machine) is resumed, not the end of the record."""
-        resource_version = None
-        while not self._stop.is_set():
-            stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
-                self.custom.list_namespaced_custom_object,
-                *GW,
-                self.namespace,
-                "httproutes",
-                field_selector=f"metadata.name={self.name}",
-                resource_version=resource_version,
-                timeout_seconds=2,
-            )
-            try:
-                for event in stream:
-                    route = event["object"]
-                    resource_version = route["metadata"]["resourceVersion"]
-                    weight = self._weight(route)
-                    if weight is not None and (not self.weights or self.weights[-1] != weight):
-                        self.weights.append(weight)
-            except client.ApiException as exc:
-                if exc.status != 410:
-                    raise
-                resource_version = None  # too old: list again (in-between versions are gone)
-            except (urllib3.exceptions.HTTPError, OSError):
-                self._stop.wait(0.2)  # the connection failed: watch again from the same version
+        follow(
+            self._stop,
+            self.custom.list_namespaced_custom_object,
+            *GW,
+            self.namespace,
+            "httproutes",
+            field_selector=f"metadata.name={self.name}",
+            on_event=self._see,
+        )
+
+    def _see(self, _kind: str, route: dict[str, Any]) -> None:
+        weight = self._weight(route)
+        if weight is not None and (not self.weights or self.weights[-1] != weight):
+            self.weights.append(weight)
 
     def stop(self) -> None:
         self._stop.set()
@@ -228,6 +220,18 @@ class Scenario:
             GROUP, VERSION, self.namespace, PLURAL, self.name, patch, dry_run=dry
         )
         return dict(patched)
+
+    def patch(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch of the ModelDeployment; the object as patched."""
+        patched: Any = self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, self.name, body
+        )
+        return dict(patched)
+
+    def request(self, action: RequestAction) -> None:
+        """A person's request (what the kubectl plugin writes)."""
+        token = mint(action, datetime.now(UTC))
+        self.patch({"metadata": {"annotations": {REQUEST_ANNOTATION: token}}})
 
     def get(self) -> dict[str, Any]:
         md: Any = self.custom.get_namespaced_custom_object(

@@ -75,7 +75,8 @@ def _move_within_budget(t: Tick, goal: int, label: str) -> None:
     canary, allowed = t.canary, t.weight_allowed
     pods = f"{canary.ready_replicas} canary and {t.stable.replicas} stable pods"
     if allowed <= canary.weight:
-        t.s.message = f"{label}: canary weight {canary.weight}% of {goal}%, {pods} (budget)"
+        said = f"canary weight {canary.weight}% of {goal}%: moving pod by pod within the budget"
+        t.s.message = f"{label}: {said} ({pods})"
         return
     t.set_weight(allowed)
     if allowed > 0:

@@ -16,7 +16,7 @@ back. Pods and traffic follow each other a pod at a time:
   weight keeps at least one pod.
 
 Without a budget nothing here applies: stable keeps its full size and the canary
-comes on top (`unbudgeted`).
+comes on top (budgeted.resize).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def left_for(total: int, weight: int) -> int:
 
 @dataclass(frozen=True)
 class Side:
-    """One revision in a move, as the status asks and the cluster holds it."""
+    """One revision in a move, as the cluster holds it."""
 
     replicas: int  # asked for now
     pods: int  # that exist (asked for, running or terminating)
