@@ -129,6 +129,7 @@ def custom_resource_definition() -> dict[str, Any]:
                         _column("Canary", ".status.canary.version"),
                         _column("Weight", ".status.canary.weight", "integer"),
                         _column("Step", ".status.currentStep", "integer"),
+                        _column("Queued", ".status.queue.position", "integer"),
                         _column("Age", ".metadata.creationTimestamp", "date"),
                         _column("Mirror", ".status.canary.mirror", "integer", priority=1),
                         _column("Message", ".status.message", priority=1),

@@ -130,15 +130,15 @@ async def route_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 async def model_deployment_changed(
     event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
-    key, wakes = _key(body), memo.runtime.wakes
+    key, wakes, slots = _key(body), memo.runtime.wakes, memo.runtime.slots
     if event["type"] == "DELETED":
         wakes.forget(key)
         telemetry.forget(*key)
-        freed = memo.runtime.slots.forget(key)
+        freed = slots.forget(key)
     else:
         wakes.uses_route(key, gateway_api.route_of(body.get("spec") or {}))
         wakes.wake(key)
-        freed = memo.runtime.slots.seen(contender(body))
+        freed = slots.seen(contender(body)) if slots.limits.any() else []
     for waiting in freed:  # a slot is free: the line moves
         wakes.wake(waiting)
 
