@@ -117,12 +117,17 @@ def test_two_at_once_the_rest_in_line_across_a_failover(
         first, second, *waiting = models
         assert rolling(first)
         assert rolling(second)
+        holding = {f"{namespace}/queued-0", f"{namespace}/queued-1"}
         for place, s in enumerate(waiting, start=1):
-            queue = queue_of(s)
-            assert queue is not None, f"{s.name} is not queued"
-            assert queue["position"] == place
-            assert set(queue["heldBy"]) == {f"{namespace}/queued-0", f"{namespace}/queued-1"}
-            status = s.status()
+            # Each says its place once its loop has seen those ahead (within a second).
+            status = s.wait_status(
+                lambda st, place=place: (
+                    (st.get("queue") or {}).get("position") == place
+                    and set(st["queue"].get("heldBy", [])) == holding
+                ),
+                f"{s.name} #{place} in line, behind {holding}",
+                timeout=30,
+            )
             assert status["phase"] == "Pending"
             assert "queued: #" in status["message"]
         s3, s4, s5 = waiting
@@ -141,7 +146,7 @@ def test_two_at_once_the_rest_in_line_across_a_failover(
         promote(second)
         s4.wait_status(lambda st: (st.get("canary") or {}).get("version") == "2.0.0", "s4 starts")
         assert queue_of(s5) is not None, "s5 waits: s4 was ahead of it"
-        assert queue_of(s5)["position"] == 1  # type: ignore[index]
+        s5.wait_status(lambda st: (st.get("queue") or {}).get("position") == 1, "s5 first")
         promote(s3)
         s5.wait_status(lambda st: (st.get("canary") or {}).get("version") == "2.0.0", "s5 starts")
         for s in (s4, s5):

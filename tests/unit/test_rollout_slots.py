@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
+from modelrollout.api.status import ModelDeploymentStatus, QueueStatus, RevisionStatus
 from modelrollout.engine.model import Decision, Slot
 from modelrollout.engine.queue import Contender, Limits
 from modelrollout.handlers.rollout_slots import (
@@ -24,9 +24,12 @@ STARTED = ModelDeploymentStatus(canary=RevisionStatus(version="2", revision="b")
 
 
 def starts(slot: Slot | None) -> Decision:
-    """A decision that starts its rollout when given a slot."""
-    granted = slot is not None and slot.granted
-    return Decision(STARTED if granted else ModelDeploymentStatus(), ())
+    """A decision that starts its rollout when given a slot, else waits in line there."""
+    if slot is not None and slot.granted:
+        return Decision(STARTED, ())
+    assert slot is not None
+    waiting = QueueStatus(since=datetime.now(UTC), position=slot.position)
+    return Decision(ModelDeploymentStatus(queue=waiting), ())
 
 
 class Clock:
@@ -55,6 +58,16 @@ def test_a_slot_given_counts_until_the_watch_shows_it() -> None:
     assert slots.view([]).decide(second, starts).status.canary is not None, "dropped when shown"
 
 
+def test_a_place_given_counts_until_the_watch_shows_it() -> None:
+    slots = RolloutSlots(Limits(overall=1))
+    holder = [Contender(("a", "holder"), holding=True)]
+    first = slots.view(holder).decide(Contender(("a", "first")), starts).status.queue
+    second = slots.view(holder).decide(Contender(("a", "second")), starts).status.queue
+    assert first is not None
+    assert second is not None
+    assert (first.position, second.position) == (1, 2), "the first's place, not yet watched"
+
+
 def test_a_slot_given_but_not_taken_is_let_go() -> None:
     clock = Clock()
     slots = RolloutSlots(Limits(overall=1), clock)
@@ -81,6 +94,8 @@ def test_a_freed_slot_wakes_everyone_waiting() -> None:
     assert slots.seen(contender(body("h", canary={"version": "2", "revision": "b"}))) == []
     assert slots.seen(contender(body("other"))) == [], "nothing was freed"
     assert slots.seen(contender(body("h"))) == [("a", "w")]
+    assert slots.seen(contender(body("w2", queue=since))) == []
+    assert slots.seen(contender(body("w2"))) == [("a", "w")], "one left the line: it moved"
     assert slots.seen(contender(body("h2", returning={"version": "2", "revision": "c"}))) == []
     assert slots.forget(("a", "h2")) == [("a", "w")], "a deleted holder frees its slot"
 

@@ -4,10 +4,12 @@ decision at a time.
 The line lives in the cluster: each ModelDeployment's status says whether it holds a
 slot (a rollout in progress, or traffic being handed back) and since when it waits
 (`status.queue.since`), and a kopf index of ModelDeployments (handlers.caches.fleet)
-holds them all before any loop starts. What the index cannot know yet is a slot given
-a moment ago whose status write has not come back through the watch: this process
-remembers those (`_given`) until the watch shows them, so two loops deciding at once
-never take the last slot twice. A slot freed wakes every waiting loop.
+holds them all before any loop starts. What the index cannot know yet is a decision
+of a moment ago whose status write has not come back through the watch: this process
+remembers a slot it gave (`_given`), so two loops deciding at once never take the last
+slot twice, and a place in line it gave (`_lined`), so the next in line counts it,
+until the watch shows them. When the line moves (a slot freed, or a waiting rollout
+started or left), every waiting loop is woken to say its new place.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class RolloutSlots:
         self._clock = clock
         self._lock = threading.Lock()
         self._given: dict[Key, tuple[float, Contender]] = {}  # given at, to whom
+        self._lined: dict[Key, tuple[float, Contender]] = {}  # queued at, who (waiting)
         self._holding: set[Key] = set()  # as the watch last said
         self._waiting: set[Key] = set()
 
@@ -57,23 +60,26 @@ class RolloutSlots:
 
     def seen(self, c: Contender) -> list[Key]:
         """A ModelDeployment as the watch delivered it (on the event loop): the waiting
-        loops to wake, when it freed a slot."""
+        loops to wake, when the line moved (it freed a slot, or left the line)."""
         if not self.limits.any():
             return []
         with self._lock:
             freed = c.key in self._holding and not c.holding
+            left = c.key in self._waiting and c.since is None
             (self._holding.add if c.holding else self._holding.discard)(c.key)
             (self._waiting.add if c.since is not None else self._waiting.discard)(c.key)
-            return sorted(self._waiting) if freed else []
+            return sorted(self._waiting) if freed or left else []
 
     def forget(self, key: Key) -> list[Key]:
         """Deleted: a slot it held is free."""
         with self._lock:
             freed = key in self._holding
             self._holding.discard(key)
-            self._waiting.discard(key)
             self._given.pop(key, None)
-            return sorted(self._waiting) if freed else []
+            self._lined.pop(key, None)
+            left = key in self._waiting
+            self._waiting.discard(key)
+            return sorted(self._waiting) if freed or left else []
 
     def _decide(
         self, fleet: Sequence[Contender], me: Contender, decide: Callable[[Slot | None], Decision]
@@ -81,24 +87,36 @@ class RolloutSlots:
         with self._lock:
             now = self._clock()
             shown = {c.key for c in fleet if c.holding}
-            self._given = {
-                key: (at, c)
-                for key, (at, c) in self._given.items()
-                if key not in shown and now - at < GIVEN_SECONDS
-            }
-            given = {key: replace(c, holding=True) for key, (_, c) in self._given.items()}
-            counted = [given.pop(c.key, c) for c in fleet] + list(given.values())
+            lined = {c.key for c in fleet if c.since is not None}
+            self._given = _fresh(self._given, shown, now)
+            self._lined = _fresh(self._lined, lined | shown, now)
+            known = {k: c for k, (_, c) in self._lined.items()}
+            known |= {k: replace(c, holding=True) for k, (_, c) in self._given.items()}
+            counted = [known.pop(c.key, c) for c in fleet] + list(known.values())
             asking = replace(me, since=me.since or datetime.now(UTC))
             if me.key in self._given:
                 slot = Slot(granted=True)  # given already; its status is on its way
             else:
                 slot = admit(counted, self.limits, asking)
             decision = decide(slot)
+            self._given.pop(me.key, None)
+            self._lined.pop(me.key, None)
             if slot.granted and decision.status.canary is not None:
                 self._given[me.key] = (now, asking)
-            else:
-                self._given.pop(me.key, None)  # it did not start after all
+            elif decision.status.queue is not None:
+                self._lined[me.key] = (now, replace(asking, since=decision.status.queue.since))
             return decision
+
+
+def _fresh(
+    kept: dict[Key, tuple[float, Contender]], shown: set[Key], now: float
+) -> dict[Key, tuple[float, Contender]]:
+    """What the watch does not show yet, and not for longer than GIVEN_SECONDS."""
+    return {
+        key: (at, c)
+        for key, (at, c) in kept.items()
+        if key not in shown and now - at < GIVEN_SECONDS
+    }
 
 
 class _View:
