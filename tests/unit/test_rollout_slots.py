@@ -108,6 +108,15 @@ def test_a_contender_is_read_from_the_object() -> None:
     assert c.since == datetime(2026, 12, 5, 10, tzinfo=UTC)
 
 
+def test_a_rollout_that_cannot_start_holds_no_place() -> None:
+    """Queued, then its spec went bad: the ones behind it must not wait for it."""
+    queue = {"since": "2026-12-05T10:00:00Z", "position": 1}
+    invalid = [{"type": "InvalidSpec", "status": "True", "reason": "InvalidSpec"}]
+    assert contender(body("m", queue=queue, conditions=invalid)).since is None
+    valid = [{"type": "InvalidSpec", "status": "False", "reason": "SpecValid"}]
+    assert contender(body("m", queue=queue, conditions=valid)).since is not None
+
+
 def test_limits_from_the_command_line() -> None:
     assert parse_limits(0, 0, []) == Limits()
     limits = parse_limits(5, 2, ["modelrollout.io/pool=1"])

@@ -36,6 +36,12 @@ def contender(body: Mapping[str, Any]) -> Contender:
     meta, status = body["metadata"], body.get("status") or {}
     queue = status.get("queue") or {}
     since = queue.get("since")
+    invalid = any(
+        c.get("type") == "InvalidSpec" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    if invalid:  # it cannot start until its spec is fixed: it holds no place meanwhile
+        since = None
     return Contender(
         (meta.get("namespace") or "", meta["name"]),
         dict(meta.get("labels") or {}),
