@@ -35,18 +35,11 @@ from testenv.gpus import PodWatch, add_gpu_node, gpu_template
 from testenv.namespaces import temporary_namespace
 from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
-from testenv.rollouts import Scenario, count_healthy, create_idle
+from testenv.rollouts import Scenario, count_healthy, create_idle, steps_to_full
 
 RESULTS = Path(__file__).parent / "results"
 REPLICAS = 4
-STEPS = [
-    {"setWeight": 10},
-    {"pause": {"duration": "2s"}},
-    {"setWeight": 50},
-    {"pause": {"duration": "2s"}},
-    {"setWeight": 100},
-    {"pause": {"duration": "2s"}},
-]
+STEPS = steps_to_full("2s")
 MODES: dict[str, int | None] = {"no budget": None, "maxSurge 1": 1, "maxSurge 0": 0}
 
 
@@ -91,7 +84,7 @@ def one_rollout(api: client.ApiClient, env: Environment, surge: int | None) -> d
             promoted = time.monotonic() - started
             return {
                 "peak_pods": pods.peak_pods,
-                "peak_gpus": pods.peak_pods,  # one GPU per pod
+                "peak_gpus": pods.peak_gpus,
                 "seconds_to_promote": round(promoted, 2),
                 "fewest_ready": pods.fewest_ready,
                 "unschedulable": len(pods.unschedulable),

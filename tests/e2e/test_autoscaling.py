@@ -8,7 +8,6 @@ and stable each get all of it; no pod is restarted, and promotion keeps the tota
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,7 +131,6 @@ def test_an_hpa_resizes_both_revisions_mid_rollout_without_a_restart(
     kind: str,
     make_scenario: Callable[..., Scenario],
     metrics_adapter: MetricsAdapter,
-    tmp_path: Path,
 ) -> None:
     strategy, expected = STRATEGIES[kind]
     s = make_scenario(f"hpa-{kind.lower()}")

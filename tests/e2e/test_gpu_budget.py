@@ -15,19 +15,12 @@ from testenv import gpus
 from testenv.exporter import Traffic
 from testenv.gpus import PodWatch, add_gpu_node
 from testenv.procs import wait_until
-from testenv.rollouts import Scenario
+from testenv.rollouts import Scenario, steps_to_full
 
 REPLICAS, SURGE = 4, 1
 GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
 BAD = Traffic(rps=50, error_ratio=0.5, latency_seconds=0.02)
-STEPS = [
-    {"setWeight": 10},
-    {"pause": {"duration": "2s"}},
-    {"setWeight": 50},
-    {"pause": {"duration": "2s"}},
-    {"setWeight": 100},
-    {"pause": {"duration": "2s"}},
-]
+STEPS = steps_to_full("2s")
 
 
 @pytest.fixture
@@ -87,5 +80,6 @@ def test_a_canary_within_a_gpu_budget_never_leaves_a_pod_pending(
         pods.stop()
     assert pods.unschedulable == [], "a pod waited for a GPU"
     assert pods.peak_pods <= REPLICAS + SURGE
+    assert pods.peak_gpus <= REPLICAS + SURGE
     assert pods.fewest_ready is not None
     assert pods.fewest_ready >= REPLICAS - 1

@@ -5,8 +5,8 @@ traffic handed back as stable's pods return."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -15,22 +15,16 @@ from lab.lab import Lab, lab_model_deployment
 from lab.record import RolloutRecord, old_pods_gone, play
 from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
+from testenv.rollouts import steps_to_full
 
 NAME = "budget"
 RPS = 40
 REPLICAS = 4
 BAD = {"MODEL_FAULT_ERROR_RATE": "0.5"}
-STEPS = [
-    {"setWeight": 10},
-    {"pause": {"duration": "3s"}},
-    {"setWeight": 50},
-    {"pause": {"duration": "3s"}},
-    {"setWeight": 100},
-    {"pause": {"duration": "3s"}},
-]
+STEPS = steps_to_full("3s")
 
 
-def handed_back(lab: Lab, keep: str) -> Any:
+def handed_back(lab: Lab, keep: str) -> Callable[[RolloutRecord], bool]:
     """Settled once no revision hands traffic back and only `keep`'s pods serve."""
     pods_gone = old_pods_gone(lab, keep)
 

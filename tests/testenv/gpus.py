@@ -72,10 +72,11 @@ class PodWatch:
     core: client.CoreV1Api
     namespace: str
     ready: dict[str, bool] = field(default_factory=dict)
-    bound: set[str] = field(default_factory=set)
+    bound: dict[str, int] = field(default_factory=dict)  # pod -> GPUs it asks for
     unschedulable: list[str] = field(default_factory=list)
     fewest_ready: int | None = None
     peak_pods: int = 0
+    peak_gpus: int = 0
     armed: bool = False  # count fewest Ready and peaks from now on
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -84,7 +85,8 @@ class PodWatch:
         return self
 
     def rearm(self) -> None:
-        self.fewest_ready, self.peak_pods, self.armed = None, len(self.bound), True
+        self.fewest_ready, self.armed = None, True
+        self.peak_pods, self.peak_gpus = len(self.bound), sum(self.bound.values())
 
     def _run(self) -> None:
         follow(self._stop, self.core.list_namespaced_pod, self.namespace, on_event=self._see)
@@ -95,9 +97,12 @@ class PodWatch:
             if c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable":
                 self.unschedulable.append(f"{name}: {c.message}")
         if kind == "DELETED":
-            self.bound.discard(name)
+            self.bound.pop(name, None)
         elif pod.spec.node_name:
-            self.bound.add(name)
+            self.bound[name] = sum(
+                int((c.resources.limits or {}).get(GPU, 0)) if c.resources else 0
+                for c in pod.spec.containers
+            )
         terminating = kind == "DELETED" or pod.metadata.deletion_timestamp is not None
         self.ready[name] = not terminating and any(
             c.type == "Ready" and c.status == "True" for c in conditions
@@ -107,6 +112,7 @@ class PodWatch:
             fewest = self.fewest_ready
             self.fewest_ready = count if fewest is None else min(fewest, count)
             self.peak_pods = max(self.peak_pods, len(self.bound))
+            self.peak_gpus = max(self.peak_gpus, sum(self.bound.values()))
 
     def stop(self) -> None:
         self._stop.set()

@@ -30,6 +30,16 @@ FAST_STEPS = [
     {"pause": {"duration": "3s"}},
 ]
 
+
+def steps_to_full(pause: str) -> list[dict[str, Any]]:
+    """A canary through 10, 50 and 100%, pausing `pause` after each (budget tests)."""
+    return [step for weight in (10, 50, 100) for step in _weight_then_pause(weight, pause)]
+
+
+def _weight_then_pause(weight: int, pause: str) -> list[dict[str, Any]]:
+    return [{"setWeight": weight}, {"pause": {"duration": pause}}]
+
+
 # A canary that waits for a person at 20% and at 40% (`pause: {}` steps).
 HELD_CANARY = {
     "canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {}}]}

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from modelrollout.api.status import (
     HistoryEntry,
@@ -168,11 +169,26 @@ def test_a_stuck_receiver_never_holds_the_caller() -> None:
     sender.stop()
 
 
-def test_no_receiver_sends_nothing(receiver: WebhookReceiver) -> None:
-    sender = Notifier(lambda _: None, LOOPBACK, delays=())
+def test_no_receiver_sends_nothing() -> None:
+    """A namespace without a receiver: its notice is looked up, then neither sent nor
+    counted as dropped (there was nowhere to send it)."""
+
+    def sample(outcome: str) -> float:
+        value = REGISTRY.get_sample_value("modelrollout_notifications_total", {"outcome": outcome})
+        return value or 0.0
+
+    before = {outcome: sample(outcome) for outcome in ("sent", "retried", "dropped")}
+    asked: list[str] = []
+
+    def nowhere(namespace: str) -> Receiver | None:
+        asked.append(namespace)
+        return None
+
+    sender = Notifier(nowhere, LOOPBACK, delays=(0.05,))
     sender.notify([NOTICE])
-    time.sleep(0.2)
-    assert receiver.received == []
+    wait_until(lambda: asked == ["ml"], timeout=10, what="the receiver looked up")
+    sender.stop()
+    assert {outcome: sample(outcome) for outcome in before} == before
 
 
 def test_a_hanging_receiver_holds_up_only_its_own_namespace() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from modelrollout.api.status import RevisionStatus
 from modelrollout.api.vocabulary import Reason
 from modelrollout.engine.capacity import Budget, Side, budget_of, move, pods_for, target_pods
+from modelrollout.engine.model import RevisionObservation
 from modelrollout.engine.tick import Tick
 
 
@@ -22,17 +23,17 @@ def _side(t: Tick, rev: RevisionStatus) -> Side:
     seen = t.obs.revisions.get(rev.revision)
     if seen is None:
         return Side(0, 0, 0)
-    return Side(seen.replicas, max(seen.pods, seen.replicas), seen.ready_replicas)
+    return Side(seen.replicas, _pods(seen), seen.ready_replicas)
+
+
+def _pods(seen: RevisionObservation) -> int:
+    return max(seen.pods, seen.replicas)  # pods counts the asked-for ones when reported
 
 
 def _others(t: Tick, *inside: RevisionStatus) -> int:
     """Pods of our revisions outside the move (a warm previous one, one scaling down)."""
     names = {rev.revision for rev in inside}
-    return sum(
-        max(seen.pods, seen.replicas)
-        for revision, seen in t.obs.revisions.items()
-        if revision not in names
-    )
+    return sum(_pods(seen) for revision, seen in t.obs.revisions.items() if revision not in names)
 
 
 def resize(t: Tick, share: int, goal: int) -> None:
@@ -47,10 +48,11 @@ def resize(t: Tick, share: int, goal: int) -> None:
         t.weight_allowed = goal
         return
     target = target_pods(budget, share, goal)
+    stable_side = _side(t, stable)
     m = move(
         budget,
         _side(t, canary),
-        _side(t, stable),
+        stable_side,
         _others(t, canary, stable),
         target,
         goal,
@@ -58,7 +60,7 @@ def resize(t: Tick, share: int, goal: int) -> None:
     )
     canary.replicas = m.growing
     # Stable gives way only once the route carries the weight that lets it.
-    held = max(m.giving_way, _side(t, stable).replicas)
+    held = max(m.giving_way, stable_side.replicas)
     stable.replicas = m.giving_way if t.obs.route_carried else held
     t.weight_allowed = m.weight
 
@@ -93,10 +95,11 @@ def hand_back(t: Tick) -> None:
         return
     total, stable, was = t.spec.replicas, t.stable, returning.weight
     budget = budget_of(t.spec) or Budget(total, returning.replicas + total)
+    returning_side = _side(t, returning)
     m = move(
         budget,
         _side(t, stable),
-        _side(t, returning),
+        returning_side,
         _others(t, stable, returning),
         target_pods(budget, 100, 100),
         100,
@@ -104,7 +107,7 @@ def hand_back(t: Tick) -> None:
     )
     stable.replicas = m.growing
     if t.obs.route_carried:
-        returning.replicas = min(m.giving_way, _side(t, returning).replicas)
+        returning.replicas = min(m.giving_way, returning_side.replicas)
     returning.weight, stable.weight = 100 - m.weight, m.weight
     t.observe(returning)
     if was == 0 and t.obs.route_carried and stable.replicas >= total:
