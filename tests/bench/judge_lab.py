@@ -51,7 +51,10 @@ def judged(prometheus_url: str) -> dict[str, Any]:
         "interval": "60s",
         "minSampleSize": 20,
         "metrics": [],
-        "judge": {"falseRollbackRate": 0.01, "latencyThreshold": "500ms"},
+        "judge": {
+            "falseRollbackRate": 0.01,
+            "checks": [{"kind": "errors"}, {"kind": "latency", "threshold": "500ms"}],
+        },
     }
 
 

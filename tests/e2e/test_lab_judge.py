@@ -42,7 +42,10 @@ def judged(prometheus: LocalPrometheus) -> dict[str, Any]:
         window=None,
         minSampleSize=15,
         metrics=[],
-        judge={"falseRollbackRate": 0.01, "latencyThreshold": "500ms"},
+        judge={
+            "falseRollbackRate": 0.01,
+            "checks": [{"kind": "errors"}, {"kind": "latency", "threshold": "500ms"}],
+        },
     )
     body["spec"]["analysis"] = {k: v for k, v in body["spec"]["analysis"].items() if v is not None}
     return body
@@ -81,7 +84,10 @@ def test_the_judge_rolls_back_a_bad_version_within_seconds_and_promotes_a_good_o
         slow = play(lab, NAME, "4.0.0", load, SLOW, settle=old_pods_gone(lab, "2.0.0"))
         load.stop()
 
-    for record, what in ((bad, "errors: canary"), (slow, "slow requests: canary")):
+    for record, what in (
+        (bad, "errors (5xx answers): canary"),
+        (slow, "latency (slower than the threshold): canary"),
+    ):
         assert record.outcome == "RolledBack", record.reason
         assert what in record.reason
         assert "(rollback at 200x)" in record.reason  # 0.01 split over errors and latency

@@ -68,8 +68,15 @@ PATHS: list[tuple[Any, ...]] = [
     ("spec", "analysis", "metrics"),
     ("spec", "analysis", "judge"),
     ("spec", "analysis", "judge", "falseRollbackRate"),
-    ("spec", "analysis", "judge", "tolerance"),
-    ("spec", "analysis", "judge", "latencyThreshold"),
+    ("spec", "analysis", "judge", "checks"),
+    ("spec", "analysis", "judge", "checks", 0, "kind"),
+    ("spec", "analysis", "judge", "checks", 0, "name"),
+    ("spec", "analysis", "judge", "checks", 0, "tolerance"),
+    ("spec", "analysis", "judge", "checks", 0, "threshold"),
+    ("spec", "analysis", "judge", "checks", 0, "series"),
+    ("spec", "analysis", "judge", "checks", 0, "by"),
+    ("spec", "analysis", "judge", "checks", 0, "total"),
+    ("spec", "analysis", "judge", "checks", 0, "better"),
     ("spec", "analysis", "metrics", 0, "name"),
     ("spec", "analysis", "metrics", 0, "template"),
     ("spec", "analysis", "metrics", 0, "query"),
@@ -140,6 +147,20 @@ _mirror = st.fixed_dictionaries({"percent": st.integers(-1, 101)})
 _header_route = st.fixed_dictionaries({"match": _conditions})
 # Values a person might well write at a field (keyed by its last name), so that many
 # generated specs are valid and reach the operator.
+_kinds = st.sampled_from(["errors", "latency", "predictions", "ratio", "drift"])
+_metric_names = st.sampled_from(["model_clicks_total", "x", "1bad", "a{b}", ""])
+_check = st.fixed_dictionaries(
+    {"kind": _kinds},
+    optional={
+        "name": st.sampled_from(["a", "b", "Bad_Name"]),
+        "tolerance": st.floats(-1, 11),
+        "threshold": _durations,
+        "series": _metric_names,
+        "total": _metric_names,
+        "by": st.sampled_from(["class", "bad label"]),
+        "better": st.sampled_from(["lower", "higher", "sideways"]),
+    },
+)
 _PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
     # What becomes the names of our Services: a DNS-1035 label of at most 56 characters.
     "name": st.one_of(
@@ -212,13 +233,18 @@ _PLAUSIBLE: dict[Any, st.SearchStrategy[Any]] = {
         optional={
             "compare": st.sampled_from(["stable", "baseline"]),
             "falseRollbackRate": st.floats(0, 0.3),
-            "tolerance": st.floats(-1, 11),
-            "latencyThreshold": _durations,
+            "checks": st.lists(_check, max_size=3),
         },
     ),
+    "checks": st.lists(_check, max_size=9),
     "falseRollbackRate": st.floats(0, 0.3),
+    "kind": _kinds,
     "tolerance": st.floats(-1, 11),
-    "latencyThreshold": _durations,
+    "threshold": _durations,
+    "series": _metric_names,
+    "total": _metric_names,
+    "by": st.sampled_from(["class", "le", "bad label", ""]),
+    "better": st.sampled_from(["lower", "higher", "sideways"]),
     "previewTraffic": st.fixed_dictionaries(
         {}, optional={"mirror": _mirror, "headerRoute": _header_route}
     ),

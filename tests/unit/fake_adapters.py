@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelrollout.api.spec import Analysis, Metric, ModelDeploymentSpec, Traffic
+from modelrollout.engine.checks.reads import LookPlan, Tallies
 from modelrollout.engine.model import RevisionObservation, RouteFeature, RouteState
-from modelrollout.metrics.provider import Comparison, Tallies, Target
+from modelrollout.metrics.provider import Target
 from modelrollout.reconcile import Adapters
 from modelrollout.routing.router import RouteConflict, RouteError
 
@@ -95,8 +96,8 @@ class FakeProvider:
     def sample_size_query(self, target: Target) -> str:
         return "samples"
 
-    def tallies(self, comparison: Comparison) -> Tallies:
-        self.cluster.calls.append(("tallies", comparison))
+    def tallies(self, plan: LookPlan, namespace: str, model: str) -> Tallies:
+        self.cluster.calls.append(("tallies", plan))
         return dict(self.cluster.tallies)
 
 

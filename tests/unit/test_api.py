@@ -121,22 +121,40 @@ def test_analysis_takes_metrics_a_judge_or_both_but_not_neither() -> None:
     assert judge_only.metrics == []
     assert judge_only.judge is not None
     assert judge_only.judge.false_rollback_rate == 0.01
-    assert judge_only.judge.tolerance == 0.25
-    assert judge_only.judge.latency_seconds() is None
+    [errors] = judge_only.judge.checks
+    assert (errors.kind, errors.label(), errors.tolerance_value()) == ("errors", "errors", 0.25)
     with pytest.raises(ValidationError, match="analysis needs metrics, a judge, or both"):
         Analysis.model_validate(_analysis())
-    latency = Analysis.model_validate(_analysis(judge={"latencyThreshold": "250ms"}))
-    assert latency.judge is not None
-    assert latency.judge.latency_seconds() == 0.25
+    checks = [
+        {"kind": "latency", "threshold": "250ms"},
+        {"kind": "latency", "name": "latency-shape"},
+        {"kind": "predictions"},
+        {"kind": "ratio", "name": "clicks", "series": "clicks_total", "better": "higher"},
+    ]
+    judged = Analysis.model_validate(_analysis(judge={"checks": checks}))
+    assert judged.judge is not None
+    threshold, shape, predictions, clicks = judged.judge.checks
+    assert (threshold.threshold_seconds(), threshold.compares_shares()) == (0.25, False)
+    assert (shape.threshold_seconds(), shape.compares_shares()) == (None, True)
+    assert (shape.tolerance_value(), predictions.tolerance_value()) == (0.05, 0.05)
+    assert (clicks.label(), clicks.tolerance_value(), clicks.better) == ("clicks", 0.25, "higher")
 
 
 @pytest.mark.parametrize(
     ("judge", "complaint"),
     [
-        ({"latencyThreshold": "0s"}, "latencyThreshold must be longer than 0s"),
+        ({"checks": [{"kind": "latency", "threshold": "0s"}]}, "threshold must be longer"),
+        ({"checks": [{"kind": "errors", "threshold": "1s"}]}, "threshold belongs to a latency"),
+        ({"checks": [{"kind": "errors", "by": "class"}]}, "by belongs to a predictions check"),
+        ({"checks": [{"kind": "errors", "better": "higher"}]}, "total and better belong"),
+        ({"checks": [{"kind": "errors", "series": "x"}]}, "count other series with a ratio"),
+        ({"checks": [{"kind": "predictions", "tolerance": 1}]}, "is a share: below 1"),
+        ({"checks": [{"kind": "errors"}, {"kind": "errors"}]}, "each check needs its own name"),
+        ({"checks": []}, "at least 1 item"),
+        ({"checks": [{"kind": "drift"}]}, "Input should be 'errors'"),
+        ({"checks": [{"kind": "errors", "tolerance": -0.1}]}, "greater than or equal to 0"),
         ({"falseRollbackRate": 0}, "greater than or equal to 0.0001"),
         ({"falseRollbackRate": 0.5}, "less than or equal to 0.2"),
-        ({"tolerance": -0.1}, "greater than or equal to 0"),
         ({"compare": "baseline"}, "Input should be 'stable'"),
     ],
 )

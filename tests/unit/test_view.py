@@ -60,7 +60,14 @@ def test_the_judges_running_evidence_is_shown_per_check() -> None:
             "traffic": {"gatewayAPI": {"httpRoute": "r"}},
             "analysis": {
                 "prometheus": {"url": "http://p"},
-                "judge": {"falseRollbackRate": 0.01, "latencyThreshold": "500ms"},
+                "judge": {
+                    "falseRollbackRate": 0.01,
+                    "checks": [
+                        {"kind": "errors"},
+                        {"kind": "latency", "threshold": "500ms"},
+                        {"kind": "predictions"},
+                    ],
+                },
             },
         }
     )
@@ -81,7 +88,18 @@ def test_the_judges_running_evidence_is_shown_per_check() -> None:
                             "stableBad": 57,
                             "evidence": 87.2,
                         },
-                        {"name": "latency", "evidence": 1e300},
+                        {"name": "latency", "kind": "latency", "evidence": 1e300},
+                        {
+                            "name": "predictions",
+                            "kind": "predictions",
+                            "buckets": ["setosa", "versicolor"],
+                            "canaryCounts": [54, 46],
+                            "stableCounts": [333, 667],
+                            "canaryRequests": 100,
+                            "stableRequests": 1000,
+                            "slots": 4,
+                            "evidence": 12,
+                        },
                     ],
                 }
             },
@@ -91,10 +109,17 @@ def test_the_judges_running_evidence_is_shown_per_check() -> None:
     console.print(render("m", spec, status))
     text = console.export_text()
     assert (
-        "judge: errors: canary 4.1% (41/1000) vs stable 0.3% (57/19000), evidence 87.2x "
-        "(rollback at 200x)"
-    ) in text, "1 / falseRollbackRate, split over two checks"
-    assert "judge: slow requests: canary n/a (0/0) vs stable n/a (0/0), evidence 1.0e+300x" in text
+        "judge: errors (5xx answers): canary 4.1% (41/1000) vs stable 0.3% (57/19000), "
+        "evidence 87.2x (rollback at 300x)"
+    ) in text, "1 / falseRollbackRate, split over three checks"
+    assert (
+        "judge: latency (slower than the threshold): canary n/a (0/0) vs stable n/a (0/0), "
+        "evidence 1.0e+300x"
+    ) in text
+    assert (
+        "judge: predictions (shares of outputs): the largest shift is setosa, canary 54.0% "
+        "vs stable 33.3%, evidence 12x (rollback at 300x)"
+    ) in text
     status.analysis.judge.checks = []  # type: ignore[union-attr]
     status.analysis.judge.message = "no evidence yet: no request counts"  # type: ignore[union-attr]
     console = Console(record=True, width=160)

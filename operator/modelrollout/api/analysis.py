@@ -10,6 +10,7 @@ from pydantic import Field
 from modelrollout.api.base import Model, Rule
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.fields import NO_CONTROLS_BUT_LINES, ZERO, DNSLabel, Duration
+from modelrollout.api.judge_checks import Check
 from modelrollout.api.prometheus_source import (
     MIN_PERIOD,
     CASource,
@@ -18,7 +19,9 @@ from modelrollout.api.prometheus_source import (
     SecretRef,
 )
 
-__all__ = ["CASource", "MetricConventions", "PrometheusSource", "SecretRef"]
+__all__ = ["CASource", "Check", "MetricConventions", "PrometheusSource", "SecretRef"]
+
+MAX_CHECKS = 8
 
 
 class Metric(Model):
@@ -65,15 +68,15 @@ class Metric(Model):
 class Judge(Model):
     """The canary compared with stable on the same traffic at the same time, after every
     scrape: rolled back as soon as the evidence that it is worse suffices, and by chance
-    at most `falseRollbackRate` of the time (a mixture sequential probability ratio test)."""
+    at most `falseRollbackRate` of the time, all checks together (anytime-valid tests:
+    docs/judge.md)."""
 
     __rules__ = (
         Rule(
-            "!has(self.latencyThreshold) || duration(self.latencyThreshold) > duration('0s')",
-            "latencyThreshold must be longer than 0s",
-            lambda judge: (
-                judge.latency_threshold is None or parse_duration(judge.latency_threshold) > ZERO
-            ),
+            "self.checks.all(c, self.checks.exists_one(d, (has(d.name) ? d.name : d.kind) "
+            "== (has(c.name) ? c.name : c.kind)))",
+            "each check needs its own name (a kind used twice needs a name)",
+            lambda judge: len({c.label() for c in judge.checks}) == len(judge.checks),
         ),
     )
     compare: Literal["stable"] = Field(
@@ -84,32 +87,18 @@ class Judge(Model):
         ge=0.0001,
         le=0.2,
         description=(
-            "The chance of rolling back a canary no worse than stable (by more than the "
-            "tolerance), however long the rollout and however often it looks. The evidence "
-            "needed to roll back is 1 / falseRollbackRate."
+            "The chance of rolling back a canary no worse than stable (by more than each "
+            "check's tolerance), however long the rollout and however often it looks, all "
+            "checks together: each check rolls back at evidence checks / falseRollbackRate."
         ),
     )
-    tolerance: float = Field(
-        default=0.25,
-        ge=0,
-        le=10,
-        description=(
-            "How much worse than stable the canary may be and still count as good, relative: "
-            "0.25 accepts up to 1.25 times stable's error rate (and slow-request share)."
-        ),
+    checks: list[Check] = Field(
+        default_factory=lambda: [Check(kind="errors")],
+        min_length=1,
+        max_length=MAX_CHECKS,
+        description="What is compared, each check one kind; default: errors.",
+        json_schema_extra={"default": [{"kind": "errors"}]},
     )
-    latency_threshold: Duration | None = Field(
-        default=None,
-        description=(
-            "Also compare the share of requests slower than this; it must be one of the "
-            "latency histogram's bucket boundaries (le), for example 500ms for le=0.5."
-        ),
-    )
-
-    def latency_seconds(self) -> float | None:
-        if self.latency_threshold is None:
-            return None
-        return parse_duration(self.latency_threshold).total_seconds()
 
 
 class Analysis(Model):

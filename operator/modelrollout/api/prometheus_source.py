@@ -40,9 +40,11 @@ class CASource(Model):
 
 
 class MetricConventions(Model):
-    """Names of the metrics the built-in templates query. Labels expected on both:
-    `namespace`, `model` (the ModelDeployment name) and `version` (spec.model.version);
-    the request counter also carries the HTTP status code."""
+    """Names of the series the built-in templates and the judge's checks read. Labels
+    expected on every one: `namespace`, `model` (the ModelDeployment name) and `version`
+    (spec.model.version); the request counter also carries the HTTP status code. Export
+    counters at zero for the codes and classes a server knows, so a series exists before
+    its first increment."""
 
     requests_total: str = Field(
         default="model_requests_total",
@@ -58,6 +60,24 @@ class MetricConventions(Model):
         default="code",
         pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
         description="Label of requests_total holding the HTTP status code; 5xx counts as an error.",
+    )
+    predictions_total: str = Field(
+        default="model_predictions_total",
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description="Counter of predictions by predicted class (the judge's predictions check).",
+    )
+    prediction_label: str = Field(
+        default="class",
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        description="Label of predictions_total holding the predicted class.",
+    )
+    invalid_outputs_total: str = Field(
+        default="model_output_invalid_total",
+        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        description=(
+            "Counter of answers whose output failed the server's validation (the judge's "
+            "ratio check counts it against requests_total unless told otherwise)."
+        ),
     )
 
 

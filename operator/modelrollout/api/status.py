@@ -13,6 +13,7 @@ from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.vocabulary import LEGACY_PROMOTION_STAGES, Outcome, Phase, PromotionStage
 
 MAX_MEASUREMENTS = 10
+MAX_BUCKETS = 32  # of a distribution check: classes, or a histogram's bucket boundaries
 MAX_HISTORY = 10
 
 
@@ -60,10 +61,12 @@ class Measurement(Model):
 
 
 class JudgeCheck(Model):
-    """One comparison of the judge (errors, or requests slower than the threshold):
-    the counts since the judge began and the running evidence."""
+    """One check of the judge: the counts since the judge began and the running evidence.
+    A rate check (errors, ratio, latency with a threshold) keeps requests and bad ones per
+    side; a distribution check (predictions, latency without a threshold) its buckets."""
 
-    name: str = Field(description="errors or latency.")
+    name: str = Field(description="The check's name (its kind unless named).")
+    kind: str = Field(default="errors", description="errors, latency, predictions or ratio.")
     canary_requests: float = Field(default=0, ge=0, description="Canary requests counted.")
     canary_bad: float = Field(default=0, ge=0, description="The canary's bad requests counted.")
     stable_requests: float = Field(default=0, ge=0, description="Stable requests counted.")
@@ -71,14 +74,34 @@ class JudgeCheck(Model):
     log_ratios: list[Annotated[float, Field(description="One alternative's log ratio.")]] = Field(
         default_factory=list,
         max_length=16,
-        description="Log likelihood ratio of each alternative (the evidence's state).",
+        description="Log likelihood ratio of each alternative (a rate check's state).",
+    )
+    buckets: list[Annotated[str, Field(max_length=64, description="A bucket.")]] = Field(
+        default_factory=list,
+        max_length=MAX_BUCKETS,
+        description="A distribution check's buckets: classes, or bucket boundaries (le).",
+    )
+    canary_counts: list[Annotated[float, Field(description="A bucket's count.")]] = Field(
+        default_factory=list, max_length=MAX_BUCKETS, description="The canary's count per bucket."
+    )
+    stable_counts: list[Annotated[float, Field(description="A bucket's count.")]] = Field(
+        default_factory=list, max_length=MAX_BUCKETS, description="Stable's count per bucket."
+    )
+    shifts: list[Annotated[float, Field(description="A bucket's weighted shift.")]] = Field(
+        default_factory=list,
+        max_length=MAX_BUCKETS,
+        description="Per bucket, the weighted sum of the canary's share minus stable's.",
+    )
+    weight: float = Field(default=0, ge=0, description="The sum of the looks' weights.")
+    slots: int = Field(
+        default=0, ge=0, le=MAX_BUCKETS, description="Buckets the evidence is averaged over."
     )
     evidence: float = Field(
         default=1.0,
         ge=0,
         description=(
-            "The mixture likelihood ratio: how many times likelier the data are if the "
-            "canary is worse than stable by more than the tolerance."
+            "How many times the data outweigh the hypothesis that the canary is no worse "
+            "than stable by more than the tolerance (1: no evidence either way)."
         ),
     )
 
@@ -103,7 +126,7 @@ class JudgeStatus(Model):
     step_requests: float = Field(
         default=0, ge=0, description="Canary requests counted since the current step began."
     )
-    checks: list[JudgeCheck] = Field(default_factory=list, max_length=2, description="Checks.")
+    checks: list[JudgeCheck] = Field(default_factory=list, max_length=8, description="Checks.")
     message: str = Field(default="", description="The latest look, in words.")
 
 

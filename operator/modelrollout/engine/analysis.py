@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
@@ -45,3 +46,22 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     """Measure the canary only while it is judged, and once per interval."""
     due = next_analysis_at(spec, status)
     return due is not None and now >= due
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """An analysis run to take now: every threshold metric of one revision, over a window."""
+
+    version: str
+    revision: str
+    window: timedelta
+
+
+def run_plan(
+    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime
+) -> RunPlan | None:
+    """The run due now, if any."""
+    target = analysis_target(status)
+    if spec.analysis is None or target is None or not analysis_due(spec, status, now):
+        return None
+    return RunPlan(target.version, target.revision, spec.analysis.window_delta())

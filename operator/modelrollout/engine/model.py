@@ -9,7 +9,7 @@ from typing import Literal
 
 from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
-from modelrollout.engine.sequential import Counts
+from modelrollout.engine.checks.reads import Tallies
 
 RequestAction = Literal["promote", "promote-full", "abort", "retry", "pause", "resume"]
 REQUEST_ACTIONS: tuple[RequestAction, ...] = (
@@ -51,11 +51,11 @@ class Request:
 
 @dataclass(frozen=True)
 class JudgeReading:
-    """One look of the comparative judge: per check (errors, latency), what canary and
-    stable served since `since`, as cumulative counts; or why there are none."""
+    """One look of the comparative judge: the sums its plan asked for, of what canary
+    and stable served since `since` (checks/reads.py); or why there are none."""
 
     since: datetime
-    counts: Mapping[str, Counts] | None = None
+    tallies: Tallies | None = None
     problem: str = ""  # why no counts: no data yet, or a reason nothing can be compared
     error: bool = False  # the provider failed (unreachable, refused): an analysis error
 

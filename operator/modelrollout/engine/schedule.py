@@ -18,7 +18,7 @@ from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import Phase, PromotionStage
 from modelrollout.engine.analysis import next_analysis_at
-from modelrollout.engine.judge import next_look_at
+from modelrollout.engine.judge_plan import next_look_at
 
 
 def next_due(

@@ -68,20 +68,26 @@ def canary_share_of_bad(share: float, ratio: float) -> float:
     return share * ratio / (share * ratio + 1.0 - share)
 
 
-def update(log_ratios: Sequence[float], interval: Counts, tolerance: float) -> list[float]:
+def update(
+    log_ratios: Sequence[float], interval: Counts, tolerance: float, higher_is_worse: bool = True
+) -> list[float]:
     """Each alternative's log likelihood ratio after one more interval. An interval in
-    which either side served nothing, or nothing was bad, carries no evidence."""
+    which either side served nothing, or nothing was counted, carries no evidence.
+
+    With `higher_is_worse` False (a ratio where higher is better: clicks), the test is
+    mirrored: H0 is rho >= rho0 = 1 / (1 + tolerance) and the alternatives rho0 / m_j;
+    the same argument makes E a supermartingale under it."""
     n_c, n_s = interval.canary_requests, interval.stable_requests
     x_c = min(interval.canary_bad, n_c)
     x_s = min(interval.stable_bad, n_s)
     if n_c <= 0 or n_s <= 0 or x_c + x_s <= 0:
         return list(log_ratios)
     share = n_c / (n_c + n_s)
-    rho0 = 1.0 + tolerance
+    rho0 = 1.0 + tolerance if higher_is_worse else 1.0 / (1.0 + tolerance)
     theta0 = canary_share_of_bad(share, rho0)
     out = []
     for log_ratio, multiple in zip(log_ratios, ALTERNATIVES, strict=True):
-        theta = canary_share_of_bad(share, rho0 * multiple)
+        theta = canary_share_of_bad(share, rho0 * multiple if higher_is_worse else rho0 / multiple)
         step = x_c * math.log(theta / theta0) + x_s * (math.log1p(-theta) - math.log1p(-theta0))
         out.append(log_ratio + step)
     return out

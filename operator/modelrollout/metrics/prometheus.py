@@ -17,17 +17,16 @@ import urllib3
 
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import Metric, PrometheusSource
+from modelrollout.engine.checks.reads import LookPlan, Tallies
 from modelrollout.metrics.bounded_read import TooLarge, TooSlow, read_bounded
 from modelrollout.metrics.credentials import Credentials
 from modelrollout.metrics.endpoints import OPEN, EndpointPolicy, EndpointRefused
 from modelrollout.metrics.guarded_http import guarded_session
 from modelrollout.metrics.prometheus_answer import Answer, read_answer, read_labelled
-from modelrollout.metrics.promql import judge_counts, metric_query, sample_size
+from modelrollout.metrics.promql import judge_sums, metric_query, sample_size
 from modelrollout.metrics.provider import (
-    Comparison,
     ProviderConfigError,
     ProviderError,
-    Tallies,
     Target,
 )
 
@@ -67,9 +66,9 @@ class PrometheusProvider:
     def value(self, query: str) -> float | None:
         return read_answer(self._get(query))
 
-    def tallies(self, comparison: Comparison) -> Tallies:
-        answer = self._get(judge_counts(comparison, self.conventions))
-        return read_labelled(answer, ("side", "kind"))
+    def tallies(self, plan: LookPlan, namespace: str, model: str) -> Tallies:
+        answer = self._get(judge_sums(plan, namespace, model))
+        return read_labelled(answer, ("side", "check", "part", "bucket"))
 
     def _get(self, query: str) -> Answer:
         """One query within `timeout` from start to the answer's last byte, and at most

@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from modelrollout.api.durations import format_duration
 from modelrollout.api.spec import Metric, MetricConventions
-from modelrollout.metrics.provider import Comparison, Target
+from modelrollout.engine.checks.reads import LookPlan, Matcher
+from modelrollout.metrics.provider import Target
 
 _VARIABLE = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 
@@ -81,23 +82,38 @@ def _tagged(expr: str, **labels: str) -> str:
     return expr
 
 
-def judge_counts(comparison: Comparison, conv: MetricConventions) -> str:
-    """One query for every count the judge needs, evaluated at one instant: what each
-    side (canary, stable) served since the judge began, by kind (requests, errors; with
-    a latency threshold also timed, the histogram's count, and fast, those within it).
-    increase() follows counter resets; sum() over pods."""
-    window = format_duration(comparison.canary.window)
-    errors = f'{conv.code_label}=~"5.."'
-    kinds = {"requests": (conv.requests_total, ""), "errors": (conv.requests_total, errors)}
-    if comparison.latency_threshold is not None:
-        le = escape_label_value(bucket_matcher(comparison.latency_threshold))
-        bucket = f"{conv.request_duration_seconds}_bucket"
-        kinds |= {"timed": (bucket, 'le="+Inf"'), "fast": (bucket, f'le=~"{le}"')}
+def _matcher(m: Matcher) -> str:
+    if m.how == "number":
+        return f'{m.label}=~"{escape_label_value(bucket_matcher(float(m.value)))}"'
+    operator = "=~" if m.how == "regex" else "="
+    return f'{m.label}{operator}"{escape_label_value(m.value)}"'
+
+
+def since_start(metric: str, selector: str, window: str) -> str:
+    """A counter's growth over the window per series: increase() for a series that was
+    there when the window began, and the whole value of one that appeared since (its
+    first increments, which increase() cannot see: it starts at the first sample)."""
+    series = f"{metric}{selector}"
+    before = f"{series} offset {window}"
+    return f"((increase({series}[{window}]) and {before}) or ({series} unless {before}))"
+
+
+def judge_sums(plan: LookPlan, namespace: str, model: str) -> str:
+    """One query for every sum of the judge's plan, at one instant, tagged with the
+    side, check, part and bucket each belongs to."""
+    window = format_duration(plan.window)
     parts = []
-    for side, target in (("canary", comparison.canary), ("stable", comparison.stable)):
-        for kind, (metric, extra) in kinds.items():
-            counted = f"sum(increase({metric}{_selector(target, extra)}[{window}]))"
-            parts.append(_tagged(counted, side=side, kind=kind))
+    for side, revision in (("canary", plan.canary), ("stable", plan.stable)):
+        target = Target(namespace, model, revision.version, revision.revision, plan.window)
+        for read in plan.reads:
+            selector = _selector(target, ", ".join(_matcher(m) for m in read.matchers))
+            grown = since_start(read.metric, selector, window)
+            if read.by is None:
+                summed = f"sum({grown})"
+            else:
+                by = read.by
+                summed = f'label_replace(sum by ({by}) ({grown}), "bucket", "$1", "{by}", "(.*)")'
+            parts.append(_tagged(summed, side=side, check=read.check, part=read.part))
     return " or ".join(parts)
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from modelrollout.api.spec import Metric
+from modelrollout.engine.checks.reads import LookPlan, Tallies
 
 
 class ProviderError(Exception):
@@ -34,20 +35,6 @@ class Target:
     window: timedelta
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """What the judge compares: the canary and stable over the same window (since the
-    judge began), and the latency threshold in seconds, if any."""
-
-    canary: Target
-    stable: Target
-    latency_threshold: float | None = None
-
-
-# (side, kind) -> count: side canary or stable; kind requests, errors, timed or fast.
-Tallies = dict[tuple[str, ...], float]
-
-
 class MetricsProvider(Protocol):
     def value(self, query: str) -> float | None:
         """The query's one number; None when it has no data; ProviderError otherwise."""
@@ -61,7 +48,7 @@ class MetricsProvider(Protocol):
         """The query for how many requests the target served in the window."""
         ...
 
-    def tallies(self, comparison: Comparison) -> Tallies:
-        """Every count the judge needs, read at one instant; a count with no data is
+    def tallies(self, plan: LookPlan, namespace: str, model: str) -> Tallies:
+        """Every sum of the judge's plan, read at one instant; a sum with no data is
         absent. ProviderError when there is no usable answer."""
         ...

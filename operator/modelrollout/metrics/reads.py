@@ -1,5 +1,5 @@
-"""What a decision reads from the metrics provider: the analysis run and the judge's
-look, each only when due, and each for the revisions the status names."""
+"""Carries out the engine's read plans through a metrics provider: the analysis run and
+the judge's look, each only when the engine says one is due."""
 
 from __future__ import annotations
 
@@ -8,39 +8,18 @@ from datetime import datetime
 
 from modelrollout.api.spec import Analysis, ModelDeploymentSpec
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
-from modelrollout.engine.analysis import analysis_due, analysis_target
-from modelrollout.engine.judge import judge_since, look_due
+from modelrollout.engine.analysis import run_plan
+from modelrollout.engine.judge_plan import look_plan
 from modelrollout.engine.model import JudgeReading
-from modelrollout.metrics.compare import look
-from modelrollout.metrics.measure import measure
-from modelrollout.metrics.provider import Comparison, MetricsProvider, Target
+from modelrollout.metrics.measure import measure, said
+from modelrollout.metrics.provider import MetricsProvider, Target
 
 ProviderFor = Callable[[Analysis], MetricsProvider]
 
 
 def reads_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
     """Whether a decision now would query the provider (measurements or judge_look)."""
-    return _run_due(spec, status, now) or _look_due(spec, status, now)
-
-
-def _run_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
-    return (
-        spec.analysis is not None
-        and analysis_target(status) is not None
-        and analysis_due(spec, status, now)
-    )
-
-
-def _look_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
-    analysis = spec.analysis
-    return (
-        analysis is not None
-        and analysis.judge is not None
-        and judge_since(spec, status) is not None
-        and status.canary is not None
-        and status.stable is not None
-        and look_due(spec, status, now)
-    )
+    return run_plan(spec, status, now) is not None or look_plan(spec, status, now) is not None
 
 
 def measurements(
@@ -52,10 +31,10 @@ def measurements(
     now: datetime,
 ) -> tuple[Measurement, ...] | None:
     """The threshold metrics, once per interval."""
-    analysis, judged = spec.analysis, analysis_target(status)
-    if analysis is None or judged is None or not _run_due(spec, status, now):
+    plan, analysis = run_plan(spec, status, now), spec.analysis
+    if plan is None or analysis is None:
         return None
-    target = Target(namespace, name, judged.version, judged.revision, analysis.window_delta())
+    target = Target(namespace, name, plan.version, plan.revision, plan.window)
     return measure(provider(analysis), analysis, target, now)
 
 
@@ -67,23 +46,14 @@ def judge_look(
     name: str,
     now: datetime,
 ) -> JudgeReading | None:
-    """The judge's look, once per scrape: canary and stable counted since it began."""
-    since = judge_since(spec, status)
-    analysis, canary, stable = spec.analysis, status.canary, status.stable
-    if since is None or analysis is None or analysis.judge is None:
+    """The judge's look, once per scrape: the sums its plan asks for."""
+    plan, analysis = look_plan(spec, status, now), spec.analysis
+    if plan is None or analysis is None:
         return None
-    if canary is None or stable is None or not _look_due(spec, status, now):
-        return None
-    if canary.version == stable.version:
-        return JudgeReading(
-            since,
-            problem=f"canary and stable both report version {canary.version}: their "
-            "metrics cannot be told apart, so the judge cannot compare them",
-        )
-    window = max(now - since, analysis.scrape_delta())
-    comparison = Comparison(
-        Target(namespace, name, canary.version, canary.revision, window),
-        Target(namespace, name, stable.version, stable.revision, window),
-        analysis.judge.latency_seconds(),
-    )
-    return look(provider(analysis), comparison, since)
+    if plan.problem:
+        return JudgeReading(plan.since, problem=plan.problem)
+    try:
+        tallies = provider(analysis).tallies(plan, namespace, name)
+    except Exception as exc:  # a provider's bug must not stop the rollout's loop
+        return JudgeReading(plan.since, problem=said(exc), error=True)
+    return JudgeReading(plan.since, tallies)

@@ -13,9 +13,9 @@ from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import Phase, Reason
 from modelrollout.engine.analysis import next_analysis_at
-from modelrollout.engine.judge import judge_since, next_look_at
+from modelrollout.engine.checks.reads import Tallies
+from modelrollout.engine.judge_plan import judge_since, next_look_at
 from modelrollout.engine.model import JudgeReading
-from modelrollout.engine.sequential import Counts
 
 SCRAPE = timedelta(seconds=5)
 STEPS: list[dict[str, Any]] = [
@@ -54,14 +54,24 @@ class Served:
         self.stable += stable
         self.stable_errors += stable_errors
 
-    def counts(self) -> Counts:
-        return Counts(self.canary, self.canary_errors, self.stable, self.stable_errors)
+    def tallies(self) -> Tallies:
+        return errors(self.canary, self.canary_errors, self.stable, self.stable_errors)
+
+
+def errors(canary: float, canary_bad: float, stable: float, stable_bad: float) -> Tallies:
+    """The sums an errors check reads, as a provider answers them."""
+    return {
+        ("canary", "errors", "requests", ""): canary,
+        ("canary", "errors", "bad", ""): canary_bad,
+        ("stable", "errors", "requests", ""): stable,
+        ("stable", "errors", "bad", ""): stable_bad,
+    }
 
 
 def reading(world: World, served: Served) -> JudgeReading | None:
     """A look, while the judge applies (not once a promotion moves traffic for good)."""
     since = judge_since(world.spec, world.status)
-    return None if since is None else JudgeReading(since, {"errors": served.counts()})
+    return None if since is None else JudgeReading(since, served.tallies())
 
 
 def rolling() -> World:
@@ -122,7 +132,7 @@ def test_a_canary_worse_than_stable_is_rolled_back_at_the_look_the_evidence_suff
     assert world.status.rollback_reason == Reason.CANARY_WORSE
     assert world.weight == 0
     message = world.status.history[0].reason
-    assert "errors: canary 30.0% (6/20) vs stable 1.1% (2/180)" in message
+    assert "errors (5xx answers): canary 30.0% (6/20) vs stable 1.1% (2/180)" in message
     assert "(rollback at 100x)" in message
     rolled = [e for e in world.events if e.reason == Reason.CANARY_WORSE]
     assert len(rolled) == 1
@@ -143,7 +153,9 @@ def test_a_good_canary_passes_a_step_only_once_it_served_min_sample_size_in_it()
     look(world, served)
     assert world.status.current_step == 2
     advanced = [e.message for e in world.events if e.reason == Reason.STEP_ADVANCED][-1]
-    assert advanced.startswith("step 2/4: pause of 1m done (the judge: errors: canary 0.0%")
+    assert advanced.startswith(
+        "step 2/4: pause of 1m done (the judge: errors (5xx answers): canary 0.0%"
+    )
     judge = world.status.analysis.judge
     assert judge is not None
     assert judge.step_requests == 0, "each step counts anew"
@@ -229,24 +241,32 @@ def test_the_evidence_carries_over_a_restarted_operator() -> None:
 
 def test_the_latency_check_rolls_back_too_and_a_missing_bucket_is_said() -> None:
     world = healthy_world(strategy={"canary": {"steps": STEPS}})
-    world.spec = judged_spec("2.0.0", latencyThreshold="500ms")
+    world.spec = judged_spec(
+        "2.0.0", checks=[{"kind": "errors"}, {"kind": "latency", "threshold": "500ms"}]
+    )
     world.tick()
     world.tick()
     since = judge_since(world.spec, world.status)
     assert since is not None
-    world.tick(
-        judge=JudgeReading(
-            since, {"errors": Counts(10, 0, 90, 1)}, problem="no latency counts for both"
-        ),
-        advance=SCRAPE,
-    )
+    world.tick(judge=JudgeReading(since, errors(10, 0, 90, 1)), advance=SCRAPE)
     judge = world.status.analysis.judge
     assert judge is not None
-    assert judge.message.endswith("(no latency counts for both)")
-    slow = {"errors": Counts(30, 0, 270, 1), "latency": Counts(30, 12, 270, 1)}
+    assert judge.message.endswith(
+        "(no latency counts for both versions: is 500ms one of the histogram's bucket "
+        "boundaries (le)?)"
+    ), judge.message
+    slow = {
+        **errors(30, 0, 270, 1),
+        ("canary", "latency", "requests", ""): 30,
+        ("canary", "latency", "fast", ""): 18,
+        ("stable", "latency", "requests", ""): 270,
+        ("stable", "latency", "fast", ""): 269,
+    }
     world.tick(judge=JudgeReading(since, slow), advance=SCRAPE)
     assert world.status.phase == Phase.ROLLED_BACK
-    assert "slow requests: canary 40.0% (12/30)" in world.status.history[0].reason
+    reason = world.status.history[0].reason
+    assert "latency (slower than the threshold): canary 40.0% (12/30)" in reason, reason
+    assert "(rollback at 200x)" in reason, "two checks share falseRollbackRate"
 
 
 def test_a_judge_and_threshold_metrics_are_both_needed_to_pass() -> None:
