@@ -15,7 +15,8 @@ ARTIFACT = settings.CACHE_DIR / "model-server" / "model.json"
 
 
 def ensure_model() -> Path:
-    if not ARTIFACT.exists():
+    # An artifact from before input validation (no "ranges") is trained again.
+    if not ARTIFACT.exists() or "ranges" not in json.loads(ARTIFACT.read_text()):
         from model_server.train import train  # scikit-learn is only needed here
 
         artifact, _ = train()

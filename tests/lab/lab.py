@@ -64,11 +64,15 @@ class Lab:
         return dict(md.get("status") or {})
 
     def load(
-        self, rps: float, headers: dict[str, str] | None = None, share: float = 0.0
+        self,
+        rps: float,
+        headers: dict[str, str] | None = None,
+        share: float = 0.0,
+        malformed: float = 0.0,
     ) -> LoadGenerator:
-        """Send `rps` requests a second through Envoy (`share` of them with `headers`);
-        returns once the first are answered."""
-        load = LoadGenerator(self.envoy.url, rps, headers, share)
+        """Send `rps` requests a second through Envoy (`share` of them with `headers`,
+        `malformed` of them malformed); returns once the first are answered."""
+        load = LoadGenerator(self.envoy.url, rps, headers, share, malformed)
         self.loads.append(load)
         load.start()
         wait_until(lambda: len(load.between(0)) >= rps, timeout=30, what="load flowing")

@@ -5,22 +5,40 @@ answered, so a slow backend cannot slow the load down and hide its own latency.
 Each answer is recorded: when it was sent, how long it took, the HTTP status (0 for
 a connection error or timeout), the model version that served it, and whether it
 carried the generator's extra headers (sent with a set share of the requests, spread
-evenly: a header route's testers).
+evenly: a header route's testers). Inputs are the rows of the model's own data set
+(iris) in a shuffled order, and a share of them can be malformed (a row outside the
+ranges the model was trained for, or too short), which a good server refuses with 400;
+each answer's predicted label is recorded beside the row's true class.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from sklearn.datasets import load_iris
 
-# Rows of the iris data set's four features (one of each class).
-INSTANCES = ([5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5])
 TIMEOUT_SECONDS = 5.0
+MALFORMED = ([51.0, 3.5, 1.4, 0.2], [5.1, 3.5])  # out of range; too short
+
+
+def _rows() -> list[tuple[list[float], str]]:
+    iris = load_iris()
+    rows = [
+        (row.tolist(), str(iris.target_names[target]))
+        for row, target in zip(iris.data, iris.target, strict=True)
+    ]
+    random.Random(0).shuffle(rows)
+    return rows
+
+
+ROWS = _rows()
 
 
 @dataclass(frozen=True)
@@ -30,18 +48,28 @@ class Outcome:
     status: int  # 0: no HTTP answer
     version: str  # X-Model-Version of the answer; "" without one
     tagged: bool = False  # sent with the extra headers
+    label: str = ""  # the answer's predicted class
+    expected: str = ""  # the row's true class ("" for a malformed row)
+    malformed: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.status == 200
+        """Answered as a good server should: a prediction, or 400 for a malformed row."""
+        return self.status == (400 if self.malformed else 200)
 
 
 class LoadGenerator:
     def __init__(
-        self, url: str, rps: float, headers: dict[str, str] | None = None, share: float = 0.0
+        self,
+        url: str,
+        rps: float,
+        headers: dict[str, str] | None = None,
+        share: float = 0.0,
+        malformed: float = 0.0,
     ) -> None:
         self.url, self.rps = url, rps
         self.headers, self.share = headers or {}, share if headers else 0.0
+        self.malformed = malformed
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -73,10 +101,13 @@ class LoadGenerator:
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                body = {"instances": [INSTANCES[sent % len(INSTANCES)]]}
-                # Every request where the running count of tagged ones steps up.
+                # Every request where the running count of tagged (or malformed) ones
+                # steps up: spread evenly.
                 tagged = int((sent + 1) * self.share) > int(sent * self.share)
-                task = asyncio.create_task(self._one(session, body, tagged))
+                bad = int((sent + 1) * self.malformed) > int(sent * self.malformed)
+                row, expected = (MALFORMED[sent % 2], "") if bad else ROWS[sent % len(ROWS)]
+                body = {"instances": [row]}
+                task = asyncio.create_task(self._one(session, body, tagged, expected, bad))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
                 sent += 1
@@ -84,19 +115,36 @@ class LoadGenerator:
                 await asyncio.wait(pending)
 
     async def _one(
-        self, session: aiohttp.ClientSession, body: dict[str, Any], tagged: bool
+        self,
+        session: aiohttp.ClientSession,
+        body: dict[str, Any],
+        tagged: bool,
+        expected: str,
+        malformed: bool,
     ) -> None:
         sent, clock = time.time(), time.monotonic()
-        status, version = 0, ""
+        status, version, label = 0, "", ""
         headers = self.headers if tagged else None
         try:
             async with session.post(f"{self.url}/predict", json=body, headers=headers) as response:
                 payload = await response.read()
                 status, version = response.status, response.headers.get("X-Model-Version", "")
-                if status == 200 and b'"predictions"' not in payload:
-                    status = 0  # an answer without predictions is no answer
+                if status == 200:
+                    label = _label(payload)
+                    if not label:
+                        status = 0  # an answer without predictions is no answer
         except (aiohttp.ClientError, TimeoutError):
             pass
-        outcome = Outcome(sent, time.monotonic() - clock, status, version, tagged)
+        took = time.monotonic() - clock
+        outcome = Outcome(sent, took, status, version, tagged, label, expected, malformed)
         with self._lock:
             self.outcomes.append(outcome)
+
+
+def _label(payload: bytes) -> str:
+    """The first prediction's label; "" for anything else."""
+    try:
+        label = json.loads(payload)["predictions"][0]["label"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+    return label if isinstance(label, str) else ""

@@ -83,7 +83,7 @@ def test_artifact_with_wrong_shapes_is_refused(trained: tuple[dict[str, Any], An
 
 
 def test_faults_default_to_none() -> None:
-    assert Faults.from_env({}) == Faults(0.0, 0.0, 0.0)
+    assert Faults.from_env({}) == Faults()
 
 
 def test_faults_are_read_from_the_environment() -> None:
@@ -91,8 +91,10 @@ def test_faults_are_read_from_the_environment() -> None:
         "MODEL_FAULT_ERROR_RATE": "0.5",
         "MODEL_FAULT_LATENCY_SECONDS": "0.2",
         "MODEL_FAULT_SLOW_START_SECONDS": "30",
+        "MODEL_FAULT_DRIFT_SHARE": "0.3",
+        "MODEL_FAULT_INVALID_OUTPUT_SHARE": "0.1",
     }
-    assert Faults.from_env(env) == Faults(0.5, 0.2, 30.0)
+    assert Faults.from_env(env) == Faults(0.5, 0.2, 30.0, 0.3, 0.1)
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,8 @@ def test_faults_are_read_from_the_environment() -> None:
         ("ERROR_RATE", "-0.1"),
         ("LATENCY_SECONDS", "abc"),
         ("ERROR_RATE", "nan"),
+        ("DRIFT_SHARE", "2"),
+        ("INVALID_OUTPUT_SHARE", "-1"),
     ],
 )
 def test_bad_fault_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
@@ -220,6 +224,84 @@ def test_slow_start_keeps_readiness_off_until_it_is_over(model: Model) -> None:
         assert (await client.get("/ready")).status == 200
 
     serve(model, Faults(slow_start_seconds=30), check, clock)
+
+
+MINE = (("model", "iris"), ("namespace", "ml"), ("version", "2.0.0"))
+
+
+def test_every_counter_starts_at_zero_for_the_codes_and_classes_it_knows(model: Model) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        found = await samples(client)
+        for code in ("200", "400", "500"):
+            assert requests_counted(found, code) == 0
+        for name in model.classes:
+            assert found[("model_predictions_total", (("class", name), *MINE))] == 0
+        assert found[("model_input_invalid_total", MINE)] == 0
+        assert found[("model_output_invalid_total", MINE)] == 0
+        assert found[("model_prediction_score_count", MINE)] == 0
+
+    serve(model, Faults(), check)
+
+
+def test_inputs_are_validated_and_predictions_counted_by_class(model: Model) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        for row in (SETOSA, [6.3, 3.3, 6.0, 2.5]):
+            assert (await client.post("/predict", json={"instances": [row]})).status == 200
+        outside = await client.post("/predict", json={"instances": [[51.0, 3.5, 1.4, 0.2]]})
+        assert outside.status == 400
+        assert "outside the range the model was trained for" in (await outside.json())["error"]
+        short = await client.post("/predict", json={"instances": [[5.1, 3.5]]})
+        assert short.status == 400
+        found = await samples(client)
+        assert found[("model_input_invalid_total", MINE)] == 2
+        assert found[("model_predictions_total", (("class", "setosa"), *MINE))] == 1
+        assert found[("model_predictions_total", (("class", "virginica"), *MINE))] == 1
+        assert found[("model_prediction_score_count", MINE)] == 2
+
+    serve(model, Faults(), check)
+
+
+def test_the_drift_switch_answers_quickly_and_healthily_but_wrong(model: Model) -> None:
+    virginica = [6.3, 3.3, 6.0, 2.5]
+
+    async def check(client: TestClient[Any, Any]) -> None:
+        labels = []
+        for _ in range(200):
+            response = await client.post("/predict", json={"instances": [virginica]})
+            assert response.status == 200
+            labels.append((await response.json())["predictions"][0]["label"])
+        # binomial(200, 0.5): within 0.5 +- 0.15 with probability 1 - 3e-5
+        assert abs(labels.count("setosa") / 200 - 0.5) <= 0.15
+        assert set(labels) == {"setosa", "virginica"}
+        found = await samples(client)
+        assert requests_counted(found, "200") == 200
+        assert found[("model_output_invalid_total", MINE)] == 0, "wrong, yet valid"
+
+    serve(model, Faults(drift_share=0.5), check)
+
+
+def test_invalid_outputs_are_refused_and_counted_never_sent(model: Model) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        response = await client.post("/predict", json={"instances": [SETOSA, SETOSA]})
+        assert response.status == 500
+        assert "predictions" not in await response.json()
+        found = await samples(client)
+        assert found[("model_output_invalid_total", MINE)] == 2
+        assert found[("model_predictions_total", (("class", "setosa"), *MINE))] == 0
+
+    serve(model, Faults(invalid_output_share=1.0), check)
+
+
+def test_output_validation_knows_a_probability(model: Model) -> None:
+    [good] = model.predict([SETOSA])
+    assert model.valid(good)
+    for bad in (
+        {**good, "label": "unicorn"},
+        {**good, "probabilities": {**good["probabilities"], "setosa": 1.5}},
+        {**good, "probabilities": {c: 0.1 for c in model.classes}},
+        {"label": "setosa"},
+    ):
+        assert not model.valid(bad)
 
 
 def test_ready_without_slow_start(model: Model) -> None:

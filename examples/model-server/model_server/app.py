@@ -4,7 +4,8 @@ POST /predict   {"instances": [[5.1, 3.5, 1.4, 0.2], ...]} -> {"predictions": [.
 GET  /healthz   liveness: the process answers
 GET  /ready     readiness: the model is loaded, the slow start (if any) is over, and
                 the server is not shutting down
-GET  /metrics   Prometheus text format
+GET  /metrics   Prometheus text format: requests by code, latency, predictions by class,
+                the predicted class's probability, and input and output validation
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ from prometheus_client import (
 )
 
 from model_server.faults import Faults
-from model_server.model import BadInput, Model
+from model_server.model import BadInput, Model, Prediction
 
 # Latency buckets fine enough to judge a p99 threshold of tens to hundreds of ms.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# The predicted class's probability: how sure the model is.
+SCORE_BUCKETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+# Status codes the server answers; their counters start at zero (see Metrics).
+CODES = (200, 400, 500)
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,17 @@ class Identity:
 
 @dataclass
 class Metrics:
+    """Every series labelled namespace, model and version, and every counter exported
+    at zero for the codes and classes the server knows: a series that first appears
+    with its first increment is invisible to increase() for that step."""
+
     identity: Identity
+    classes: list[str]
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         labels = ["namespace", "model", "version"]
+        mine = (self.identity.namespace, self.identity.model, self.identity.version)
         self.requests = Counter(
             "model_requests",
             "Prediction requests answered, by HTTP status code.",
@@ -68,11 +79,49 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.predictions = Counter(
+            "model_predictions",
+            "Predictions answered, by predicted class.",
+            [*labels, "class"],
+            registry=self.registry,
+        )
+        self.scores = Histogram(
+            "model_prediction_score",
+            "The predicted class's probability.",
+            labels,
+            buckets=SCORE_BUCKETS,
+            registry=self.registry,
+        )
+        self.input_invalid = Counter(
+            "model_input_invalid",
+            "Requests refused by input validation (malformed or out-of-range features).",
+            labels,
+            registry=self.registry,
+        )
+        self.output_invalid = Counter(
+            "model_output_invalid",
+            "Predictions refused by output validation (answered 500, never sent).",
+            labels,
+            registry=self.registry,
+        )
+        for code in CODES:
+            self.requests.labels(*mine, str(code))
+        for name in self.classes:
+            self.predictions.labels(*mine, name)
+        for metric in (self.in_flight, self.duration, self.scores):
+            metric.labels(*mine)
+        self.input_invalid.labels(*mine)
+        self.output_invalid.labels(*mine)
+        self.mine = mine
 
     def observe(self, code: int, seconds: float) -> None:
-        i = self.identity
-        self.requests.labels(i.namespace, i.model, i.version, str(code)).inc()
-        self.duration.labels(i.namespace, i.model, i.version).observe(seconds)
+        self.requests.labels(*self.mine, str(code)).inc()
+        self.duration.labels(*self.mine).observe(seconds)
+
+    def predicted(self, predictions: list[Prediction]) -> None:
+        for p in predictions:
+            self.predictions.labels(*self.mine, p["label"]).inc()
+            self.scores.labels(*self.mine).observe(max(p["probabilities"].values()))
 
 
 class InFlight:
@@ -106,16 +155,15 @@ def create_app(
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
-    metrics = Metrics(identity)
+    metrics = Metrics(identity, model.classes)
     chance = rng or random.Random()  # noqa: S311  (fault injection, not security)
     headers = {"X-Model-Version": identity.version, "X-Model-Revision": identity.revision}
 
     async def predict(request: web.Request) -> web.Response:
         started = clock()
-        i = identity
         request.app[IN_FLIGHT].enter()
         try:
-            with metrics.in_flight.labels(i.namespace, i.model, i.version).track_inprogress():
+            with metrics.in_flight.labels(*metrics.mine).track_inprogress():
                 status, body = await _answer(request)
         finally:
             request.app[IN_FLIGHT].leave()
@@ -134,9 +182,16 @@ def create_app(
         try:
             predictions = model.predict(payload["instances"])
         except BadInput as exc:
+            metrics.input_invalid.labels(*metrics.mine).inc()
             return 400, {"error": str(exc)}
+        predictions = [faults.distort(p, model.classes, chance) for p in predictions]
+        invalid = sum(not model.valid(p) for p in predictions)
+        if invalid:
+            metrics.output_invalid.labels(*metrics.mine).inc(invalid)
+            return 500, {"error": "the model's output failed validation: not sent"}
         if faults.error_rate and chance.random() < faults.error_rate:
             return 500, {"error": "injected fault (MODEL_FAULT_ERROR_RATE)"}
+        metrics.predicted(predictions)
         return 200, {
             "model": identity.model,
             "version": identity.version,

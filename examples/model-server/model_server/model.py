@@ -14,7 +14,11 @@ Matrix = npt.NDArray[np.float64]
 
 
 class BadInput(ValueError):
-    """The request's instances are not rows of the model's features."""
+    """The request's instances are not rows of the model's features, or a feature is
+    outside the range the model was trained for."""
+
+
+Prediction = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class Model:
     scale: Matrix
     coef: Matrix
     intercept: Matrix
+    ranges: Matrix | None = None  # per feature (lowest, highest) accepted; None: any
 
     @classmethod
     def from_artifact(cls, artifact: dict[str, Any]) -> Model:
@@ -37,6 +42,9 @@ class Model:
             scale=np.asarray(artifact["scale"], dtype=np.float64),
             coef=np.asarray(artifact["coef"], dtype=np.float64),
             intercept=np.asarray(artifact["intercept"], dtype=np.float64),
+            ranges=np.asarray(artifact["ranges"], dtype=np.float64)
+            if "ranges" in artifact
+            else None,
         )
         n_features, n_classes = len(model.features), len(model.classes)
         if model.coef.shape != (n_classes, n_features) or model.intercept.shape != (n_classes,):
@@ -55,16 +63,26 @@ class Model:
         probabilities: Matrix = exp / exp.sum(axis=1, keepdims=True)
         return probabilities
 
-    def predict(self, instances: Any) -> list[dict[str, Any]]:
-        return [
-            {
-                "label": self.classes[int(row.argmax())],
-                "probabilities": {
-                    c: round(float(p), 6) for c, p in zip(self.classes, row, strict=True)
-                },
-            }
-            for row in self.probabilities(instances)
-        ]
+    def predict(self, instances: Any) -> list[Prediction]:
+        return [self.prediction(row) for row in self.probabilities(instances)]
+
+    def prediction(self, row: Matrix) -> Prediction:
+        return {
+            "label": self.classes[int(row.argmax())],
+            "probabilities": {
+                c: round(float(p), 6) for c, p in zip(self.classes, row, strict=True)
+            },
+        }
+
+    def valid(self, prediction: Prediction) -> bool:
+        """Output validation: a known class, and probabilities that are probabilities."""
+        probabilities = prediction.get("probabilities")
+        if prediction.get("label") not in self.classes or not isinstance(probabilities, dict):
+            return False
+        values = [probabilities.get(c) for c in self.classes]
+        if not all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in values):
+            return False
+        return abs(sum(v for v in values if v is not None) - 1.0) < 1e-3
 
     def _rows(self, instances: Any) -> Matrix:
         if not isinstance(instances, list) or not instances:
@@ -80,4 +98,9 @@ class Model:
         rows: Matrix = np.asarray(instances, dtype=np.float64)
         if not np.isfinite(rows).all():
             raise BadInput("instances must be finite numbers")
+        if self.ranges is not None:
+            outside = (rows < self.ranges[:, 0]) | (rows > self.ranges[:, 1])
+            if outside.any():
+                feature = self.features[int(outside.any(axis=0).argmax())]
+                raise BadInput(f"{feature} is outside the range the model was trained for")
         return rows

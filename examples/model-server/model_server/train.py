@@ -28,6 +28,7 @@ def train() -> tuple[dict[str, Any], Any]:
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=SEED))
     pipeline.fit(iris.data, iris.target)
     scaler, classifier = pipeline[0], pipeline[1]
+    low, high = iris.data.min(axis=0).tolist(), iris.data.max(axis=0).tolist()
     artifact = {
         "kind": "logistic-regression",
         "dataset": "iris (scikit-learn)",
@@ -38,6 +39,10 @@ def train() -> tuple[dict[str, Any], Any]:
         "coef": classifier.coef_.tolist(),
         "intercept": classifier.intercept_.tolist(),
         "training_accuracy": float(pipeline.score(iris.data, iris.target)),
+        # Input validation: each feature within its training range, widened by half of it.
+        "ranges": [
+            [lo - (hi - lo) / 2, hi + (hi - lo) / 2] for lo, hi in zip(low, high, strict=True)
+        ],
     }
     return artifact, pipeline
 
