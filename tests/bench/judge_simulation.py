@@ -49,14 +49,21 @@ class Setting:
 
 
 def update(
-    log_ratios: Floats, x_c: Floats, n_c: Floats, x_s: Floats, n_s: Floats, tolerance: float
+    log_ratios: Floats,
+    x_c: Floats,
+    n_c: Floats,
+    x_s: Floats,
+    n_s: Floats,
+    rho0: float,
+    upward: bool = True,
+    alternatives: tuple[float, ...] = sequential.ALTERNATIVES,
 ) -> Floats:
     """sequential.update for many rollouts at once (the unit tests hold them equal)."""
     total = n_c + n_s
     share = np.divide(n_c, total, out=np.zeros_like(n_c), where=total > 0)
     informative = (n_c > 0) & (n_s > 0) & (x_c + x_s > 0)
-    rho0 = 1.0 + tolerance
-    multiples = np.asarray(sequential.ALTERNATIVES)[None, :]
+    multiples = np.asarray(alternatives)[None, :]
+    multiples = multiples if upward else 1.0 / multiples
     share = np.clip(share, 1e-12, 1 - 1e-12)[:, None]
     theta0 = share * rho0 / (share * rho0 + 1 - share)
     theta = share * rho0 * multiples / (share * rho0 * multiples + 1 - share)
@@ -85,10 +92,38 @@ def sequential_rollbacks(setting: Setting, runs: int, rng: np.random.Generator) 
         n_s = rng.poisson(stable_rps * SCRAPE, runs).astype(float)
         x_c = rng.binomial(n_c.astype(int), canary_errors).astype(float)
         x_s = rng.binomial(n_s.astype(int), STABLE_ERRORS).astype(float)
-        log_ratios = update(log_ratios, x_c, n_c, x_s, n_s, setting.tolerance)
+        log_ratios = update(log_ratios, x_c, n_c, x_s, n_s, 1.0 + setting.tolerance)
         crossed = (evidence(log_ratios) >= boundary) & np.isinf(rolled)
         rolled[crossed] = look * SCRAPE
     return rolled
+
+
+def goals_met(
+    canary_rate: float,
+    stable_rate: float,
+    rho0: float,
+    upward: bool,
+    runs: int,
+    rng: np.random.Generator,
+    canary_rps: float = 20.0,
+    alpha: float = 0.01,
+) -> Floats:
+    """Seconds until a rate goal was shown (inf: never in ten minutes): the test of
+    H0 "rho beyond rho0" (below it when upward) reaching 1 / alpha, a canary at
+    `canary_rps` beside stable at 19 times that."""
+    stable_rps = canary_rps * (1 - WEIGHT) / WEIGHT
+    alternatives = sequential.GOAL_ALTERNATIVES
+    log_ratios = np.zeros((runs, len(alternatives)))
+    met = np.full(runs, math.inf)
+    for look in range(1, int(DURATION / SCRAPE) + 1):
+        n_c = rng.poisson(canary_rps * SCRAPE, runs).astype(float)
+        n_s = rng.poisson(stable_rps * SCRAPE, runs).astype(float)
+        x_c = rng.binomial(n_c.astype(int), canary_rate).astype(float)
+        x_s = rng.binomial(n_s.astype(int), stable_rate).astype(float)
+        log_ratios = update(log_ratios, x_c, n_c, x_s, n_s, rho0, upward, alternatives)
+        crossed = (evidence(log_ratios) >= 1 / alpha) & np.isinf(met)
+        met[crossed] = look * SCRAPE
+    return met
 
 
 def threshold_rollbacks(setting: Setting, runs: int, rng: np.random.Generator) -> Floats:

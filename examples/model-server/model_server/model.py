@@ -80,9 +80,8 @@ class Model:
         if prediction.get("label") not in self.classes or not isinstance(probabilities, dict):
             return False
         values = [probabilities.get(c) for c in self.classes]
-        if not all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in values):
-            return False
-        return abs(sum(v for v in values if v is not None) - 1.0) < 1e-3
+        numbers = [v for v in values if isinstance(v, float) and 0.0 <= v <= 1.0]
+        return len(numbers) == len(values) and abs(sum(numbers) - 1.0) < 1e-3
 
     def _rows(self, instances: Any) -> Matrix:
         if not isinstance(instances, list) or not instances:

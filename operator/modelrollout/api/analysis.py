@@ -73,6 +73,11 @@ class Judge(Model):
 
     __rules__ = (
         Rule(
+            "duration(self.deadline) > duration('0s')",
+            "deadline must be longer than 0s",
+            lambda judge: parse_duration(judge.deadline) > ZERO,
+        ),
+        Rule(
             "self.checks.all(c, self.checks.exists_one(d, (has(d.name) ? d.name : d.kind) "
             "== (has(c.name) ? c.name : c.kind)))",
             "each check needs its own name (a kind used twice needs a name)",
@@ -99,6 +104,20 @@ class Judge(Model):
         description="What is compared, each check one kind; default: errors.",
         json_schema_extra={"default": [{"kind": "errors"}]},
     )
+    deadline: Duration = Field(
+        default="30m",
+        description=(
+            "With goals (checks with `require`): how long after the judge's first look "
+            "every goal must be met; a canary that has not shown it by then is rolled "
+            "back (an A/B test that cannot tell the versions apart keeps stable)."
+        ),
+    )
+
+    def goals(self) -> list[Check]:
+        return [c for c in self.checks if c.require is not None]
+
+    def deadline_delta(self) -> timedelta:
+        return parse_duration(self.deadline)
 
 
 class Analysis(Model):

@@ -57,6 +57,12 @@ class Check(Model):
             lambda check: check.series is None or check.kind != "errors",
         ),
         Rule(
+            f"!has(self.require) || self.require != 'better' || !{_SHARES_CEL}",
+            "require: better needs a rate (errors, ratio, latency with a threshold): a "
+            "distribution can only be shown not to differ",
+            lambda check: check.require != "better" or not check.compares_shares(),
+        ),
+        Rule(
             f"!has(self.tolerance) || !{_SHARES_CEL} || self.tolerance < 1.0",
             "the tolerance of a predictions check, or of a latency check without a "
             "threshold, is a share: below 1",
@@ -119,6 +125,17 @@ class Check(Model):
         description=(
             "ratio: which way is better, lower (failures; the default) or higher (clicks, "
             "accepted recommendations)."
+        ),
+    )
+
+    require: Literal["notWorse", "better"] | None = Field(
+        default=None,
+        description=(
+            "Make the check a goal too: a step (and the promotion) passes only once the "
+            "canary is shown not worse than stable by more than the tolerance (notWorse; "
+            "for predictions, not different by more), or shown better (better: an A/B "
+            "test that promotes the winner). A canary that has not shown it within "
+            "judge.deadline is rolled back. Without it the check is a guard only."
         ),
     )
 

@@ -104,6 +104,27 @@ class JudgeCheck(Model):
             "than stable by more than the tolerance (1: no evidence either way)."
         ),
     )
+    goal_log_ratios: list[Annotated[float, Field(description="A log ratio.")]] = Field(
+        default_factory=list,
+        max_length=16,
+        description="A rate goal's test that the canary is not worse (or better).",
+    )
+    grid: list[Annotated[float, Field(description="A log likelihood.")]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="A rate goal's log likelihood of each ratio on a grid (its interval).",
+    )
+    interval: list[Annotated[float, Field(description="A bound.")]] = Field(
+        default_factory=list,
+        max_length=2,
+        description=(
+            "A goal's confidence interval: of the canary's rate over stable's, or of the "
+            "largest difference of shares (canary minus stable), holding at every look."
+        ),
+    )
+    goal_met: bool | None = Field(
+        default=None, description="A goal's state: shown (true), not yet (false)."
+    )
 
     @field_validator("evidence", mode="before")
     @classmethod

@@ -79,6 +79,8 @@ class Reason(StrEnum):
     # RolledBack
     ANALYSIS_FAILED = "AnalysisFailed"
     CANARY_WORSE = "CanaryWorse"  # the judge's evidence reached its boundary
+    GOAL_MET = "GoalMet"  # a goal of the judge is shown (not worse, or better)
+    GOAL_NOT_MET = "GoalNotMet"  # a goal was not shown within the judge's deadline
     ABORTED = "Aborted"
     RETRIED = "Retried"
     # InvalidSpec

@@ -12,7 +12,7 @@ from modelrollout.api.printable import escaped
 from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.api.spec import CanaryStep, ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus, RevisionStatus
-from modelrollout.engine.judge import describe, rollback_at
+from modelrollout.engine.judge import describe_check
 
 _PHASE_STYLE = {
     "Healthy": "bold green",
@@ -131,7 +131,7 @@ def _judge(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> list[Tex
     judge, configured = status.analysis.judge, spec.analysis and spec.analysis.judge
     if judge is None or not configured:
         return []
-    lines = [describe(check, rollback_at(configured)) for check in judge.checks]
+    lines = [describe_check(configured, check) for check in judge.checks]
     lines = lines or [judge.message]
     return [shown(f"judge: {line}") for line in lines]
 

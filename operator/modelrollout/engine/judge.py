@@ -13,7 +13,7 @@ from __future__ import annotations
 from modelrollout.api.spec import Judge
 from modelrollout.api.status import JudgeCheck, JudgeStatus
 from modelrollout.api.vocabulary import Reason
-from modelrollout.engine import sequential
+from modelrollout.engine import goals, sequential
 from modelrollout.engine.checks.reads import Tallies
 from modelrollout.engine.checks.table import KINDS
 from modelrollout.engine.model import JudgeReading
@@ -48,12 +48,31 @@ def apply_look(t: Tick, reading: JudgeReading | None) -> bool:
     if reading.tallies is None:
         state.message = f"no evidence yet: {reading.problem}"
         return False
+    before = {c.name: c.goal_met for c in state.checks}
     took = _take(state, reading.tallies, analysis.judge)
     if took:
         state.read_at = t.now
     worst = max(state.checks, key=lambda c: c.evidence, default=None)
     if worst is not None and worst.evidence >= rollback_at(analysis.judge):
         roll_back(t, Reason.CANARY_WORSE, f"the judge: {state.message}")
+        return True
+    return _goals(t, state, analysis.judge, before)
+
+
+def _goals(t: Tick, state: JudgeStatus, judge: Judge, before: dict[str, bool | None]) -> bool:
+    """Say a goal met once; roll back a canary whose goals are not all met by the
+    deadline. True when it rolled back."""
+    unmet = [c.name for c in state.checks if c.goal_met is False]
+    for check in state.checks:
+        if check.goal_met and not before.get(check.name):
+            t.emit(Reason.GOAL_MET, f"the judge: {describe_check(judge, check)}")
+    since = state.since
+    if unmet and since is not None and t.now - since >= judge.deadline_delta():
+        roll_back(
+            t,
+            Reason.GOAL_NOT_MET,
+            f"the judge: {', '.join(unmet)} not shown within {judge.deadline}: {state.message}",
+        )
         return True
     return False
 
@@ -70,10 +89,11 @@ def _take(state: JudgeStatus, tallies: Tallies, judge: Judge) -> bool:
     for check in judge.checks:
         kind = KINDS[check.kind]
         look = kind.look(check, before.get(check.label()), tallies)
-        taken.append(look.check)
+        after = goals.assess(check, look.check, boundary)
+        taken.append(after)
         grown = max(grown, look.canary_requests)
         read = read or not look.problem
-        words = kind.describe(look.check, boundary)
+        words = describe_check(judge, after)
         said.append(f"{words} ({look.problem})" if look.problem else words)
     state.checks = taken
     state.step_requests += grown
@@ -81,9 +101,15 @@ def _take(state: JudgeStatus, tallies: Tallies, judge: Judge) -> bool:
     return read
 
 
-def describe(check: JudgeCheck, boundary: float) -> str:
-    """A check's running evidence in words, whatever its kind."""
-    return KINDS[check.kind].describe(check, boundary) if check.kind in KINDS else check.name
+def describe_check(judge: Judge, check: JudgeCheck) -> str:
+    """A check's running evidence in words, whatever its kind, and a goal's interval."""
+    if check.kind not in KINDS:
+        return check.name
+    said = KINDS[check.kind].describe(check, rollback_at(judge))
+    spec = next((c for c in judge.checks if c.label() == check.name), None)
+    if spec is None or spec.require is None or check.goal_met is None:
+        return said
+    return f"{said}; {goals.describe(check, spec.require, not spec.compares_shares())}"
 
 
 def _count_error(t: Tick, state: JudgeStatus, problem: str) -> None:

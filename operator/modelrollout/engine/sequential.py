@@ -50,6 +50,9 @@ from dataclasses import dataclass
 # Alternatives as multiples of rho0, equally weighted: from a little worse to a
 # version that fails almost everything stable serves.
 ALTERNATIVES: tuple[float, ...] = (1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 100.0)
+# A goal shows the canary beyond a boundary it may be just beyond (10% more clicks):
+# alternatives close to it, where the guard's would miss a small true difference.
+GOAL_ALTERNATIVES: tuple[float, ...] = (1.05, 1.1, 1.2, 1.35, 1.5, 2.0, 3.0)
 
 
 @dataclass(frozen=True)
@@ -68,26 +71,34 @@ def canary_share_of_bad(share: float, ratio: float) -> float:
     return share * ratio / (share * ratio + 1.0 - share)
 
 
-def update(
-    log_ratios: Sequence[float], interval: Counts, tolerance: float, higher_is_worse: bool = True
-) -> list[float]:
-    """Each alternative's log likelihood ratio after one more interval. An interval in
-    which either side served nothing, or nothing was counted, carries no evidence.
+def guard_rho0(tolerance: float, higher_is_worse: bool = True) -> float:
+    """The boundary of "no worse than stable by more than the tolerance": 1 + tolerance
+    times stable's rate, or 1 / (1 + tolerance) of it where a higher rate is better."""
+    return 1.0 + tolerance if higher_is_worse else 1.0 / (1.0 + tolerance)
 
-    With `higher_is_worse` False (a ratio where higher is better: clicks), the test is
-    mirrored: H0 is rho >= rho0 = 1 / (1 + tolerance) and the alternatives rho0 / m_j;
-    the same argument makes E a supermartingale under it."""
+
+def update(
+    log_ratios: Sequence[float],
+    interval: Counts,
+    rho0: float,
+    upward: bool = True,
+    alternatives: Sequence[float] = ALTERNATIVES,
+) -> list[float]:
+    """Each alternative's log likelihood ratio after one more interval, testing
+    H0: rho <= rho0 against rho0 * m_j (upward), or H0: rho >= rho0 against rho0 / m_j
+    (downward: the same argument, mirrored, makes E a supermartingale under it). An
+    interval in which either side served nothing, or nothing was counted, carries no
+    evidence."""
     n_c, n_s = interval.canary_requests, interval.stable_requests
     x_c = min(interval.canary_bad, n_c)
     x_s = min(interval.stable_bad, n_s)
     if n_c <= 0 or n_s <= 0 or x_c + x_s <= 0:
         return list(log_ratios)
     share = n_c / (n_c + n_s)
-    rho0 = 1.0 + tolerance if higher_is_worse else 1.0 / (1.0 + tolerance)
     theta0 = canary_share_of_bad(share, rho0)
     out = []
-    for log_ratio, multiple in zip(log_ratios, ALTERNATIVES, strict=True):
-        theta = canary_share_of_bad(share, rho0 * multiple if higher_is_worse else rho0 / multiple)
+    for log_ratio, multiple in zip(log_ratios, alternatives, strict=True):
+        theta = canary_share_of_bad(share, rho0 * multiple if upward else rho0 / multiple)
         step = x_c * math.log(theta / theta0) + x_s * (math.log1p(-theta) - math.log1p(-theta0))
         out.append(log_ratio + step)
     return out
@@ -103,9 +114,9 @@ def evidence(log_ratios: Sequence[float]) -> float:
     return sum(math.exp(r) for r in log_ratios) / len(log_ratios)
 
 
-def start() -> list[float]:
+def start(alternatives: Sequence[float] = ALTERNATIVES) -> list[float]:
     """The log likelihood ratios before any data: all alternatives at 0."""
-    return [0.0] * len(ALTERNATIVES)
+    return [0.0] * len(alternatives)
 
 
 def boundary(false_rollback_rate: float, tests: int = 1) -> float:

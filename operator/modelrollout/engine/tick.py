@@ -127,6 +127,13 @@ class Tick:
         if analysis.metrics and self.s.analysis.step_successes == 0:
             return "a successful measurement"
         judge = self.s.analysis.judge
+        if analysis.judge is not None and analysis.judge.goals():
+            # A goal replaces "no rejection and a minimum sample" with a confidence bound.
+            met = {c.name for c in judge.checks if c.goal_met} if judge is not None else set()
+            unmet = [g.label() for g in analysis.judge.goals() if g.label() not in met]
+            if unmet:
+                return f"the judge to show its goals ({', '.join(unmet)})"
+            return self.stale_evidence()
         seen = judge.step_requests if judge is not None else 0.0
         needed = max(1, analysis.min_sample_size)
         if analysis.judge is not None and seen < needed:

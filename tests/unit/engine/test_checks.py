@@ -86,7 +86,7 @@ def test_the_mirrored_rate_test_is_the_binomial_likelihood_ratio_too() -> None:
     from scipy import stats
 
     counts = Counts(100, 3, 900, 60)
-    got = sequential.update(sequential.start(), counts, 0.25, higher_is_worse=False)
+    got = sequential.update(sequential.start(), counts, 1 / 1.25, upward=False)
     share = 0.1
     theta0 = sequential.canary_share_of_bad(share, 1 / 1.25)
     for log_ratio, multiple in zip(got, sequential.ALTERNATIVES, strict=True):

@@ -27,7 +27,7 @@ def test_each_alternative_is_the_binomial_likelihood_ratio_of_the_canarys_share(
         if x_c + x_s == 0:
             continue
         tolerance = rng.choice([0.0, 0.25, 1.0])
-        got = sequential.update(sequential.start(), Counts(n_c, x_c, n_s, x_s), tolerance)
+        got = sequential.update(sequential.start(), Counts(n_c, x_c, n_s, x_s), 1 + tolerance)
         share = n_c / (n_c + n_s)
         theta0 = sequential.canary_share_of_bad(share, 1 + tolerance)
         for log_ratio, multiple in zip(got, sequential.ALTERNATIVES, strict=True):
@@ -50,12 +50,12 @@ def test_an_interval_without_both_sides_or_without_bad_requests_is_no_evidence(
     counts: Counts,
 ) -> None:
     before = [0.3, -1.0, 2.0, 0.0, 0.0, 1.0, -4.0]
-    assert sequential.update(before, counts, 0.25) == before
+    assert sequential.update(before, counts, 1.25) == before
 
 
 def test_more_canary_errors_are_more_evidence_and_more_stable_errors_less() -> None:
     def after(counts: Counts) -> float:
-        return sequential.evidence(sequential.update(sequential.start(), counts, 0.25))
+        return sequential.evidence(sequential.update(sequential.start(), counts, 1.25))
 
     assert after(Counts(100, 1, 1900, 19)) < after(Counts(100, 5, 1900, 19))
     assert after(Counts(100, 5, 1900, 19)) < after(Counts(100, 20, 1900, 19))
@@ -78,10 +78,10 @@ def test_the_simulations_vectorized_update_is_the_engines() -> None:
     n_c[:3] = 0  # no canary traffic in some intervals
     x_c = rng.binomial(n_c.astype(int), 0.2).astype(float)
     x_s = rng.binomial(n_s.astype(int), 0.01).astype(float)
-    vectorized = update(log_ratios, x_c, n_c, x_s, n_s, 0.25)
+    vectorized = update(log_ratios, x_c, n_c, x_s, n_s, 1.25)
     for row in range(50):
         one = sequential.update(
-            list(log_ratios[row]), Counts(n_c[row], x_c[row], n_s[row], x_s[row]), 0.25
+            list(log_ratios[row]), Counts(n_c[row], x_c[row], n_s[row], x_s[row]), 1.25
         )
         assert list(vectorized[row]) == pytest.approx(one, rel=1e-12, abs=1e-12)
 

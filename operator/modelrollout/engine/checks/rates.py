@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from modelrollout.api.judge_checks import Check
 from modelrollout.api.status import JudgeCheck
-from modelrollout.engine import sequential
+from modelrollout.engine import goals, sequential
 from modelrollout.engine.checks.look import Look, times
 from modelrollout.engine.sequential import Counts
 
 
 def start(check: Check) -> JudgeCheck:
-    return JudgeCheck(name=check.label(), kind=check.kind, log_ratios=sequential.start())
+    goal = check.require is not None
+    return JudgeCheck(
+        name=check.label(),
+        kind=check.kind,
+        log_ratios=sequential.start(),
+        goal_log_ratios=sequential.start(sequential.GOAL_ALTERNATIVES) if goal else [],
+        grid=[0.0] * len(goals.RATIO_GRID) if goal else [],
+    )
 
 
 def take(
@@ -30,11 +37,21 @@ def take(
     # waits for the next look, where the other side's requests give it a share.
     if min(growth.canary_requests, growth.stable_requests) <= 0:
         return Look(before)
-    log_ratios = sequential.update(
-        before.log_ratios, growth, check.tolerance_value(), higher_is_worse
-    )
+    guard = sequential.guard_rho0(check.tolerance_value(), higher_is_worse)
+    log_ratios = sequential.update(before.log_ratios, growth, guard, higher_is_worse)
+    goal: dict[str, list[float]] = {}
+    if check.require is not None:
+        rho0, upward = goals.goal_rho0(check)
+        goal_log_ratios = before.goal_log_ratios or sequential.start(sequential.GOAL_ALTERNATIVES)
+        goal = {
+            "goal_log_ratios": sequential.update(
+                goal_log_ratios, growth, rho0, upward, sequential.GOAL_ALTERNATIVES
+            ),
+            "grid": goals.grid_update(before.grid or [0.0] * len(goals.RATIO_GRID), growth),
+        }
     after = before.model_copy(
         update={
+            **goal,
             "canary_requests": counts.canary_requests,
             "canary_bad": counts.canary_bad,
             "stable_requests": counts.stable_requests,
