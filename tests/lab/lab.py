@@ -69,10 +69,12 @@ class Lab:
         headers: dict[str, str] | None = None,
         share: float = 0.0,
         malformed: float = 0.0,
+        feedback: float = 0.0,
     ) -> LoadGenerator:
         """Send `rps` requests a second through Envoy (`share` of them with `headers`,
-        `malformed` of them malformed); returns once the first are answered."""
-        load = LoadGenerator(self.envoy.url, rps, headers, share, malformed)
+        `malformed` of them malformed, `feedback` saying which answer they expected);
+        returns once the first are answered."""
+        load = LoadGenerator(self.envoy.url, rps, headers, share, malformed, feedback)
         self.loads.append(load)
         load.start()
         wait_until(lambda: len(load.between(0)) >= rps, timeout=30, what="load flowing")

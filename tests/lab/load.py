@@ -8,7 +8,9 @@ carried the generator's extra headers (sent with a set share of the requests, sp
 evenly: a header route's testers). Inputs are the rows of the model's own data set
 (iris) in a shuffled order, and a share of them can be malformed (a row outside the
 ranges the model was trained for, or too short), which a good server refuses with 400;
-each answer's predicted label is recorded beside the row's true class.
+each answer's predicted label is recorded beside the row's true class. A share of the
+well-formed requests (`feedback`) says which class it expected (X-Expected-Label): the
+lab's users, who click an answer that is the one they wanted (the server counts it).
 """
 
 from __future__ import annotations
@@ -66,10 +68,11 @@ class LoadGenerator:
         headers: dict[str, str] | None = None,
         share: float = 0.0,
         malformed: float = 0.0,
+        feedback: float = 0.0,
     ) -> None:
         self.url, self.rps = url, rps
         self.headers, self.share = headers or {}, share if headers else 0.0
-        self.malformed = malformed
+        self.malformed, self.feedback = malformed, feedback
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -105,9 +108,13 @@ class LoadGenerator:
                 # steps up: spread evenly.
                 tagged = int((sent + 1) * self.share) > int(sent * self.share)
                 bad = int((sent + 1) * self.malformed) > int(sent * self.malformed)
+                says = int((sent + 1) * self.feedback) > int(sent * self.feedback)
                 row, expected = (MALFORMED[sent % 2], "") if bad else ROWS[sent % len(ROWS)]
+                headers = {**(self.headers if tagged else {})}
+                if says and expected:
+                    headers["X-Expected-Label"] = expected
                 body = {"instances": [row]}
-                task = asyncio.create_task(self._one(session, body, tagged, expected, bad))
+                task = asyncio.create_task(self._one(session, body, headers, tagged, expected, bad))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
                 sent += 1
@@ -118,15 +125,17 @@ class LoadGenerator:
         self,
         session: aiohttp.ClientSession,
         body: dict[str, Any],
+        headers: dict[str, str],
         tagged: bool,
         expected: str,
         malformed: bool,
     ) -> None:
         sent, clock = time.time(), time.monotonic()
         status, version, label = 0, "", ""
-        headers = self.headers if tagged else None
         try:
-            async with session.post(f"{self.url}/predict", json=body, headers=headers) as response:
+            async with session.post(
+                f"{self.url}/predict", json=body, headers=headers or None
+            ) as response:
                 payload = await response.read()
                 status, version = response.status, response.headers.get("X-Model-Version", "")
                 if status == 200:

@@ -98,6 +98,13 @@ class Metrics:
             labels,
             registry=self.registry,
         )
+        self.clicks = Counter(
+            "model_clicks",
+            "Answers a user clicked: a request saying which class it expected "
+            "(X-Expected-Label, the lab's stand-in for a user) and answered with it.",
+            labels,
+            registry=self.registry,
+        )
         self.output_invalid = Counter(
             "model_output_invalid",
             "Predictions refused by output validation (answered 500, never sent).",
@@ -112,6 +119,7 @@ class Metrics:
             metric.labels(*mine)
         self.input_invalid.labels(*mine)
         self.output_invalid.labels(*mine)
+        self.clicks.labels(*mine)
         self.mine = mine
 
     def observe(self, code: int, seconds: float) -> None:
@@ -192,6 +200,9 @@ def create_app(
         if faults.error_rate and chance.random() < faults.error_rate:
             return 500, {"error": "injected fault (MODEL_FAULT_ERROR_RATE)"}
         metrics.predicted(predictions)
+        expected = request.headers.get("X-Expected-Label")
+        if expected is not None and predictions[0]["label"] == expected:
+            metrics.clicks.labels(*metrics.mine).inc()
         return 200, {
             "model": identity.model,
             "version": identity.version,
