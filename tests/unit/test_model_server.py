@@ -261,6 +261,18 @@ def test_inputs_are_validated_and_predictions_counted_by_class(model: Model) -> 
     serve(model, Faults(), check)
 
 
+def test_a_click_is_an_answer_that_is_the_class_the_request_expected(model: Model) -> None:
+    async def check(client: TestClient[Any, Any]) -> None:
+        for expected in ("setosa", "virginica", None):
+            headers = {"X-Expected-Label": expected} if expected else {}
+            response = await client.post("/predict", json={"instances": [SETOSA]}, headers=headers)
+            assert response.status == 200
+        found = await samples(client)
+        assert found[("model_clicks_total", MINE)] == 1
+
+    serve(model, Faults(), check)
+
+
 def test_the_drift_switch_answers_quickly_and_healthily_but_wrong(model: Model) -> None:
     virginica = [6.3, 3.3, 6.0, 2.5]
 
