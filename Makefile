@@ -84,15 +84,17 @@ e2e: build-cluster helm ## the end-to-end tests on a real control plane
 test: deps build-cluster helm lint ## everything CI runs
 	$(VENV)/bin/pytest
 
-bench: build-cluster ## benchmarks (about 60 minutes); figures go to tests/bench/results/
+bench: build-cluster ## benchmarks (about 75 minutes); figures go to tests/bench/results/
 	$(PY) tests/bench/judge_simulation.py --runs 2000
 	$(PY) tests/bench/judge_lab.py --runs 5 --good-runs 10
+	$(PY) tests/bench/shares_simulation.py --runs 2000
+	$(PY) tests/bench/predictions_lab.py
 	$(PY) tests/bench/rollouts.py --runs 3 --intervals 10s,30s
 	$(PY) tests/bench/detection.py --runs 5 --interval 10s
 	$(PY) tests/bench/scale.py --sizes 100,1000
 	$(PY) tests/bench/capacity.py --runs 3 --burst 50 --limit 5
 
-demo: build-cluster ## two real rollouts on the traffic lab (Envoy, model servers, load); plot in docs/
+demo: build-cluster ## three real rollouts on the traffic lab (Envoy, model servers, load); plot in docs/
 	$(PY) -m lab.demo
 
 clean: cluster-down ## remove caches (keeps the Go build cache)

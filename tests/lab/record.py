@@ -29,6 +29,9 @@ class RolloutRecord:
     cluster: str = ""  # the Envoy cluster of the new revision
     steps: list[tuple[float, int | None, int]] = field(default_factory=list)  # (t, step, weight)
     shares: list[tuple[float, float]] = field(default_factory=list)  # (t, share Envoy applied)
+    mirrors: list[tuple[float, float]] = field(default_factory=list)  # (t, share copied to it)
+    # (t, check, evidence) at every poll while the new version was the canary
+    evidence: list[tuple[float, str, float]] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
     @property
@@ -82,6 +85,11 @@ def play(
             if not record.steps or record.steps[-1][1:] != point:
                 record.steps.append((time.time(), *point))
         entry = decided(status, version)
+        if canary.get("version") == version or (entry and not record.decided):
+            # Until the decision, and the evidence it was taken on.
+            judge = (status.get("analysis") or {}).get("judge") or {}
+            for check in judge.get("checks") or []:
+                record.evidence.append((time.time(), check["name"], float(check["evidence"])))
         if entry and not record.decided:
             record.decided = time.time()
             record.outcome, record.reason = entry["outcome"], entry.get("reason", "")
@@ -93,11 +101,9 @@ def play(
     record.cluster = f"{lab.namespace}.{name}-{record.revision}"
     wait_until(lambda: settle(record), timeout=120, what=f"{version}'s rollout to settle")
     ended = time.time()
-    record.shares = [
-        (a.at, a.shares.get(record.cluster, 0.0))
-        for a in lab.gateway.history
-        if record.started <= a.at <= ended
-    ]
+    applied = [a for a in lab.gateway.history if record.started <= a.at <= ended]
+    record.shares = [(a.at, a.shares.get(record.cluster, 0.0)) for a in applied]
+    record.mirrors = [(a.at, a.mirrors.get(record.cluster, 0.0)) for a in applied]
     record.outcomes = load.between(record.started, ended)
     return record
 

@@ -93,8 +93,9 @@ def test_faults_are_read_from_the_environment() -> None:
         "MODEL_FAULT_SLOW_START_SECONDS": "30",
         "MODEL_FAULT_DRIFT_SHARE": "0.3",
         "MODEL_FAULT_INVALID_OUTPUT_SHARE": "0.1",
+        "MODEL_FAULT_LATENCY_SPREAD": "0.5",
     }
-    assert Faults.from_env(env) == Faults(0.5, 0.2, 30.0, 0.3, 0.1)
+    assert Faults.from_env(env) == Faults(0.5, 0.2, 30.0, 0.3, 0.1, 0.5)
 
 
 @pytest.mark.parametrize(
@@ -210,6 +211,14 @@ def test_latency_switch_adds_latency_to_every_request(model: Model) -> None:
         assert found[("model_request_duration_seconds_count", labels)] == 3
 
     serve(model, Faults(latency_seconds=0.15), check)
+
+
+def test_a_latency_spread_varies_the_added_latency_around_its_median() -> None:
+    faults, chance = Faults(latency_seconds=0.02, latency_spread=0.5), random.Random(7)
+    delays = sorted(faults.delay(chance) for _ in range(2001))
+    assert 0.018 < delays[1000] < 0.022, "the median"
+    assert delays[0] < 0.01 < 0.04 < delays[-1], "spread both ways"
+    assert Faults(latency_seconds=0.02).delay(chance) == 0.02
 
 
 def test_slow_start_keeps_readiness_off_until_it_is_over(model: Model) -> None:

@@ -180,7 +180,7 @@ def create_app(
 
     async def _answer(request: web.Request) -> tuple[int, dict[str, Any]]:
         if faults.latency_seconds:
-            await asyncio.sleep(faults.latency_seconds)
+            await asyncio.sleep(faults.delay(chance))
         try:
             payload = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):

@@ -1,7 +1,9 @@
 """Switches that make a deliberately bad version, read from the environment.
 
 MODEL_FAULT_ERROR_RATE       share of /predict requests answered 500 (0..1)
-MODEL_FAULT_LATENCY_SECONDS  added to every /predict request
+MODEL_FAULT_LATENCY_SECONDS  added to every /predict request (its median, with a spread)
+MODEL_FAULT_LATENCY_SPREAD   the added latency varies as a log-normal of this sigma (0:
+                             constant), as real latency does
 MODEL_FAULT_SLOW_START_SECONDS  readiness stays 503 this long after start (a slow model load)
 MODEL_FAULT_DRIFT_SHARE      share of predictions answered with the first class whatever the
                              input: a model fast and healthy but wrong (a broken feature
@@ -28,6 +30,7 @@ class Faults:
     slow_start_seconds: float = 0.0
     drift_share: float = 0.0
     invalid_output_share: float = 0.0
+    latency_spread: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Faults:
@@ -47,7 +50,13 @@ class Faults:
             slow_start_seconds=number("SLOW_START_SECONDS", 3600.0),
             drift_share=number("DRIFT_SHARE", 1.0),
             invalid_output_share=number("INVALID_OUTPUT_SHARE", 1.0),
+            latency_spread=number("LATENCY_SPREAD", 3.0),
         )
+
+    def delay(self, chance: Random) -> float:
+        """The latency added to one request."""
+        spread = chance.lognormvariate(0.0, self.latency_spread) if self.latency_spread else 1.0
+        return self.latency_seconds * spread
 
     def distort(
         self, prediction: dict[str, Any], classes: list[str], chance: Random
