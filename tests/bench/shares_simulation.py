@@ -7,8 +7,10 @@ the buckets with probabilities `canary`, stable's with `stable`; the canary gets
 `canary_rps` and stable `stable_rps` (the same, mirrored, by default). A model
 "predicting garbage on 30%" answers 30% of its requests with one class whatever the
 input. The threshold query compared is the one a user of Argo Rollouts or Flagger
-would write: the canary's share of the class most moved above stable's over a 10 s
-window, failed beyond 10 points, rolled back at the third failure. Writes
+would write: the canary's share of the class (or within the latency boundary) most
+moved, against stable's over a 10 s window, failed beyond 10 points, rolled back at
+the third failure. Latency: log-normal, median 20 ms (sigma 0.5) in the lab's buckets,
+the slower model's median 26 ms (+30%), judged one way with no threshold. Writes
 tests/bench/results/shares_simulation.{json,md}.
 
     python tests/bench/shares_simulation.py --runs 2000
@@ -19,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special
+from scipy import special, stats
 
 from modelrollout.api.judge_checks import SHARE_TOLERANCE
 from modelrollout.engine import shares
@@ -48,6 +51,16 @@ class Setting:
     alpha: float = 0.01
     cumulative: bool = False  # a histogram: shares at or below each boundary, one way
     seconds: int = 600
+
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)  # the lab's
+
+
+def latency(median: float, sigma: float = 0.5) -> tuple[float, ...]:
+    """Each latency bucket's probability for a log-normal latency (the last: +Inf)."""
+    cdf = [float(stats.lognorm.cdf(b, sigma, scale=median)) for b in LATENCY_BUCKETS]
+    edges = [0.0, *cdf, 1.0]
+    return tuple(b - a for a, b in pairwise(edges))
 
 
 def garbage(share: float, into: int = 0, base: tuple[float, ...] = IRIS) -> tuple[float, ...]:
@@ -102,15 +115,18 @@ def rollbacks(setting: Setting, runs: int, rng: np.random.Generator) -> Floats:
 def threshold_rollbacks(setting: Setting, runs: int, rng: np.random.Generator) -> Floats:
     """The threshold query on the same series: the canary's share of the class most
     moved, against stable's, over each 10 s window; three failures roll back."""
-    moved = int(np.argmax(np.abs(np.subtract(setting.canary, setting.stable))))
+    canary_p, stable_p = np.asarray(setting.canary), np.asarray(setting.stable)
+    if setting.cumulative:  # shares within each boundary
+        canary_p, stable_p = np.cumsum(canary_p)[:-1], np.cumsum(stable_p)[:-1]
+    moved = int(np.argmax(np.abs(canary_p - stable_p)))
     stable_rps = setting.stable_rps if setting.stable_rps is not None else setting.canary_rps
     failures = np.zeros(runs, dtype=int)
     rolled = np.full(runs, np.inf)
     for end in range(THRESHOLD_WINDOW, setting.seconds + 1, THRESHOLD_WINDOW):
         n_c = rng.poisson(setting.canary_rps * THRESHOLD_WINDOW, runs)
         n_s = rng.poisson(stable_rps * THRESHOLD_WINDOW, runs)
-        x_c = rng.binomial(n_c, setting.canary[moved])
-        x_s = rng.binomial(n_s, setting.stable[moved])
+        x_c = rng.binomial(n_c, canary_p[moved])
+        x_s = rng.binomial(n_s, stable_p[moved])
         shift = np.abs(x_c / np.maximum(n_c, 1) - x_s / np.maximum(n_s, 1))
         failures += (shift > THRESHOLD_SHIFT) & (n_c > 0)
         newly = np.isinf(rolled) & (failures > FAILURE_LIMIT)
@@ -133,13 +149,15 @@ def main() -> int:
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     rows = []
+    fast, slow = latency(0.02), latency(0.026)
     for rps in (5.0, 20.0, 100.0):
-        for label, canary in (
-            ("good (same model)", IRIS),
-            ("garbage on 10%", garbage(0.10)),
-            ("garbage on 30%", garbage(0.30)),
+        for label, setting in (
+            ("good (same model)", Setting(rps, IRIS, IRIS)),
+            ("garbage on 10%", Setting(rps, IRIS, garbage(0.10))),
+            ("garbage on 30%", Setting(rps, IRIS, garbage(0.30))),
+            ("latency: same", Setting(rps, fast, fast, cumulative=True)),
+            ("latency: median +30%", Setting(rps, fast, slow, cumulative=True)),
         ):
-            setting = Setting(rps, IRIS, canary)
             rows.append(
                 {
                     "canary_rps": rps,

@@ -4,8 +4,10 @@ After every scrape while the canary gets traffic, the reconciler reads what cana
 stable served since the judge began (judge_plan.py says what; each check's kind turns
 the growth since the last look into evidence: checks/). The judge rolls back the moment
 any check's evidence reaches checks / falseRollbackRate. A step passes the judge once
-the canary served minSampleSize requests in it without that happening. No data, a count
-that went down and an unreachable Prometheus add no evidence and never pass.
+the canary served minSampleSize requests in it without that happening, or, with goals,
+once every goal is shown (goals.py; a canary that has not shown them by the deadline is
+rolled back). No data, a count that went down and an unreachable Prometheus add no
+evidence and never pass.
 """
 
 from __future__ import annotations
@@ -45,10 +47,10 @@ def apply_look(t: Tick, reading: JudgeReading | None) -> bool:
     if t.s.pause_reason == Reason.ANALYSIS_ERRORS:
         t.resume()
         t.emit(Reason.RESUMED, "the judge reads Prometheus again: rollout resumed")
+    before = {c.name: c.goal_met for c in state.checks}
     if reading.tallies is None:
         state.message = f"no evidence yet: {reading.problem}"
-        return False
-    before = {c.name: c.goal_met for c in state.checks}
+        return _goals(t, state, analysis.judge, before)
     took = _take(state, reading.tallies, analysis.judge)
     if took:
         state.read_at = t.now
@@ -62,10 +64,11 @@ def apply_look(t: Tick, reading: JudgeReading | None) -> bool:
 def _goals(t: Tick, state: JudgeStatus, judge: Judge, before: dict[str, bool | None]) -> bool:
     """Say a goal met once; roll back a canary whose goals are not all met by the
     deadline. True when it rolled back."""
-    unmet = [c.name for c in state.checks if c.goal_met is False]
     for check in state.checks:
         if check.goal_met and not before.get(check.name):
             t.emit(Reason.GOAL_MET, f"the judge: {describe_check(judge, check)}")
+    met = {c.name for c in state.checks if c.goal_met}
+    unmet = [g.label() for g in judge.goals() if g.label() not in met]
     since = state.since
     if unmet and since is not None and t.now - since >= judge.deadline_delta():
         roll_back(

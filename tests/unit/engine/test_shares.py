@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from bench.shares_simulation import IRIS, Setting, evidence, garbage, rollbacks
+from bench.shares_simulation import IRIS, Setting, evidence, garbage, latency, rollbacks
 from modelrollout.engine import shares
 
 RUNS = 10_000
@@ -73,6 +73,8 @@ def _moved(by: float) -> tuple[float, ...]:
         # A histogram, judged one way: the canary's share within a boundary lower by
         # exactly the tolerance.
         Setting(50.0, (0.2, 0.3, 0.3, 0.2), (0.15, 0.3, 0.35, 0.2), alpha=0.05, cumulative=True),
+        # The same latency in the lab's eleven buckets.
+        Setting(20.0, latency(0.02), latency(0.02), cumulative=True),
     ],
 )
 def test_false_rollbacks_stay_at_or_below_the_rate_asked_for(setting: Setting) -> None:
@@ -96,6 +98,8 @@ def test_false_rollbacks_stay_at_or_below_the_rate_asked_for(setting: Setting) -
         (Setting(5.0, IRIS, garbage(0.3)), 100.0),
         # Slower: a histogram whose mass moved one bucket up by 30 points.
         (Setting(20.0, (0.2, 0.5, 0.3), (0.1, 0.3, 0.6), cumulative=True), 25.0),
+        # A log-normal latency (median 20 ms) whose median grew 30%, in the lab's buckets.
+        (Setting(20.0, latency(0.02), latency(0.026), cumulative=True), 30.0),
     ],
 )
 def test_a_drifted_model_is_found_and_soon(setting: Setting, median_within: float) -> None:
