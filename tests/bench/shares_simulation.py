@@ -9,8 +9,9 @@ the buckets with probabilities `canary`, stable's with `stable`; the canary gets
 input. The threshold query compared is the one a user of Argo Rollouts or Flagger
 would write: the canary's share of one class (the one garbage lands in) or within
 one boundary (the one nearest stable's median), against stable's over a 10 s window,
-failed beyond 10 points, rolled back at the third failure. Latency: log-normal, median 20 ms (sigma 0.5) in the lab's buckets,
-the slower model's median 26 ms (+30%), judged one way with no threshold. Writes
+failed beyond 10 points, rolled back at the third failure. Latency: log-normal,
+median 20 ms (sigma 0.5) in the lab's buckets, the slower model's median 26 ms (+30%),
+judged one way with no threshold. Writes
 tests/bench/results/shares_simulation.{json,md}.
 
     python tests/bench/shares_simulation.py --runs 2000

@@ -21,7 +21,7 @@ import math
 from collections.abc import Sequence
 
 from modelrollout.api.judge_checks import Check
-from modelrollout.api.status import JudgeCheck
+from modelrollout.api.judge_status import JudgeCheck
 from modelrollout.engine import sequential, shares
 from modelrollout.engine.sequential import Counts
 

@@ -12,8 +12,8 @@ evidence and never pass.
 
 from __future__ import annotations
 
+from modelrollout.api.judge_status import JudgeCheck, JudgeStatus
 from modelrollout.api.spec import Judge
-from modelrollout.api.status import JudgeCheck, JudgeStatus
 from modelrollout.api.vocabulary import Reason
 from modelrollout.engine import goals, sequential
 from modelrollout.engine.checks.reads import Tallies

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from modelrollout.api.judge_checks import Check
+from modelrollout.api.judge_status import MAX_BUCKETS, JudgeCheck
 from modelrollout.api.prometheus_source import MetricConventions
-from modelrollout.api.status import MAX_BUCKETS, JudgeCheck
 from modelrollout.engine import sequential
 from modelrollout.engine.checks.look import Look
 from modelrollout.engine.checks.reads import Matcher, Tallies

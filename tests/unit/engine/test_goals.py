@@ -16,7 +16,7 @@ from sim import World, healthy_world, spec
 
 from bench.judge_simulation import goals_met, update
 from modelrollout.api.judge_checks import Check
-from modelrollout.api.status import JudgeCheck
+from modelrollout.api.judge_status import JudgeCheck
 from modelrollout.api.vocabulary import Phase, Reason
 from modelrollout.engine import goals, sequential
 from modelrollout.engine.checks.reads import Tallies

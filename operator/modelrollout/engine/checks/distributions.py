@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from modelrollout.api.judge_checks import Check
-from modelrollout.api.status import MAX_BUCKETS, JudgeCheck
+from modelrollout.api.judge_status import MAX_BUCKETS, JudgeCheck
 from modelrollout.engine import shares
 from modelrollout.engine.checks.look import Look, times
 from modelrollout.engine.checks.reads import CANARY, STABLE, Tallies, part

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from modelrollout.api.judge_checks import Check
+from modelrollout.api.judge_status import JudgeCheck
 from modelrollout.api.prometheus_source import MetricConventions
-from modelrollout.api.status import JudgeCheck
 from modelrollout.engine.checks import rates
 from modelrollout.engine.checks.look import Look
 from modelrollout.engine.checks.reads import CANARY, STABLE, Matcher, SeriesRead, Tallies, total

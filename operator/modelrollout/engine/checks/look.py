@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelrollout.api.status import JudgeCheck
+from modelrollout.api.judge_status import JudgeCheck
 
 
 @dataclass(frozen=True)

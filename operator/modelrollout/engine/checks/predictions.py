@@ -4,8 +4,8 @@ predicted class, or (a `series` without `by`) a histogram of scores."""
 from __future__ import annotations
 
 from modelrollout.api.judge_checks import Check
+from modelrollout.api.judge_status import JudgeCheck
 from modelrollout.api.prometheus_source import MetricConventions
-from modelrollout.api.status import JudgeCheck
 from modelrollout.engine.checks import distributions
 from modelrollout.engine.checks.look import Look
 from modelrollout.engine.checks.reads import SeriesRead, Tallies

@@ -4,7 +4,7 @@ counted requests against stable's, tested by the mixture SPRT of sequential.py."
 from __future__ import annotations
 
 from modelrollout.api.judge_checks import Check
-from modelrollout.api.status import JudgeCheck
+from modelrollout.api.judge_status import JudgeCheck
 from modelrollout.engine import goals, sequential
 from modelrollout.engine.checks.look import Look, times
 from modelrollout.engine.sequential import Counts

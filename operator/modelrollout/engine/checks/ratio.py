@@ -4,8 +4,8 @@ inputs, clicks), lower or higher being better as the check says."""
 from __future__ import annotations
 
 from modelrollout.api.judge_checks import Check
+from modelrollout.api.judge_status import JudgeCheck
 from modelrollout.api.prometheus_source import MetricConventions
-from modelrollout.api.status import JudgeCheck
 from modelrollout.engine.checks import errors, rates
 from modelrollout.engine.checks.look import Look
 from modelrollout.engine.checks.reads import SeriesRead, Tallies

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelrollout.api.judge_checks import Check
+from modelrollout.api.judge_status import JudgeCheck
 from modelrollout.api.prometheus_source import MetricConventions
-from modelrollout.api.status import JudgeCheck
 from modelrollout.engine.checks import errors, latency, predictions, ratio
 from modelrollout.engine.checks.look import Look
 from modelrollout.engine.checks.reads import SeriesRead, Tallies
