@@ -11,7 +11,6 @@ refuses with 400 (counted by the rejected-inputs ratio, the same on both sides).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from kubernetes import client
 
 from lab.lab import Lab, lab_model_deployment
-from lab.record import RolloutRecord, old_pods_gone, play
+from lab.record import mirror_gone, play
 from testenv.operator import OperatorProcess
 from testenv.prometheus import LocalPrometheus
 
@@ -53,11 +52,6 @@ def judged(prometheus: LocalPrometheus) -> dict[str, Any]:
     analysis.update(minSampleSize=20, metrics=[], judge={"checks": CHECKS})
     analysis.pop("window", None)
     return body
-
-
-def mirror_gone(lab: Lab, keep: str) -> Callable[[RolloutRecord], bool]:
-    pods_gone = old_pods_gone(lab, keep)
-    return lambda record: pods_gone(record) and not any(lab.gateway.history[-1].mirrors.values())
 
 
 @pytest.mark.timeout(600)

@@ -9,7 +9,6 @@ count mirrored copies too; and the route is compared with the user's afterwards.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from kubernetes import client
 
 from lab.lab import Lab, lab_model_deployment, version_patch
 from lab.load import LoadGenerator, Outcome
-from lab.record import RolloutRecord, old_pods_gone, play
+from lab.record import RolloutRecord, mirror_gone, play
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION
 from modelrollout.engine.model import RequestAction
@@ -65,12 +64,6 @@ def envoy_counts(lab: Lab, version: str) -> dict[str, int]:
 
 def served_by(outcomes: list[Outcome], version: str) -> list[Outcome]:
     return [o for o in outcomes if o.version == version]
-
-
-def mirror_gone(lab: Lab, keep: str) -> Callable[[RolloutRecord], bool]:
-    """Settled once only `keep` runs and Envoy mirrors nothing any more."""
-    pods_gone = old_pods_gone(lab, keep)
-    return lambda record: pods_gone(record) and not any(lab.gateway.history[-1].mirrors.values())
 
 
 @pytest.mark.timeout(400)

@@ -111,3 +111,9 @@ def play(
 def old_pods_gone(lab: Lab, keep: str) -> Callable[[RolloutRecord], bool]:
     """Settled when only `keep`'s pods still run a process (scale-down done)."""
     return lambda _: {e.version for e in lab.kubelet.endpoints()} == {keep}
+
+
+def mirror_gone(lab: Lab, keep: str) -> Callable[[RolloutRecord], bool]:
+    """Settled once only `keep` runs and Envoy mirrors nothing any more."""
+    pods_gone = old_pods_gone(lab, keep)
+    return lambda record: pods_gone(record) and not any(lab.gateway.history[-1].mirrors.values())

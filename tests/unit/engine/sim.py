@@ -9,6 +9,7 @@ from typing import Any
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import Outcome
+from modelrollout.engine.checks.reads import Tallies
 from modelrollout.engine.model import (
     ApplyRevision,
     Decision,
@@ -160,3 +161,15 @@ def healthy_world(version: str = "1.0.0", **overrides: Any) -> World:
     world.tick()
     world.tick()
     return world
+
+
+def rate_tallies(
+    check: str, canary: float, canary_bad: float, stable: float, stable_bad: float
+) -> Tallies:
+    """The sums a rate check (errors, ratio) reads, as a provider answers them."""
+    return {
+        ("canary", check, "requests", ""): canary,
+        ("canary", check, "bad", ""): canary_bad,
+        ("stable", check, "requests", ""): stable,
+        ("stable", check, "bad", ""): stable_bad,
+    }

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy import stats
-from sim import World, healthy_world, spec
+from sim import World, healthy_world, rate_tallies, spec
 
 from bench.judge_simulation import goals_met, update
 from modelrollout.api.judge_checks import Check
@@ -146,12 +146,7 @@ def ab_world(deadline: str = "30m") -> World:
 
 
 def clicks(canary_shown: float, canary: float, stable_shown: float, stable: float) -> Tallies:
-    return {
-        ("canary", "clicks", "requests", ""): canary_shown,
-        ("canary", "clicks", "bad", ""): canary,
-        ("stable", "clicks", "requests", ""): stable_shown,
-        ("stable", "clicks", "bad", ""): stable,
-    }
+    return rate_tallies("clicks", canary_shown, canary, stable_shown, stable)
 
 
 def look(world: World, tallies: Tallies) -> None:

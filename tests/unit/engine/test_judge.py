@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sim import World, healthy_world, spec
+from sim import World, healthy_world, rate_tallies, spec
 
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
@@ -59,13 +59,7 @@ class Served:
 
 
 def errors(canary: float, canary_bad: float, stable: float, stable_bad: float) -> Tallies:
-    """The sums an errors check reads, as a provider answers them."""
-    return {
-        ("canary", "errors", "requests", ""): canary,
-        ("canary", "errors", "bad", ""): canary_bad,
-        ("stable", "errors", "requests", ""): stable,
-        ("stable", "errors", "bad", ""): stable_bad,
-    }
+    return rate_tallies("errors", canary, canary_bad, stable, stable_bad)
 
 
 def reading(world: World, served: Served) -> JudgeReading | None:
