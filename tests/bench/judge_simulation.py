@@ -107,12 +107,13 @@ def goals_met(
     rng: np.random.Generator,
     canary_rps: float = 20.0,
     alpha: float = 0.01,
+    alternatives: tuple[float, ...] = sequential.GOAL_ALTERNATIVES,
 ) -> Floats:
-    """Seconds until a rate goal was shown (inf: never in ten minutes): the test of
-    H0 "rho beyond rho0" (below it when upward) reaching 1 / alpha, a canary at
-    `canary_rps` beside stable at 19 times that."""
+    """Seconds until a rate test rejected (inf: never in ten minutes): H0 "rho beyond
+    rho0" (below it when upward) reaching 1 / alpha, a canary at `canary_rps` beside
+    stable at 19 times that. A goal shown, or (with the guard's alternatives) a
+    rollback."""
     stable_rps = canary_rps * (1 - WEIGHT) / WEIGHT
-    alternatives = sequential.GOAL_ALTERNATIVES
     log_ratios = np.zeros((runs, len(alternatives)))
     met = np.full(runs, math.inf)
     for look in range(1, int(DURATION / SCRAPE) + 1):

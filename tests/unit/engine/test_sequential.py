@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bench.judge_simulation import Setting, sequential_rollbacks, update
+from bench.judge_simulation import Setting, goals_met, sequential_rollbacks, update
 from modelrollout.engine import sequential
 from modelrollout.engine.sequential import Counts
 
@@ -126,3 +126,38 @@ def test_a_worse_canary_is_found_and_soon(
     median = float(np.median(rolled))
     print(f"{canary_rps:g} req/s, {ratio:g}x: median {median:g} s, max {rolled.max():g} s")
     assert median <= median_within
+
+
+def test_a_ratio_where_higher_is_better_rolls_back_at_most_as_often_as_asked() -> None:
+    """The guard turned round (clicks): a canary with exactly 1 / 1.25 of stable's click
+    rate, the hardest null, over 10,000 ten-minute rollouts at alpha 0.05."""
+    rolled = goals_met(
+        0.08,
+        0.1,
+        1 / 1.25,
+        False,
+        RUNS,
+        np.random.default_rng(5),
+        20.0,
+        0.05,
+        sequential.ALTERNATIVES,
+    )
+    false = int(np.isfinite(rolled).sum())
+    interval = stats.binomtest(false, RUNS).proportion_ci(confidence_level=0.95)
+    print(
+        f"fewer clicks at the tolerance: {false}/{RUNS} rolled back "
+        f"(95% CI up to {interval.high:.4f})"
+    )
+    assert interval.high <= 0.05
+    caught = goals_met(
+        0.05,
+        0.1,
+        1 / 1.25,
+        False,
+        1000,
+        np.random.default_rng(6),
+        20.0,
+        0.01,
+        sequential.ALTERNATIVES,
+    )
+    assert np.isfinite(caught).mean() >= 0.9, "half the clicks is found"
