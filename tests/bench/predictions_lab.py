@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lab.lab import Lab, lab_model_deployment
-from lab.record import RolloutRecord, old_pods_gone, play
+from lab.record import RolloutRecord, play, settled_after
 from testenv import settings
 from testenv.namespaces import temporary_namespace
 from testenv.prometheus import SCRAPE_INTERVAL
@@ -61,11 +60,6 @@ def judged(prometheus_url: str) -> dict[str, Any]:
     }
 
 
-def settled(lab: Lab, version: str, stable: str) -> Callable[[RolloutRecord], bool]:
-    """Only the version that serves after the decision runs."""
-    return lambda r: old_pods_gone(lab, version if r.outcome == "Promoted" else stable)(r)
-
-
 def first_copy(lab: Lab, record: RolloutRecord) -> float | None:
     copied = [a.at for a in lab.gateway.history if a.mirrors.get(record.cluster)]
     return min(copied) if copied else None
@@ -85,7 +79,9 @@ def one_rate(stack: Any, rps: float, workdir: Path) -> list[dict[str, Any]]:
         load = lab.load(rps)
         stable = "1.0.0"
         for version, what, faults in VERSIONS:
-            record = play(lab, NAME, version, load, faults, settle=settled(lab, version, stable))
+            record = play(
+                lab, NAME, version, load, faults, settle=settled_after(lab, version, stable)
+            )
             stable = version if record.outcome == "Promoted" else stable
             copied = first_copy(lab, record)
             rows.append(

@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client
 
 from lab.lab import Lab, lab_model_deployment
-from lab.record import old_pods_gone, play
+from lab.record import play, settled_after
 from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
 from testenv.prometheus import LocalPrometheus
@@ -71,13 +71,13 @@ def test_an_ab_goal_promotes_the_version_with_more_clicks_and_rolls_back_the_wor
         lab.deploy(ab_test(prometheus))
         load = lab.load(RPS, feedback=0.1)
 
-        winner = play(lab, NAME, "2.0.0", load, settle=old_pods_gone(lab, "2.0.0"))
+        winner = play(lab, NAME, "2.0.0", load, settle=settled_after(lab, "2.0.0", "1.0.0"))
         assert winner.outcome == "Promoted", winner.reason
         met = goal_met_events(api, namespace)
         assert len(met) == 1, met
         assert "clicks (counted over the total)" in met[0], met
         assert "goal better: met, canary/stable" in met[0], met
-        loser = play(lab, NAME, "3.0.0", load, LOSER, settle=old_pods_gone(lab, "2.0.0"))
+        loser = play(lab, NAME, "3.0.0", load, LOSER, settle=settled_after(lab, "3.0.0", "2.0.0"))
         load.stop()
 
     assert [w for _, w in winner.weight_changes() if w][:1] == [50], "an A/B test at 50%"

@@ -117,3 +117,9 @@ def mirror_gone(lab: Lab, keep: str) -> Callable[[RolloutRecord], bool]:
     """Settled once only `keep` runs and Envoy mirrors nothing any more."""
     pods_gone = old_pods_gone(lab, keep)
     return lambda record: pods_gone(record) and not any(lab.gateway.history[-1].mirrors.values())
+
+
+def settled_after(lab: Lab, version: str, stable: str) -> Callable[[RolloutRecord], bool]:
+    """Settled when only the version serving after the decision runs: `version` if it
+    was promoted, `stable` if it was rolled back."""
+    return lambda r: old_pods_gone(lab, version if r.outcome == "Promoted" else stable)(r)
