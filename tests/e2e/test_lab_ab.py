@@ -29,10 +29,11 @@ CLICKS = {
     "tolerance": 0.05,
     "require": "better",
 }
-# Stable answers 40% of its requests with one class whatever the input (about 72% of
+# Stable answers 60% of its requests with one class whatever the input (about 59% of
 # its answers right); the challenger has no such fault (about 97% right); the loser
-# answers 80% with that class (about 46% right).
-STABLE = {"MODEL_FAULT_DRIFT_SHARE": "0.4"}
+# answers 80% with that class (about 46% right). A smaller difference (72% against 97%)
+# took up to four minutes to show on a loaded machine.
+STABLE = {"MODEL_FAULT_DRIFT_SHARE": "0.6"}
 LOSER = {"MODEL_FAULT_DRIFT_SHARE": "0.8"}
 
 
