@@ -166,7 +166,8 @@ def test_a_stuck_receiver_never_holds_the_caller() -> None:
     returned = time.monotonic() - started
     wait_until(lambda: len(stuck.received) >= 1, timeout=10, what="the first delivery")
     assert returned < 1.0, "notify waited for a delivery"  # 50 deliveries would take 100 s
-    sender.stop()
+    sender.stop(wait=10)  # the delivery in flight ends (and is counted) before the next test
+    assert not any(t.is_alive() for t in sender._threads), "stopped within the wait"
 
 
 def test_no_receiver_sends_nothing() -> None:
@@ -200,4 +201,4 @@ def test_a_hanging_receiver_holds_up_only_its_own_namespace() -> None:
     sender.notify([Notice("Promoted", "fine", "m", "2", "1", "Promoted", "", NOW)])
     wait_until(lambda: len(fine.received) == 1, timeout=2, what="the other namespace's notice")
     assert stuck.arrivals == 1, "one delivery in flight per namespace"
-    sender.stop()
+    sender.stop(wait=10)  # the delivery in flight ends (and is counted) before the next test

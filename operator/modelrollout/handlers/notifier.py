@@ -140,10 +140,16 @@ class Notifier:
                     thread.start()
                     self._threads.append(thread)
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 0.0) -> None:
+        """No new delivery starts; one in flight finishes (within its timeouts) on its
+        own, or within `wait` seconds here. The operator does not wait: its Lease is
+        handed back at once, and what is still queued is lost with the process."""
         with self._wake:
             self._stopped = True
             self._wake.notify_all()
+        deadline = time.monotonic() + wait
+        for thread in self._threads if wait > 0 else ():
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
     def _next(self) -> _Delivery | None:
         """The earliest due delivery to a namespace with none in flight (lock held)."""
