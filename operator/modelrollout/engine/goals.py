@@ -34,9 +34,7 @@ def goal_rho0(check: Check) -> tuple[float, bool]:
     looks upward (for a rate where higher is better) or downward."""
     higher_is_better = check.better == "higher"
     tolerance = check.tolerance_value() if check.require == "notWorse" else 0.0
-    if higher_is_better:
-        return 1.0 / (1.0 + tolerance), True
-    return 1.0 + tolerance, False
+    return sequential.tolerated_ratio(tolerance, not higher_is_better), higher_is_better
 
 
 def grid_update(grid: Sequence[float], growth: Counts) -> list[float]:

@@ -71,7 +71,7 @@ def canary_share_of_bad(share: float, ratio: float) -> float:
     return share * ratio / (share * ratio + 1.0 - share)
 
 
-def guard_rho0(tolerance: float, higher_is_worse: bool = True) -> float:
+def tolerated_ratio(tolerance: float, higher_is_worse: bool = True) -> float:
     """The boundary of "no worse than stable by more than the tolerance": 1 + tolerance
     times stable's rate, or 1 / (1 + tolerance) of it where a higher rate is better."""
     return 1.0 + tolerance if higher_is_worse else 1.0 / (1.0 + tolerance)

@@ -37,7 +37,7 @@ def take(
     # waits for the next look, where the other side's requests give it a share.
     if min(growth.canary_requests, growth.stable_requests) <= 0:
         return Look(before)
-    guard = sequential.guard_rho0(check.tolerance_value(), higher_is_worse)
+    guard = sequential.tolerated_ratio(check.tolerance_value(), higher_is_worse)
     log_ratios = sequential.update(before.log_ratios, growth, guard, higher_is_worse)
     goal: dict[str, list[float]] = {}
     if check.require is not None:
