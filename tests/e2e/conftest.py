@@ -118,15 +118,25 @@ def istio_crds(api: client.ApiClient) -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def inference_pool_crds(api: client.ApiClient) -> list[str]:
+    return apply_crds(api, upstream_crds("inference-extension"))
+
+
+@pytest.fixture(scope="session")
 def modelrollout_crd(api: client.ApiClient) -> list[str]:
     return apply_crds(api, [MODELROLLOUT_CRD])
 
 
 @pytest.fixture(scope="session")
 def operator(
-    cluster: Cluster, modelrollout_crd: list[str], tmp_path_factory: pytest.TempPathFactory
+    cluster: Cluster,
+    modelrollout_crd: list[str],
+    gateway_api_crds: list[str],
+    inference_pool_crds: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    """One operator process for the session; a test may kill and restart it."""
+    """One operator process for the session; a test may kill and restart it. The route
+    CRDs are installed first: the operator watches what is served when it starts."""
     proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator"))
     proc.start()
     yield proc

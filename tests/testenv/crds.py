@@ -44,6 +44,11 @@ UPSTREAM = {
         ("kubernetes/customresourcedefinitions.gen.yaml",),
         frozenset({"virtualservices.networking.istio.io", "destinationrules.networking.istio.io"}),
     ),
+    "inference-extension": Upstream(
+        "sigs.k8s.io/gateway-api-inference-extension",
+        ("config/crd/bases/inference.networking.k8s.io_inferencepools.yaml",),
+        frozenset({"inferencepools.inference.networking.k8s.io"}),
+    ),
 }
 
 

@@ -139,12 +139,14 @@ def count_healthy(api: client.ApiClient, namespace: str) -> int:
 
 
 class RouteRecorder:
-    """Records the canary weight of every version of an HTTPRoute, through a watch."""
+    """Records the canary weight of every version of an HTTPRoute, and each version's
+    rules, through a watch."""
 
     def __init__(self, api: client.ApiClient, namespace: str, name: str, canary: str) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.namespace, self.name, self.canary = namespace, name, canary
         self.weights: list[int] = []
+        self.rules: list[list[dict[str, Any]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -168,6 +170,9 @@ class RouteRecorder:
         )
 
     def _see(self, _kind: str, route: dict[str, Any]) -> None:
+        rules = route["spec"].get("rules", [])
+        if not self.rules or self.rules[-1] != rules:
+            self.rules.append(rules)
         weight = self._weight(route)
         if weight is not None and (not self.weights or self.weights[-1] != weight):
             self.weights.append(weight)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelrollout.api.spec import Analysis, Metric, ModelDeploymentSpec, Traffic
+from modelrollout.api.spec import Analysis, Metric, ModelDeploymentSpec
 from modelrollout.engine.checks.reads import LookPlan, Tallies
 from modelrollout.engine.model import RevisionObservation, RouteFeature, RouteState
 from modelrollout.metrics.provider import Target
@@ -102,7 +102,7 @@ class FakeProvider:
 
 
 def adapters(cluster: Cluster) -> Adapters:
-    def router(traffic: Traffic | None, namespace: str, stable: str, canary: str) -> FakeRouter:
+    def router(spec: ModelDeploymentSpec, namespace: str, stable: str, canary: str) -> FakeRouter:
         cluster.calls.append(("router", stable, canary))
         return FakeRouter(cluster)
 

@@ -217,3 +217,42 @@ def test_a_budget_that_holds_a_rollout_is_taken(strategy: dict[str, Any], replic
     capacity = spec.strategy.capacity()
     assert capacity is not None
     assert capacity.max_surge == strategy[spec.strategy.kind]["capacity"]["maxSurge"]
+
+
+def _pooled(**pools: Any) -> dict[str, Any]:
+    spec = _budgeted({"canary": {"steps": [{"setWeight": 1}]}}, 2)
+    pickers = {"stable": {"name": "llm-stable-epp"}, "canary": {"name": "llm-canary-epp"}}
+    given = {"targetPorts": [8000], "endpointPickers": pickers, **pools}
+    spec["traffic"]["gatewayAPI"]["inferencePool"] = given
+    return spec
+
+
+def test_inference_pools_take_their_defaults() -> None:
+    pools = ModelDeploymentSpec.model_validate(_pooled()).inference_pools()
+    assert pools is not None
+    assert (pools.app_protocol, pools.failure_mode) == ("http", "FailClose")
+    assert pools.endpoint_pickers.canary.port == 9002
+    assert (
+        ModelDeploymentSpec.model_validate(_budgeted({"blueGreen": {}}, 1)).inference_pools()
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("pools", "complaint"),
+    [
+        ({"targetPorts": [8000, 8000]}, "targetPorts must be unique"),
+        ({"targetPorts": []}, "at least 1"),
+        ({"targetPorts": list(range(8000, 8009))}, "at most 8"),
+        ({"targetPorts": [0]}, "greater than or equal to 1"),
+        ({"failureMode": "Retry"}, "FailOpen"),
+        ({"appProtocol": "grpc"}, "kubernetes.io/h2c"),
+        (
+            {"endpointPickers": {"stable": {"name": "epp"}, "canary": {"name": "epp"}}},
+            "one picker serves one pool",
+        ),
+    ],
+)
+def test_inference_pools_out_of_range_are_refused(pools: dict[str, Any], complaint: str) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        ModelDeploymentSpec.model_validate(_pooled(**pools))

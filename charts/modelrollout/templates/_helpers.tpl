@@ -71,6 +71,11 @@ into a Role per watched namespace.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [list, watch, get, patch]
+# The stable and canary InferencePools, for a route that sends traffic to pools (as for
+# Services: server-side apply on a difference; get: whether the name is taken).
+- apiGroups: [inference.networking.k8s.io]
+  resources: [inferencepools]
+  verbs: [list, watch, get, create, patch]
 # The decisions, as Events.
 - apiGroups: [""]
   resources: [events]

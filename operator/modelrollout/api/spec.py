@@ -19,6 +19,7 @@ from modelrollout.api.analysis import (
 )
 from modelrollout.api.base import Model, Rule
 from modelrollout.api.fields import NO_CONTROLS, DNSLabel, IntOrString
+from modelrollout.api.inference_pool import InferencePoolBackends
 from modelrollout.api.route_parts import HeaderRoute, Mirror, PreviewTraffic
 from modelrollout.api.strategy import (
     BlueGreenStrategy,
@@ -85,8 +86,17 @@ class GatewayAPIRoute(Model):
     http_route: DNSLabel = Field(
         description=(
             "Name of the HTTPRoute. Its rules must have backendRefs to the Services "
-            "<name>-stable and <name>-canary; the operator writes only their weights."
+            "<name>-stable and <name>-canary (or, with inferencePool, to the "
+            "InferencePools of those names); the operator writes only their weights."
         )
+    )
+    inference_pool: InferencePoolBackends | None = Field(
+        default=None,
+        description=(
+            "Route through InferencePools instead of Services: the operator keeps the "
+            "pools <name>-stable and <name>-canary, and moves the weights of the route's "
+            "backendRefs of kind InferencePool."
+        ),
     )
 
 
@@ -204,6 +214,11 @@ class ModelDeploymentSpec(Model):
         default=2, ge=0, le=10, description="Old revisions kept, scaled to zero, for undo."
     )
     paused: bool = Field(default=False, description="Hold the rollout where it is (for GitOps).")
+
+    def inference_pools(self) -> InferencePoolBackends | None:
+        """The InferencePools the route sends traffic through, if it does."""
+        gateway = self.traffic.gateway_api if self.traffic is not None else None
+        return gateway.inference_pool if gateway is not None else None
 
     def shaping(self) -> dict[str, Any]:
         """Everything that shapes the pods, as written in the spec (kept for undo)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import kopf
 
+from modelrollout.api import inference_pool
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.engine.queue import Contender
 from modelrollout.handlers import telemetry
@@ -32,8 +33,9 @@ from modelrollout.workloads.render import LABEL_NAME
 
 Key = tuple[str, str]  # (namespace, name) of a ModelDeployment
 Cache = kopf.Index[Key, dict[str, Any]]  # summaries by the ModelDeployment they belong to
-OURS = {LABEL_NAME: kopf.PRESENT}  # Deployments, Services and their EndpointSlices
+OURS = {LABEL_NAME: kopf.PRESENT}  # Deployments, Services, EndpointSlices, InferencePools
 ROUTES = (gateway_api.GROUP, gateway_api.VERSION, gateway_api.PLURAL)
+POOLS = (inference_pool.GROUP, inference_pool.VERSION, inference_pool.PLURAL)
 
 
 class Wakes:
@@ -91,6 +93,12 @@ async def owned_endpoint_slices(body: kopf.Body, **_: Any) -> dict[Key, dict[str
     return {key: summarize_endpoint_slice(body)} if key else {}
 
 
+@kopf.index(*POOLS, labels=OURS)
+async def owned_pools(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    key = owner_key(body)
+    return {key: summarize_service(body)} if key else {}
+
+
 @kopf.index(*ROUTES)
 async def routes(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
     """Whole routes (without managedFields): the router patches by position in them."""
@@ -117,6 +125,7 @@ def fleet_snapshot(indices: Mapping[str, Any]) -> list[Contender]:
 @kopf.on.event("apps", "v1", "deployments", labels=OURS)
 @kopf.on.event("v1", "services", labels=OURS)
 @kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels=OURS)
+@kopf.on.event(*POOLS, labels=OURS)
 async def owned_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.runtime.wakes.wake(owner_key(body))
 
@@ -144,7 +153,7 @@ async def model_deployment_changed(
 
 
 def snapshot(
-    key: Key, spec: Mapping[str, Any], indices: Mapping[str, Any]
+    key: Key, spec: Mapping[str, Any], indices: Mapping[str, Any], pools_watched: bool
 ) -> tuple[Owned, Mapping[str, Any] | None]:
     """What the caches hold for one ModelDeployment: its owned objects' summaries and the
     route its spec names. Taken on the event loop; the reconcile then reads it in a
@@ -152,11 +161,14 @@ def snapshot(
     deployments: Cache = indices["owned_deployments"]
     services: Cache = indices["owned_services"]
     slices: Cache = indices["owned_endpoint_slices"]
+    pools: Cache = indices["owned_pools"]
     routes: Cache = indices["routes"]
     owned = Owned(
         tuple(deployments.get(key, ())),
         tuple(services.get(key, ())),
         tuple(slices.get(key, ())),
+        tuple(pools.get(key, ())),
+        pools_watched,
     )
     name = gateway_api.route_of(spec)
     found = list(routes.get((key[0], name), ())) if name else []

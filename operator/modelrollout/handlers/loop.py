@@ -59,6 +59,7 @@ class Runtime:
     workers: Workers
     wakes: caches.Wakes
     routes_watched: bool  # HTTPRoutes are served, so the cache has them
+    pools_watched: bool = False  # InferencePools are served, so the cache has ours
     endpoints: EndpointPolicy = OPEN  # where metrics may be queried (--prometheus-allow)
     resync_seconds: float = 300.0
     stall_seconds: float = 60.0  # liveness fails once a reconcile waited this for a thread
@@ -239,7 +240,7 @@ async def drive(
         # kopf swaps in a new body per event and never changes one in place, so the
         # top level is all a snapshot needs to copy.
         current = rt.newest(key, dict(body))
-        owned, route = caches.snapshot(key, current.get("spec") or {}, indices)
+        owned, route = caches.snapshot(key, current.get("spec") or {}, indices, rt.pools_watched)
         # Analysis waits behind the bulkhead (handlers.workers); all else goes straight on.
         measure = queries_metrics(current, datetime.now(UTC))
         status = current.get("status") or {}

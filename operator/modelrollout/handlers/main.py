@@ -21,6 +21,7 @@ import kopf
 from kubernetes import client, config
 
 from modelrollout import __version__
+from modelrollout.api import inference_pool
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.handlers import (
     caches,
@@ -73,12 +74,16 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     runtime.routes_watched = served(
         runtime.api, gateway_api.GROUP, gateway_api.VERSION, gateway_api.PLURAL
     )
+    runtime.pools_watched = served(
+        runtime.api, inference_pool.GROUP, inference_pool.VERSION, inference_pool.PLURAL
+    )
     logger.info(
-        "modelrollout %s starting (%d workers, resync %.0fs, HTTPRoutes %s)",
+        "modelrollout %s starting (%d workers, resync %.0fs, HTTPRoutes %s, InferencePools %s)",
         __version__,
         runtime.workers.size,
         runtime.resync_seconds,
         "watched" if runtime.routes_watched else "not served: read when needed",
+        "watched" if runtime.pools_watched else "not served",
     )
 
 

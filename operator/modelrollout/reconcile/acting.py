@@ -75,7 +75,7 @@ def release_route(adapters: Adapters, body: Mapping[str, Any]) -> str:
     released = RouteState(0, empty_filters=tuple(status.route_empty_filters))
     for _ in range(3):
         router = adapters.router(
-            spec.traffic, namespace, service_name(name, "stable"), service_name(name, "canary")
+            spec, namespace, service_name(name, "stable"), service_name(name, "canary")
         )
         try:
             router.check({})

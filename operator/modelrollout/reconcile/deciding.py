@@ -53,7 +53,7 @@ def reconcile(
         spec = parse_spec(body.get("spec") or {})
         doing = "checking the route"
         router = adapters.router(
-            spec.traffic, namespace, service_name(name, "stable"), service_name(name, "canary")
+            spec, namespace, service_name(name, "stable"), service_name(name, "canary")
         )
         needed = route_features(spec)
         require_features(router, needed)

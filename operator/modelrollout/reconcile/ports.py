@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from modelrollout.api.spec import Analysis, CASource, ModelDeploymentSpec, Traffic
+from modelrollout.api.spec import Analysis, CASource, ModelDeploymentSpec
 from modelrollout.api.status import Measurement, ModelDeploymentStatus
 from modelrollout.api.vocabulary import Reason
 from modelrollout.engine.model import (
@@ -86,8 +86,8 @@ class Adapters:
 
     # (name, namespace, uid) -> workloads
     workloads: Callable[[str, str, str], WorkloadsPort]
-    # (traffic, namespace, stable Service, canary Service) -> router
-    router: Callable[[Traffic | None, str, str, str], Router]
+    # (spec, namespace, stable Service, canary Service) -> router
+    router: Callable[[ModelDeploymentSpec, str, str, str], Router]
     # (analysis, namespace) -> provider; raises InvalidSpec for unusable credentials
     provider: Callable[[Analysis, str], MetricsProvider]
     slots: SlotsPort = NO_LIMITS
@@ -104,8 +104,8 @@ def cluster_adapters(
     querying metrics only where the operator's allow-list (`policy`) lets them go."""
     return Adapters(
         workloads=lambda name, namespace, uid: Workloads(api, name, namespace, uid, owned),
-        router=lambda traffic, namespace, stable, canary: router_for(
-            traffic, api, routes, namespace, stable, canary
+        router=lambda spec, namespace, stable, canary: router_for(
+            spec, api, routes, namespace, stable, canary
         ),
         provider=lambda analysis, namespace: _provider(api, analysis, namespace, policy),
         slots=slots,

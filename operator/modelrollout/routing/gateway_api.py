@@ -28,6 +28,7 @@ from modelrollout.engine.model import RouteFeature, RouteState
 from modelrollout.routing.httproute_patch import (
     MAX_RULES,
     BackendRef,
+    Backends,
     empty_filters,
     find_backend_refs,
     route_patch,
@@ -57,13 +58,12 @@ class GatewayAPIRouter:
         lookup: RouteLookup | None,
         namespace: str,
         route: str,
-        stable: str,
-        canary: str,
+        backends: Backends,
     ) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.lookup = lookup
         self.namespace, self.route = namespace, route
-        self.stable, self.canary = stable, canary
+        self.backends = backends
         self.name = f"HTTPRoute {namespace}/{route}"
         self._checked: Mapping[str, Any] | None = None
 
@@ -90,12 +90,12 @@ class GatewayAPIRouter:
         return route
 
     def _refs(self, route: Mapping[str, Any]) -> list[BackendRef]:
-        refs = find_backend_refs(route, self.stable, self.canary)
+        refs = find_backend_refs(route, self.backends)
         if not refs:
             raise RouteError(
                 Reason.ROUTE_INVALID,
                 f"HTTPRoute {self.namespace}/{self.route} has no rule with backendRefs to both "
-                f"Services {self.stable} and {self.canary}",
+                f"{self.backends.describe()}",
             )
         return refs
 
@@ -103,7 +103,7 @@ class GatewayAPIRouter:
         self._checked = self._read()
         self._refs(self._checked)
         if "headerRoute" in needed:
-            rules = rules_with_header_route(self._checked, self.stable, self.canary)
+            rules = rules_with_header_route(self._checked, self.backends)
             if rules > MAX_RULES:
                 raise RouteError(
                     Reason.INVALID_SPEC,
@@ -114,17 +114,17 @@ class GatewayAPIRouter:
 
     def carries(self, state: RouteState) -> bool:
         route = self._checked or self._read()
-        return not route_patch(route, self.stable, self.canary, state)
+        return not route_patch(route, self.backends, state)
 
     def empty_filter_lists(self) -> tuple[int, ...] | None:
-        return empty_filters(self._checked or self._read(), self.stable, self.canary)
+        return empty_filters(self._checked or self._read(), self.backends)
 
     def apply(self, state: RouteState) -> None:
         # The route check() read; a conflict is never answered by applying again (the
         # decision was made on what we read, and the world moved since).
         route, self._checked = (self._checked or self._read()), None
         self._refs(route)
-        ops = route_patch(route, self.stable, self.canary, state)
+        ops = route_patch(route, self.backends, state)
         if not ops:
             return
         try:
@@ -151,7 +151,7 @@ class GatewayAPIRouter:
                     f"{api_message(exc) or f'{exc.status} {exc.reason}'}",
                 ) from exc
             raise
-        if not route_patch(cast(dict[str, Any], patched), self.stable, self.canary, state):
+        if not route_patch(cast(dict[str, Any], patched), self.backends, state):
             return
         raise RouteError(Reason.ROUTE_INVALID, f"{self.name}: {state.describe()} did not stick")
 

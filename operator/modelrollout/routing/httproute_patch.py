@@ -1,10 +1,11 @@
 """The JSON patch that makes an HTTPRoute carry a RouteState, touching nothing else.
 
-Pure: (the route as read, our Services, the state) -> patch operations; no operations
+Pure: (the route as read, our backends, the state) -> patch operations; no operations
 means the route already carries the state, which is also how a write is verified.
 
-What we write, in Gateway API's own terms, on every rule with backendRefs to both our
-Services (a "weighted rule"):
+Our backends are the two Services, or the two InferencePools of the same names
+(`Backends`). What we write, in Gateway API's own terms, on every rule with backendRefs
+to both of them (a "weighted rule"):
 - the two backendRefs' `weight`;
 - a mirror: one `RequestMirror` filter (`percent`) to the canary Service, appended to
   the rule's filters, replaced in place, and removed when it ends (with the `filters`
@@ -38,26 +39,52 @@ _ROOT_MATCH = {"path": {"type": "PathPrefix", "value": "/"}}  # Gateway API's de
 
 
 @dataclass(frozen=True)
+class Backends:
+    """Our two backends as the route names them: Services (Gateway API's default kind) or
+    InferencePools. A mirror always goes to the canary Service: Gateway API's
+    RequestMirror to an InferencePool is not portable (gateways refuse it), and the
+    canary Service selects the same pods as the canary pool."""
+
+    stable: str
+    canary: str
+    group: str = ""
+    kind: str = "Service"
+    service_port: int | None = None  # the canary Service's, for a mirror beside pools
+
+    def names(self, ref: Mapping[str, Any], namespace: str | None) -> str | None:
+        """The backend `ref` names, if it is one of ours."""
+        ours = (
+            ref.get("name") in (self.stable, self.canary)
+            and ref.get("kind", "Service") == self.kind
+            and ref.get("group", "") == self.group
+            and ref.get("namespace") in (None, namespace)
+        )
+        return str(ref["name"]) if ours else None
+
+    def describe(self) -> str:
+        kind = "Services" if self.kind == "Service" else f"{self.kind}s"
+        return f"{kind} {self.stable} and {self.canary}"
+
+
+@dataclass(frozen=True)
 class BackendRef:
     rule: int
     index: int
-    service: str
+    backend: str
     weight: int
 
 
-def find_backend_refs(route: Mapping[str, Any], stable: str, canary: str) -> list[BackendRef]:
-    """The backendRefs to our Services in every rule that references both of them."""
+def find_backend_refs(route: Mapping[str, Any], backends: Backends) -> list[BackendRef]:
+    """The backendRefs to our backends in every rule that references both of them."""
     found: list[BackendRef] = []
+    namespace = route["metadata"].get("namespace")
     for r, rule in enumerate(route.get("spec", {}).get("rules") or []):
         refs = [
-            BackendRef(r, i, ref["name"], int(ref.get("weight", 1)))
+            BackendRef(r, i, name, int(ref.get("weight", 1)))
             for i, ref in enumerate(rule.get("backendRefs") or [])
-            if ref.get("name") in (stable, canary)
-            and ref.get("kind", "Service") == "Service"
-            and ref.get("group", "") == ""
-            and ref.get("namespace") in (None, route["metadata"].get("namespace"))
+            if (name := backends.names(ref, namespace)) is not None
         ]
-        if {ref.service for ref in refs} == {stable, canary}:
+        if {ref.backend for ref in refs} == {backends.stable, backends.canary}:
             found += refs
     return found
 
@@ -70,31 +97,31 @@ def _ours(canary: str) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(RULE_PREFIX + canary)}-\d+$")
 
 
-def rules_with_header_route(route: Mapping[str, Any], stable: str, canary: str) -> int:
+def rules_with_header_route(route: Mapping[str, Any], backends: Backends) -> int:
     """How many rules the route has while our header route is on it: its rules besides
     ours, and one of ours per weighted rule."""
     rules = route.get("spec", {}).get("rules") or []
-    ours = _ours(canary)
+    ours = _ours(backends.canary)
     theirs = sum(1 for rule in rules if not ours.match(rule.get("name") or ""))
-    return theirs + len({ref.rule for ref in find_backend_refs(route, stable, canary)})
+    return theirs + len({ref.rule for ref in find_backend_refs(route, backends)})
 
 
 def route_patch(
-    route: Mapping[str, Any], stable: str, canary: str, state: RouteState
+    route: Mapping[str, Any], backends: Backends, state: RouteState
 ) -> list[dict[str, Any]]:
     """Operations that make `route` carry `state`; in place first, then removals from
     the highest index down, then appends, so every index stays valid as they apply."""
     rules: list[dict[str, Any]] = route.get("spec", {}).get("rules") or []
-    refs = find_backend_refs(route, stable, canary)
+    refs = find_backend_refs(route, backends)
     weighted = sorted({ref.rule for ref in refs})
-    ops = _weight_ops(refs, stable, state.canary_weight)
+    ops = _weight_ops(refs, backends.stable, state.canary_weight)
     for r in weighted:
-        ops += _mirror_ops(r, rules[r], canary, state.mirror, r in state.empty_filters)
+        ops += _mirror_ops(r, rules[r], backends, state.mirror, r in state.empty_filters)
     wanted: dict[str, dict[str, Any]] = {}
     for n, r in enumerate(weighted if state.header_route else []):
-        name = _header_rule_name(canary, n)
-        wanted[name] = _header_rule(name, rules[r], canary, state)
-    ours = _ours(canary)
+        name = _header_rule_name(backends.canary, n)
+        wanted[name] = _header_rule(name, rules[r], backends, state)
+    ours = _ours(backends.canary)
     removals: list[dict[str, Any]] = []
     for r, rule in enumerate(rules):
         name = rule.get("name") or ""
@@ -112,7 +139,7 @@ def route_patch(
 def _weight_ops(refs: list[BackendRef], stable: str, canary_weight: int) -> list[dict[str, Any]]:
     ops: list[dict[str, Any]] = []
     for ref in refs:
-        weight = 100 - canary_weight if ref.service == stable else canary_weight
+        weight = 100 - canary_weight if ref.backend == stable else canary_weight
         if ref.weight == weight:
             continue
         path = f"/spec/rules/{ref.rule}/backendRefs/{ref.index}/weight"
@@ -120,11 +147,18 @@ def _weight_ops(refs: list[BackendRef], stable: str, canary_weight: int) -> list
     return ops
 
 
-def _canary_ref(rule: Mapping[str, Any], canary: str) -> dict[str, Any]:
-    return next(dict(ref) for ref in rule.get("backendRefs") or [] if ref.get("name") == canary)
+def _canary_ref(rule: Mapping[str, Any], backends: Backends) -> dict[str, Any]:
+    return next(
+        dict(ref)
+        for ref in rule.get("backendRefs") or []
+        if ref.get("name") == backends.canary
+        and ref.get("kind", "Service") == backends.kind
+        and ref.get("group", "") == backends.group
+    )
 
 
 def _is_our_mirror(entry: Mapping[str, Any], canary: str) -> bool:
+    """Our mirror: to the canary Service (named like the canary pool, beside pools)."""
     backend = (entry.get("requestMirror") or {}).get("backendRef") or {}
     return (
         entry.get("type") == "RequestMirror"
@@ -134,31 +168,34 @@ def _is_our_mirror(entry: Mapping[str, Any], canary: str) -> bool:
     )
 
 
-def _mirror_filter(rule: Mapping[str, Any], canary: str, percent: int) -> dict[str, Any]:
-    ref = _canary_ref(rule, canary)
-    backend = {"group": "", "kind": "Service", "name": canary, "port": ref.get("port")}
+def _mirror_filter(rule: Mapping[str, Any], backends: Backends, percent: int) -> dict[str, Any]:
+    ref = _canary_ref(rule, backends)
+    port = ref.get("port") if backends.kind == "Service" else backends.service_port
+    backend = {"group": "", "kind": "Service", "name": backends.canary, "port": port}
     if ref.get("namespace") is not None:
         backend["namespace"] = ref["namespace"]
     return {"type": "RequestMirror", "requestMirror": {"backendRef": backend, "percent": percent}}
 
 
-def empty_filters(route: Mapping[str, Any], stable: str, canary: str) -> tuple[int, ...] | None:
+def empty_filters(route: Mapping[str, Any], backends: Backends) -> tuple[int, ...] | None:
     """The weighted rules whose `filters` is an empty list; None while a mirror of ours
     is on the route (then the owner's shape of those lists cannot be seen)."""
     rules: list[dict[str, Any]] = route.get("spec", {}).get("rules") or []
-    weighted = sorted({ref.rule for ref in find_backend_refs(route, stable, canary)})
+    weighted = sorted({ref.rule for ref in find_backend_refs(route, backends)})
+    canary = backends.canary
     if any(_is_our_mirror(f, canary) for r in weighted for f in rules[r].get("filters") or []):
         return None
     return tuple(r for r in weighted if rules[r].get("filters") == [])
 
 
 def _mirror_ops(
-    r: int, rule: Mapping[str, Any], canary: str, percent: int, owner_empty: bool
+    r: int, rule: Mapping[str, Any], backends: Backends, percent: int, owner_empty: bool
 ) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] | None = rule.get("filters")
     base = f"/spec/rules/{r}/filters"
+    canary = backends.canary
     index = next((i for i, f in enumerate(filters or []) if _is_our_mirror(f, canary)), None)
-    want = _mirror_filter(rule, canary, percent) if percent else None
+    want = _mirror_filter(rule, backends, percent) if percent else None
     if index is None:
         if want is None:
             return []
@@ -176,7 +213,7 @@ def _mirror_ops(
 
 
 def _header_rule(
-    name: str, rule: Mapping[str, Any], canary: str, state: RouteState
+    name: str, rule: Mapping[str, Any], backends: Backends, state: RouteState
 ) -> dict[str, Any]:
     """The weighted rule's matches with our headers added, sent to the canary alone; its
     other filters and timeouts apply as they do to the weighted rule."""
@@ -188,9 +225,9 @@ def _header_rule(
     body: dict[str, Any] = {
         "name": name,
         "matches": matches,
-        "backendRefs": [{**_canary_ref(rule, canary), "weight": 1}],
+        "backendRefs": [{**_canary_ref(rule, backends), "weight": 1}],
     }
-    filters = [f for f in rule.get("filters") or [] if not _is_our_mirror(f, canary)]
+    filters = [f for f in rule.get("filters") or [] if not _is_our_mirror(f, backends.canary)]
     if filters:
         body["filters"] = filters
     if "timeouts" in rule:

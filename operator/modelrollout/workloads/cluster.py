@@ -1,5 +1,5 @@
-"""Deployments and Services in the cluster: apply (server-side), scale, delete; observed
-from the caches (workloads.observed).
+"""Deployments, Services and InferencePools in the cluster: apply (server-side), scale,
+delete; observed from the caches (workloads.observed).
 
 Only what this ModelDeployment controls (by UID) is ever written. A name it needs that
 another object already holds is found before anything is applied (`foreign`), and
@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from modelrollout.api import inference_pool
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.engine.model import RevisionObservation
 from modelrollout.workloads.apply import server_side_apply
@@ -25,6 +26,7 @@ from modelrollout.workloads.render import (
     ANNOTATION_APPLIED,
     deployment_name,
     render_deployment,
+    render_inference_pool,
     render_service,
     service_name,
 )
@@ -44,6 +46,7 @@ class Workloads:
         self.api = api
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
         self.name, self.namespace, self.uid = name, namespace, uid
         self.owned = owned.of(uid)
 
@@ -63,25 +66,47 @@ class Workloads:
                 self.apps.read_namespaced_deployment,
             ),
         ]
+        if spec.inference_pools() is not None:
+            if not self.owned.pools_watched:
+                return (
+                    f"{inference_pool.PLURAL}.{inference_pool.GROUP}/{inference_pool.VERSION} "
+                    "was not served when the operator started: install the Gateway API "
+                    "Inference Extension's InferencePool CRD, then restart the operator"
+                )
+            needed += [
+                (inference_pool.KIND, inference_pool.pool_name(self.name, role), self._read_pool)
+                for role in ("stable", "canary")
+            ]
         ours = self.owned.names()
         for kind, name, read in needed:
-            if name in ours:
+            if (kind, name) in ours:
                 continue
             try:
-                found = read(name, self.namespace)
+                found = self._as_dict(read(name, self.namespace))
             except ApiException as exc:
                 if exc.status == 404:
                     continue
                 raise
-            refs = found.metadata.owner_references or []
-            controller = next((ref for ref in refs if ref.controller), None)
-            if controller is None or controller.uid != self.uid:
+            meta = found.get("metadata") or {}
+            refs = meta.get("ownerReferences") or []
+            controller = next((ref for ref in refs if ref.get("controller")), None)
+            if controller is None or controller.get("uid") != self.uid:
                 return (
                     f"{kind} {self.namespace}/{name} already exists and is not this "
-                    f"ModelDeployment's ({_whose(controller, found.metadata.labels)}): left "
+                    f"ModelDeployment's ({_whose(controller, meta.get('labels'))}): left "
                     "as it is. Remove or rename it, or give the ModelDeployment another name"
                 )
         return None
+
+    def _as_dict(self, found: Any) -> dict[str, Any]:
+        """A typed client's object (a Service) or a custom object, as plain JSON."""
+        plain: dict[str, Any] = self.api.sanitize_for_serialization(found)  # type: ignore[no-untyped-call]
+        return plain
+
+    def _read_pool(self, name: str, namespace: str) -> Any:
+        return self.custom.get_namespaced_custom_object(
+            inference_pool.GROUP, inference_pool.VERSION, namespace, inference_pool.PLURAL, name
+        )
 
     def apply_revision(
         self, spec: ModelDeploymentSpec, replicas: int, observed: RevisionObservation | None
@@ -128,22 +153,33 @@ class Workloads:
                 raise
 
     def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None:
-        """Server-side apply each Service whose observed body differs (an idle decision
-        re-asserts both and writes nothing)."""
-        applied = self.owned.applied_services()
+        """Server-side apply each Service (and InferencePool, when the route sends
+        traffic to pools) whose observed body differs (an idle decision re-asserts them
+        all and writes nothing). A side's pool follows its Service: both select the same
+        revision's pods."""
+        applied = self.owned.applied()
+        pools = f"/apis/{inference_pool.GROUP}/{inference_pool.VERSION}"
         for role, revision in (("stable", stable), ("canary", canary)):
-            body = render_service(self.name, self.namespace, self.uid, spec, role, revision)
-            name, digest = body["metadata"]["name"], _fingerprint(body)
-            if applied.get(name) == digest:
-                continue
-            body["metadata"]["annotations"] = {ANNOTATION_APPLIED: digest}
-            server_side_apply(
-                self.api, f"/api/v1/namespaces/{self.namespace}/services/{name}", body
-            )
+            args = (self.name, self.namespace, self.uid, spec, role, revision)
+            service, pool = render_service(*args), render_inference_pool(*args)
+            self._apply(applied, service, f"/api/v1/namespaces/{self.namespace}/services")
+            if pool is not None:
+                self._apply(
+                    applied, pool, f"{pools}/namespaces/{self.namespace}/{inference_pool.PLURAL}"
+                )
+
+    def _apply(
+        self, applied: dict[tuple[str, str], str | None], body: dict[str, Any], collection: str
+    ) -> None:
+        name, digest = body["metadata"]["name"], _fingerprint(body)
+        if applied.get((body["kind"], name)) == digest:
+            return
+        body["metadata"]["annotations"] = {ANNOTATION_APPLIED: digest}
+        server_side_apply(self.api, f"{collection}/{name}", body)
 
 
-def _whose(controller: Any, labels: dict[str, str] | None) -> str:
+def _whose(controller: dict[str, Any] | None, labels: dict[str, str] | None) -> str:
     if controller is not None:
-        return f"its controller is {controller.kind} {controller.name}"
+        return f"its controller is {controller.get('kind')} {controller.get('name')}"
     managed = (labels or {}).get("app.kubernetes.io/managed-by")
     return f"managed by {managed}, no controller" if managed else "it has no controller"

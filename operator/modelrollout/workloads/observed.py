@@ -66,6 +66,7 @@ def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summarize_service(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A Service or an InferencePool: whose it is and the body last applied to it."""
     meta = body["metadata"]
     return {
         "name": meta["name"],
@@ -93,12 +94,14 @@ def summarize_endpoint_slice(body: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Owned:
-    """Summaries of the Deployments, Services and EndpointSlices labelled as one
-    ModelDeployment's; `of(uid)` keeps those it controls."""
+    """Summaries of the Deployments, Services, EndpointSlices and InferencePools labelled
+    as one ModelDeployment's; `of(uid)` keeps those it controls."""
 
     deployments: tuple[Mapping[str, Any], ...] = ()
     services: tuple[Mapping[str, Any], ...] = ()
     endpoint_slices: tuple[Mapping[str, Any], ...] = ()
+    pools: tuple[Mapping[str, Any], ...] = ()
+    pools_watched: bool = True  # InferencePools were served when the operator started
 
     def of(self, uid: str) -> Owned:
         """Only what the ModelDeployment with this UID controls (its Services' slices
@@ -109,17 +112,24 @@ class Owned:
             tuple(dep for dep in self.deployments if dep["owner"] == uid),
             services,
             tuple(piece for piece in self.endpoint_slices if piece["owner"] in ours),
+            tuple(pool for pool in self.pools if pool["owner"] == uid),
+            self.pools_watched,
         )
 
-    def applied_services(self) -> dict[str, str | None]:
-        """Service name -> the digest of the body last applied to it."""
-        return {svc["name"]: svc["applied"] for svc in self.services}
+    def applied(self) -> dict[tuple[str, str], str | None]:
+        """(kind, name) of each Service and InferencePool -> the digest of the body last
+        applied to it."""
+        return {
+            **{("Service", svc["name"]): svc["applied"] for svc in self.services},
+            **{("InferencePool", pool["name"]): pool["applied"] for pool in self.pools},
+        }
 
     def deployment_uid(self, name: str) -> str | None:
         return next((dep["uid"] for dep in self.deployments if dep["name"] == name), None)
 
-    def names(self) -> set[str]:
-        return {obj["name"] for obj in (*self.deployments, *self.services)}
+    def names(self) -> set[tuple[str, str]]:
+        """(kind, name) of each object (a Service and a pool share a name)."""
+        return {("Deployment", dep["name"]) for dep in self.deployments} | self.applied().keys()
 
 
 def observe_revisions(name: str, owned: Owned) -> dict[str, RevisionObservation]:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from modelrollout.api import inference_pool
 from modelrollout.api.crd import GROUP, KIND, VERSION
 from modelrollout.api.spec import ModelDeploymentSpec
 
@@ -169,5 +170,38 @@ def render_service(
                     "protocol": "TCP",
                 }
             ],
+        },
+    }
+
+
+def render_inference_pool(
+    name: str, namespace: str, uid: str, spec: ModelDeploymentSpec, role: str, revision: str
+) -> dict[str, Any] | None:
+    """The InferencePool of one side, selecting the pods its Service selects (None when
+    the route sends traffic to Services)."""
+    pools = spec.inference_pools()
+    if pools is None:
+        return None
+    picker = getattr(pools.endpoint_pickers, role)
+    return {
+        "apiVersion": f"{inference_pool.GROUP}/{inference_pool.VERSION}",
+        "kind": inference_pool.KIND,
+        "metadata": {
+            "name": inference_pool.pool_name(name, role),
+            "namespace": namespace,
+            "labels": {**_labels(name), LABEL_ROLE: role},
+            "ownerReferences": [owner_reference(name, uid)],
+        },
+        "spec": {
+            "selector": {"matchLabels": {LABEL_NAME: name, LABEL_REVISION: revision}},
+            "targetPorts": [{"number": port} for port in pools.target_ports],
+            "appProtocol": pools.app_protocol,
+            "endpointPickerRef": {
+                "group": "",
+                "kind": "Service",
+                "name": picker.name,
+                "port": {"number": picker.port},
+                "failureMode": pools.failure_mode,
+            },
         },
     }

@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelrollout.engine.model import RouteState
 from modelrollout.routing.gateway_api import GatewayAPIRouter
+from modelrollout.routing.httproute_patch import Backends
 from modelrollout.routing.router import RouteConflict, RouteError
 
 STABLE, CANARY = "m-stable", "m-canary"
@@ -63,7 +64,7 @@ class FakeCustomObjects:
 
 
 def router(fake: FakeCustomObjects) -> GatewayAPIRouter:
-    r = GatewayAPIRouter(client.ApiClient(), None, "ml", "r", STABLE, CANARY)
+    r = GatewayAPIRouter(client.ApiClient(), None, "ml", "r", Backends(STABLE, CANARY))
     r.custom = fake  # type: ignore[assignment]
     return r
 

@@ -11,9 +11,15 @@ import pytest
 
 from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.engine.model import RouteState
-from modelrollout.routing.httproute_patch import empty_filters, find_backend_refs, route_patch
+from modelrollout.routing.httproute_patch import (
+    Backends,
+    empty_filters,
+    find_backend_refs,
+    route_patch,
+)
 
 STABLE, CANARY = "m-stable", "m-canary"
+OURS = Backends(STABLE, CANARY)
 X_CANARY = HeaderMatch(name="X-Canary", value="true")
 COOKIE = HeaderMatch(name="Cookie", type="RegularExpression", value="^(.*;[ \\t]*)?arm=b$")
 
@@ -36,9 +42,9 @@ def weighted(**extra: Any) -> dict[str, Any]:
 
 def carried(r: dict[str, Any], state: RouteState) -> dict[str, Any]:
     """Apply the patch; the result must need no further patch (how writes are verified)."""
-    ops = route_patch(r, STABLE, CANARY, state)
+    ops = route_patch(r, OURS, state)
     out: dict[str, Any] = jsonpatch.apply_patch(r, ops)
-    assert route_patch(out, STABLE, CANARY, state) == []
+    assert route_patch(out, OURS, state) == []
     return out
 
 
@@ -48,8 +54,8 @@ def test_refs_are_found_only_in_rules_that_reference_both_services() -> None:
         {"backendRefs": [{"name": STABLE, "port": 80, "weight": 100}, {"name": CANARY}]},
         {"backendRefs": [{"name": STABLE, "port": 80}]},
     )
-    refs = find_backend_refs(r, STABLE, CANARY)
-    assert [(x.rule, x.index, x.service, x.weight) for x in refs] == [
+    refs = find_backend_refs(r, OURS)
+    assert [(x.rule, x.index, x.backend, x.weight) for x in refs] == [
         (1, 0, STABLE, 100),
         (1, 1, CANARY, 1),  # Gateway API's default weight
     ]
@@ -65,18 +71,18 @@ def test_refs_to_other_kinds_or_namespaces_do_not_count() -> None:
         },
         {"backendRefs": [{"name": STABLE}, {"name": CANARY, "namespace": "elsewhere"}]},
     )
-    assert find_backend_refs(r, STABLE, CANARY) == []
+    assert find_backend_refs(r, OURS) == []
 
 
 def test_weights_alone_are_written_guarded_by_the_rules_as_read() -> None:
     user = route(weighted())
-    ops = route_patch(user, STABLE, CANARY, RouteState(25))
+    ops = route_patch(user, OURS, RouteState(25))
     assert ops == [
         {"op": "test", "path": "/spec/rules", "value": user["spec"]["rules"]},
         {"op": "add", "path": "/spec/rules/0/backendRefs/0/weight", "value": 75},
         {"op": "add", "path": "/spec/rules/0/backendRefs/1/weight", "value": 25},
     ]
-    assert route_patch(user, STABLE, CANARY, RouteState(0)) == []
+    assert route_patch(user, OURS, RouteState(0)) == []
 
 
 def test_a_mirror_is_a_request_mirror_filter_with_percent_and_leaves_no_trace() -> None:
@@ -168,7 +174,7 @@ def test_a_stale_read_fails_the_patch_instead_of_adding_a_second_copy() -> None:
     cached = route(weighted())
     live = carried(cached, BOTH)
     with pytest.raises(jsonpatch.JsonPatchTestFailed):
-        jsonpatch.apply_patch(live, route_patch(cached, STABLE, CANARY, BOTH))
+        jsonpatch.apply_patch(live, route_patch(cached, OURS, BOTH))
 
 
 def test_an_edit_since_the_read_fails_the_patch() -> None:
@@ -176,7 +182,7 @@ def test_an_edit_since_the_read_fails_the_patch() -> None:
     edited = copy.deepcopy(read)
     edited["spec"]["rules"][0]["filters"].insert(0, {"type": "CORS", "cors": {}})
     with pytest.raises(jsonpatch.JsonPatchTestFailed):
-        jsonpatch.apply_patch(edited, route_patch(read, STABLE, CANARY, RouteState(0)))
+        jsonpatch.apply_patch(edited, route_patch(read, OURS, RouteState(0)))
 
 
 @pytest.mark.parametrize(
@@ -188,9 +194,9 @@ def test_a_mirror_leaves_the_owners_filters_exactly_as_they_were(
     rule: dict[str, Any], seen: tuple[int, ...]
 ) -> None:
     owners = route(rule, {"backendRefs": [ref("other")], "filters": []})
-    assert empty_filters(owners, STABLE, CANARY) == seen, "only weighted rules count"
+    assert empty_filters(owners, OURS) == seen, "only weighted rules count"
     mirrored = carried(owners, RouteState(0, mirror=50, empty_filters=seen))
-    assert empty_filters(mirrored, STABLE, CANARY) is None, "the owner's shape is hidden now"
+    assert empty_filters(mirrored, OURS) is None, "the owner's shape is hidden now"
     after = carried(mirrored, RouteState(0, empty_filters=seen))
     assert after == owners
 
@@ -201,3 +207,59 @@ def test_without_the_memory_an_empty_list_would_go_with_our_mirror() -> None:
     mirrored = carried(owners, RouteState(0, mirror=50, empty_filters=(0,)))
     assert mirrored == carried(route(weighted()), RouteState(0, mirror=50))
     assert "filters" not in carried(mirrored, RouteState(0))["spec"]["rules"][0]
+
+
+POOLS = Backends(STABLE, CANARY, "inference.networking.k8s.io", "InferencePool", service_port=8000)
+
+
+def pool_ref(name: str, weight: int = 1) -> dict[str, Any]:
+    return {
+        "group": "inference.networking.k8s.io",
+        "kind": "InferencePool",
+        "name": name,
+        "weight": weight,
+    }
+
+
+def test_pool_backends_weigh_the_pools_and_mirror_to_the_canary_service() -> None:
+    """Beside pools, the weights are the pools' backendRefs' (a Service of the same name
+    in the route is not ours to weigh); a mirror goes to the canary Service at its port,
+    a header route to the canary pool; the end of the state leaves the route as it was."""
+    user = route(
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/v1"}}],
+            "backendRefs": [pool_ref(STABLE, 100), pool_ref(CANARY, 0)],
+        },
+        {"backendRefs": [ref(STABLE, 100), ref(CANARY, 0)]},  # Services: not ours here
+    )
+    assert [(x.rule, x.index) for x in find_backend_refs(user, POOLS)] == [(0, 0), (0, 1)]
+    assert [(x.rule, x.index) for x in find_backend_refs(user, OURS)] == [(1, 0), (1, 1)]
+    state = RouteState(10, mirror=50, header_route=(X_CANARY,))
+    out: dict[str, Any] = jsonpatch.apply_patch(user, route_patch(user, POOLS, state))
+    assert route_patch(out, POOLS, state) == [], "the write verifies"
+    weighted, services, header = out["spec"]["rules"]
+    assert [r["weight"] for r in weighted["backendRefs"]] == [90, 10]
+    assert services == user["spec"]["rules"][1], "the Services' rule is untouched"
+    assert weighted["filters"] == [
+        {
+            "type": "RequestMirror",
+            "requestMirror": {
+                "backendRef": {"group": "", "kind": "Service", "name": CANARY, "port": 8000},
+                "percent": 50,
+            },
+        }
+    ]
+    assert header["backendRefs"] == [{**pool_ref(CANARY), "weight": 1}]
+    assert header["matches"][0]["headers"] == [
+        {"name": "X-Canary", "type": "Exact", "value": "true"}
+    ]
+    released = jsonpatch.apply_patch(out, route_patch(out, POOLS, RouteState(0)))
+    assert released == user, "nothing of ours is left behind"
+
+
+def test_a_route_to_services_carries_nothing_for_pools() -> None:
+    """A route whose rules name our Services, not our pools, has no weighted rule for a
+    ModelDeployment that routes through pools (the router says InvalidSpec)."""
+    user = route(weighted())
+    assert find_backend_refs(user, POOLS) == []
+    assert route_patch(user, POOLS, RouteState(30)) == []

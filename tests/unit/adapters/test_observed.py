@@ -102,6 +102,8 @@ def test_only_what_the_modeldeployment_controls_is_its_own() -> None:
     not_controller = deployment("d", 1, 1, uid="d-d", ownerReferences=[ours(controller=False)])
     service = {"metadata": {"name": "iris-stable", "uid": "s-1", "ownerReferences": [ours()]}}
     fake_service = {"metadata": {"name": "iris-canary", "uid": "s-2"}}
+    pool = {"metadata": {"name": "iris-stable", "uid": "p-1", "ownerReferences": [ours()]}}
+    fake_pool = {"metadata": {"name": "iris-canary", "uid": "p-2"}}
     slices = (
         endpoint_slice("iris-stable", ("iris-a-1", True)),
         endpoint_slice("iris-canary", ("iris-b-1", True)),
@@ -116,10 +118,16 @@ def test_only_what_the_modeldeployment_controls_is_its_own() -> None:
         tuple(summarize_deployment(d) for d in (mine, stranger, old_owner, not_controller)),
         (summarize_service(service), summarize_service(fake_service)),
         tuple(summarize_endpoint_slice(s) for s in slices),
+        (summarize_service(pool), summarize_service(fake_pool)),
     )
     own = everything.of("md-uid")
     assert [d["name"] for d in own.deployments] == ["iris-a"]
-    assert own.names() == {"iris-a", "iris-stable"}
+    # A Service and an InferencePool share a name: each kind is its own.
+    assert own.names() == {
+        ("Deployment", "iris-a"),
+        ("Service", "iris-stable"),
+        ("InferencePool", "iris-stable"),
+    }
     assert own.deployment_uid("iris-a") == "d-a"
     assert own.deployment_uid("iris-b") is None
     assert observe_revisions("iris", own) == {

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 
 from modelrollout.api.spec import ModelDeploymentSpec
-from modelrollout.workloads.render import render_deployment, render_service
+from modelrollout.workloads.render import (
+    render_deployment,
+    render_inference_pool,
+    render_service,
+)
 
 SPEC = ModelDeploymentSpec.model_validate(
     {
@@ -80,3 +84,37 @@ def test_each_revision_records_its_spec_verbatim_for_undo() -> None:
         }
     )
     assert restored.revision() == SPEC.revision()
+
+
+def test_inference_pools_select_what_their_service_selects() -> None:
+    pools = {
+        "targetPorts": [8000, 8001],
+        "endpointPickers": {
+            "stable": {"name": "m-stable-epp"},
+            "canary": {"name": "m-canary-epp", "port": 9100},
+        },
+    }
+    spec = SPEC.model_copy(
+        update={
+            "traffic": SPEC.traffic.model_validate(  # type: ignore[union-attr]
+                {"gatewayAPI": {"httpRoute": "r", "inferencePool": pools}}
+            )
+        }
+    )
+    assert render_inference_pool("m", "ml", "uid-1", SPEC, "stable", "abc") is None
+    for role, picker, port in (("stable", "m-stable-epp", 9002), ("canary", "m-canary-epp", 9100)):
+        pool = render_inference_pool("m", "ml", "uid-1", spec, role, "abc")
+        service = render_service("m", "ml", "uid-1", spec, role, "abc")
+        assert pool is not None
+        assert pool["metadata"]["name"] == service["metadata"]["name"] == f"m-{role}"
+        assert pool["metadata"]["labels"] == service["metadata"]["labels"]
+        assert pool["metadata"]["ownerReferences"] == service["metadata"]["ownerReferences"]
+        assert pool["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+        assert pool["spec"]["targetPorts"] == [{"number": 8000}, {"number": 8001}]
+        assert pool["spec"]["endpointPickerRef"] == {
+            "group": "",
+            "kind": "Service",
+            "name": picker,
+            "port": {"number": port},
+            "failureMode": "FailClose",
+        }
