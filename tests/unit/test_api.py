@@ -256,3 +256,30 @@ def test_inference_pools_take_their_defaults() -> None:
 def test_inference_pools_out_of_range_are_refused(pools: dict[str, Any], complaint: str) -> None:
     with pytest.raises(ValidationError, match=complaint):
         ModelDeploymentSpec.model_validate(_pooled(**pools))
+
+
+def test_server_dependent_names_have_no_crd_default() -> None:
+    """The API server would store the generic name, and a later `server: vllm` could
+    not tell it from one the user wrote: those names are defaulted when read."""
+    root = custom_resource_definition()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    analysis = root["properties"]["spec"]["properties"]["analysis"]["properties"]
+    conventions = analysis["prometheus"]["properties"]["conventions"]["properties"]
+    assert conventions["server"]["default"] == "modelServer"
+    for name in ("requestsTotal", "codeLabel", "timeToFirstTokenSeconds", "queueDepth"):
+        assert "default" not in conventions[name], name
+    assert conventions["predictionsTotal"]["default"] == "model_predictions_total"
+
+
+@pytest.mark.parametrize("kind", ["latency", "timeToFirstToken", "interTokenLatency"])
+def test_a_threshold_belongs_to_every_latency_kind(kind: str) -> None:
+    analysis = _analysis(judge={"checks": [{"kind": kind, "threshold": "200ms"}]})
+    assert analysis["judge"]["checks"][0]["kind"] == kind
+    spec = ModelDeploymentSpec.model_validate(
+        _budgeted({"blueGreen": {}}, 1) | {"analysis": analysis}
+    )
+    assert spec.analysis is not None
+    with pytest.raises(ValidationError, match="threshold belongs to a latency check"):
+        ModelDeploymentSpec.model_validate(
+            _budgeted({"blueGreen": {}}, 1)
+            | {"analysis": _analysis(judge={"checks": [{"kind": "errors", "threshold": "1s"}]})}
+        )

@@ -45,10 +45,12 @@ class Metric(Model):
         ),
     )
     name: DNSLabel = Field(description="Name shown in status, events and the operator's metrics.")
-    template: Literal["errorRate", "latencyP99"] | None = Field(
+    template: Literal["errorRate", "latencyP99", "queueDepth", "kvCacheUsage"] | None = Field(
         default=None,
         description=(
-            "Built-in query: errorRate (share of 5xx responses, 0..1) or latencyP99 (seconds)."
+            "Built-in query: errorRate (share of 5xx responses, 0..1), latencyP99 "
+            "(seconds), or an LLM server's queueDepth (requests waiting) or kvCacheUsage "
+            "(0..1), each the busiest pod's average over the window."
         ),
     )
     query: str | None = Field(

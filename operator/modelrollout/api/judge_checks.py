@@ -12,7 +12,13 @@ from modelrollout.api.base import Model, Rule
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.fields import ZERO, DNSLabel, Duration
 
-CheckKind = Literal["errors", "latency", "predictions", "ratio"]
+CheckKind = Literal[
+    "errors", "latency", "timeToFirstToken", "interTokenLatency", "predictions", "ratio"
+]
+# Latency histograms: a request's (conventions.requestDurationSeconds), an LLM's time to
+# first token and between tokens (their own conventions); all read and judged alike.
+LATENCY_KINDS = ("latency", "timeToFirstToken", "interTokenLatency")
+_LATENCY_CEL = "self.kind in [" + ", ".join(f"'{kind}'" for kind in LATENCY_KINDS) + "]"
 
 MetricName = Annotated[str, Field(max_length=200, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
 LabelName = Annotated[str, Field(max_length=100, pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
@@ -22,7 +28,7 @@ LabelName = Annotated[str, Field(max_length=100, pattern=r"^[a-zA-Z_][a-zA-Z0-9_
 RATE_TOLERANCE = 0.25
 SHARE_TOLERANCE = 0.05
 
-_SHARES_CEL = "(self.kind == 'predictions' || (self.kind == 'latency' && !has(self.threshold)))"
+_SHARES_CEL = f"(self.kind == 'predictions' || ({_LATENCY_CEL} && !has(self.threshold)))"
 
 
 class Check(Model):
@@ -31,9 +37,9 @@ class Check(Model):
 
     __rules__ = (
         Rule(
-            "!has(self.threshold) || self.kind == 'latency'",
-            "threshold belongs to a latency check",
-            lambda check: check.threshold is None or check.kind == "latency",
+            f"!has(self.threshold) || {_LATENCY_CEL}",
+            "threshold belongs to a latency check (latency, timeToFirstToken, interTokenLatency)",
+            lambda check: check.threshold is None or check.kind in LATENCY_KINDS,
         ),
         Rule(
             "!has(self.threshold) || duration(self.threshold) > duration('0s')",
@@ -75,7 +81,9 @@ class Check(Model):
         description=(
             "errors: the share of 5xx answers. latency: with a threshold, the share of "
             "requests slower than it; without one, the whole latency distribution (is the "
-            "canary slower at any bucket boundary?). predictions: the distribution of the "
+            "canary slower at any bucket boundary?). timeToFirstToken and interTokenLatency: "
+            "the same, on an LLM's histograms of the time to its first token and between "
+            "tokens (conventions name them). predictions: the distribution of the "
             "model's outputs, either way (a histogram of scores, or a counter by class). "
             "ratio: any counter over a total (invalid outputs, rejected inputs, clicks)."
         )
@@ -144,7 +152,7 @@ class Check(Model):
 
     def compares_shares(self) -> bool:
         """A distribution check (a share tolerance), rather than a rate check."""
-        return self.kind == "predictions" or (self.kind == "latency" and self.threshold is None)
+        return self.kind == "predictions" or (self.kind in LATENCY_KINDS and self.threshold is None)
 
     def tolerance_value(self) -> float:
         if self.tolerance is not None:

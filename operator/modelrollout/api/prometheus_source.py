@@ -3,7 +3,9 @@ series are called."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
 
 from modelrollout.api.base import Model, Rule
 from modelrollout.api.durations import parse_duration
@@ -39,46 +41,130 @@ class CASource(Model):
     )
 
 
+_METRIC = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+_LABEL = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+# The names each kind of server exports, by field; a name written in the spec wins.
+# vLLM's HTTP counter is prometheus-fastapi-instrumentator's (status grouped as 2xx,
+# 5xx: `5..` matches it); SGLang exports no status code, so its errors are best counted
+# with a ratio check of sglang:num_aborted_requests_total.
+SERVERS: dict[str, dict[str, str]] = {
+    "modelServer": {
+        "requestsTotal": "model_requests_total",
+        "requestDurationSeconds": "model_request_duration_seconds",
+        "codeLabel": "code",
+        "timeToFirstTokenSeconds": "vllm:time_to_first_token_seconds",
+        "interTokenLatencySeconds": "vllm:inter_token_latency_seconds",
+        "queueDepth": "vllm:num_requests_waiting",
+        "kvCacheUsage": "vllm:kv_cache_usage_perc",
+    },
+    "vllm": {
+        "requestsTotal": "http_requests_total",
+        "requestDurationSeconds": "vllm:e2e_request_latency_seconds",
+        "codeLabel": "status",
+        "timeToFirstTokenSeconds": "vllm:time_to_first_token_seconds",
+        "interTokenLatencySeconds": "vllm:inter_token_latency_seconds",
+        "queueDepth": "vllm:num_requests_waiting",
+        "kvCacheUsage": "vllm:kv_cache_usage_perc",
+    },
+    "sglang": {
+        "requestsTotal": "sglang:num_requests_total",
+        "requestDurationSeconds": "sglang:e2e_request_latency_seconds",
+        "codeLabel": "code",
+        "timeToFirstTokenSeconds": "sglang:time_to_first_token_seconds",
+        "interTokenLatencySeconds": "sglang:inter_token_latency_seconds",
+        "queueDepth": "sglang:num_queue_reqs",
+        "kvCacheUsage": "sglang:token_usage",
+    },
+}
+
+
+def _server_default(wire: str, description: str) -> Any:
+    """A name whose default depends on `server`. The CRD gives it no default (the API
+    server would store the generic name and hide the choice of server from us): it is
+    filled in when the spec is read."""
+    named = ", ".join(f"{server}: {names[wire]}" for server, names in SERVERS.items())
+    return Field(
+        default=SERVERS["modelServer"][wire],
+        pattern=_LABEL if wire.endswith("Label") else _METRIC,
+        max_length=200,
+        description=f"{description} Default by server: {named}.",
+        json_schema_extra=lambda schema: schema.pop("default", None),  # type: ignore[arg-type]
+    )
+
+
 class MetricConventions(Model):
     """Names of the series the built-in templates and the judge's checks read. Labels
     expected on every one: `namespace`, `model` (the ModelDeployment name) and `version`
-    (spec.model.version); the request counter also carries the HTTP status code. Export
-    counters at zero for the codes and classes a server knows, so a series exists before
-    its first increment."""
+    (spec.model.version); a server that does not label its series so gets them from
+    scrape relabeling (README: "Labels from the pod"). The request counter also carries
+    the HTTP status code. Export counters at zero for the codes and classes a server
+    knows, so a series exists before its first increment."""
 
-    requests_total: str = Field(
-        default="model_requests_total",
-        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-        description="Counter of requests served.",
+    server: Literal["modelServer", "vllm", "sglang"] = Field(
+        default="modelServer",
+        description=(
+            "Which server's names to default to: modelServer (this project's "
+            "conventions), vllm or sglang. A name written here wins over the server's."
+        ),
     )
-    request_duration_seconds: str = Field(
-        default="model_request_duration_seconds",
-        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-        description="Histogram of request latency in seconds (the _bucket series are queried).",
+    requests_total: str = _server_default("requestsTotal", "Counter of requests served.")
+    request_duration_seconds: str = _server_default(
+        "requestDurationSeconds",
+        "Histogram of request latency in seconds (the _bucket series are queried).",
     )
-    code_label: str = Field(
-        default="code",
-        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
-        description="Label of requests_total holding the HTTP status code; 5xx counts as an error.",
+    code_label: str = _server_default(
+        "codeLabel",
+        "Label of requests_total holding the HTTP status code; 5xx counts as an error.",
+    )
+    time_to_first_token_seconds: str = _server_default(
+        "timeToFirstTokenSeconds",
+        "Histogram of an LLM's time to first token (the timeToFirstToken check).",
+    )
+    inter_token_latency_seconds: str = _server_default(
+        "interTokenLatencySeconds",
+        "Histogram of an LLM's time between output tokens (the interTokenLatency check).",
+    )
+    queue_depth: str = _server_default(
+        "queueDepth", "Gauge of requests waiting (the queueDepth metric template)."
+    )
+    kv_cache_usage: str = _server_default(
+        "kvCacheUsage", "Gauge of KV-cache usage, 0..1 (the kvCacheUsage metric template)."
     )
     predictions_total: str = Field(
         default="model_predictions_total",
-        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        pattern=_METRIC,
         description="Counter of predictions by predicted class (the judge's predictions check).",
     )
     prediction_label: str = Field(
         default="class",
-        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        pattern=_LABEL,
         description="Label of predictions_total holding the predicted class.",
     )
     invalid_outputs_total: str = Field(
         default="model_output_invalid_total",
-        pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+        pattern=_METRIC,
         description=(
             "Counter of answers whose output failed the server's validation (the judge's "
             "ratio check counts it against requests_total unless told otherwise)."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _server_names(cls, data: Any) -> Any:
+        """Fill the names the spec leaves out from its server's (wire or Python names)."""
+        if not isinstance(data, dict):
+            return data
+        server = SERVERS.get(str(data.get("server", "modelServer")))
+        if server is None:
+            return data  # the field's own validation says why
+        fields = {f.alias: name for name, f in cls.model_fields.items() if f.alias}
+        given = {**data}
+        for wire, value in server.items():
+            if wire not in given and fields[wire] not in given:
+                given[wire] = value
+        return given
 
 
 class PrometheusSource(Model):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from modelrollout.api.judge_checks import Check
+from modelrollout.api.judge_checks import LATENCY_KINDS, Check
 from modelrollout.api.judge_status import JudgeCheck
 from modelrollout.engine import sequential, shares
 from modelrollout.engine.sequential import Counts
@@ -81,7 +81,7 @@ def shares_met(check: Check, interval: tuple[float, float] | None) -> bool:
     if interval is None:
         return False
     tolerance = check.tolerance_value()
-    if check.kind == "latency":  # one way: the canary not slower at any boundary
+    if check.kind in LATENCY_KINDS:  # one way: the canary not slower at any boundary
         return interval[0] > -tolerance
     return -tolerance < interval[0] and interval[1] < tolerance
 

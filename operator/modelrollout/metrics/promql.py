@@ -60,6 +60,19 @@ def latency_p99(target: Target, conv: MetricConventions) -> str:
     return f"histogram_quantile(0.99, sum by (le) (rate({buckets}[{window}])))"
 
 
+def _busiest_pod(gauge: str, target: Target) -> str:
+    """A gauge's average over the window on the pod where it is highest."""
+    return f"max(avg_over_time({gauge}{_selector(target)}[{format_duration(target.window)}]))"
+
+
+def queue_depth(target: Target, conv: MetricConventions) -> str:
+    return _busiest_pod(conv.queue_depth, target)
+
+
+def kv_cache_usage(target: Target, conv: MetricConventions) -> str:
+    return _busiest_pod(conv.kv_cache_usage, target)
+
+
 def sample_size(target: Target, conv: MetricConventions) -> str:
     """Requests the revision served in the window: fewer than minSampleSize is Inconclusive."""
     window = format_duration(target.window)
@@ -120,6 +133,8 @@ def judge_sums(plan: LookPlan, namespace: str, model: str) -> str:
 TEMPLATES: dict[str, Callable[[Target, MetricConventions], str]] = {
     "errorRate": error_rate,
     "latencyP99": latency_p99,
+    "queueDepth": queue_depth,
+    "kvCacheUsage": kv_cache_usage,
 }
 
 

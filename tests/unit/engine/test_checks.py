@@ -183,3 +183,46 @@ def test_errors_without_a_bad_series_count_none_and_without_requests_wait() -> N
     assert (got.check.canary_bad, got.check.stable_bad, got.problem) == (0, 2, "")
     missing = look(c, {("canary", "errors", "requests", ""): 4.0})
     assert missing.problem == "no request counts for both versions yet"
+
+
+@pytest.mark.parametrize(
+    ("server", "ttft", "itl"),
+    [
+        ("modelServer", "vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds"),
+        ("vllm", "vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds"),
+        ("sglang", "sglang:time_to_first_token_seconds", "sglang:inter_token_latency_seconds"),
+    ],
+)
+def test_token_latency_checks_read_their_servers_histograms(
+    server: str, ttft: str, itl: str
+) -> None:
+    """timeToFirstToken and interTokenLatency are latency checks on an LLM server's
+    histograms: the server's names unless the check names a series."""
+    conv = MetricConventions.model_validate({"server": server})
+
+    def read(c: Check) -> list[tuple[str, str, tuple[Matcher, ...], str | None]]:
+        return [(r.part, r.metric, r.matchers, r.by) for r in KINDS[c.kind].reads(c, conv)]
+
+    assert read(check("timeToFirstToken")) == [("buckets", f"{ttft}_bucket", (), "le")]
+    assert read(check("interTokenLatency", threshold="50ms")) == [
+        ("requests", f"{itl}_bucket", (Matcher("le", "+Inf"),), None),
+        ("fast", f"{itl}_bucket", (Matcher("le", "0.05", "number"),), None),
+    ]
+    assert read(check("timeToFirstToken", series="ttft_seconds")) == [
+        ("buckets", "ttft_seconds_bucket", (), "le")
+    ]
+    assert check("timeToFirstToken").compares_shares()
+    assert not check("interTokenLatency", threshold="50ms").compares_shares()
+
+
+def test_a_time_to_first_token_twice_stable_is_seen_as_slower() -> None:
+    """The look of a token-latency check is the latency check's: a canary whose share
+    within a boundary falls behind stable's is evidence against it."""
+    c = check("timeToFirstToken")
+    canary = {"0.1": 10.0, "0.25": 40.0, "+Inf": 100.0}
+    stable = {"0.1": 45.0, "0.25": 90.0, "+Inf": 100.0}
+    got = look(c, classes("timeToFirstToken", canary, stable))
+    assert got.problem == ""
+    assert got.check.kind == "timeToFirstToken"
+    assert got.check.buckets == ["0.1", "0.25"]
+    assert got.check.evidence > 100, "35 points fewer first tokens within 100 ms"

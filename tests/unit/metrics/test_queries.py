@@ -10,7 +10,9 @@ from modelrollout.api.spec import MetricConventions
 from modelrollout.metrics.promql import (
     error_rate,
     escape_label_value,
+    kv_cache_usage,
     latency_p99,
+    queue_depth,
     render_custom,
     sample_size,
 )
@@ -86,3 +88,28 @@ def test_custom_query_escapes_values() -> None:
 def test_unknown_variable_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown variable"):
         render_custom("x{{ modle }}", TARGET)
+
+
+def test_llm_gauge_templates_take_the_busiest_pods_average() -> None:
+    vllm = MetricConventions.model_validate({"server": "vllm"})
+    assert queue_depth(TARGET, vllm) == (
+        'max(avg_over_time(vllm:num_requests_waiting{namespace="ml", model="fraud", '
+        'version="2.1.0"}[30s]))'
+    )
+    sglang = MetricConventions.model_validate({"server": "sglang"})
+    assert kv_cache_usage(TARGET, sglang).startswith("max(avg_over_time(sglang:token_usage{")
+    hostile = Target("ml", "fraud", 'x"} or vector(1) #', "abc", timedelta(seconds=30))
+    assert 'version="x\\"} or vector(1) #"' in queue_depth(hostile, vllm)
+
+
+def test_a_server_names_its_series_and_a_written_name_wins() -> None:
+    vllm = MetricConventions.model_validate({"server": "vllm", "codeLabel": "code"})
+    assert (vllm.requests_total, vllm.code_label) == ("http_requests_total", "code")
+    assert vllm.request_duration_seconds == "vllm:e2e_request_latency_seconds"
+    assert 'http_requests_total{namespace="ml", model="fraud", version="2.1.0", code=~"5.."}' in (
+        error_rate(TARGET, vllm)
+    )
+    by_python_name = MetricConventions(server="sglang", requests_total="served_total")
+    assert by_python_name.requests_total == "served_total"
+    assert by_python_name.queue_depth == "sglang:num_queue_reqs"
+    assert MetricConventions().requests_total == "model_requests_total"

@@ -1,8 +1,13 @@
 """latency: with a threshold, the share of requests slower than it (a rate, lower is
 better); without one, the whole distribution from every bucket of the histogram (is the
-canary's share within any boundary lower than stable's, by more than the tolerance?)."""
+canary's share within any boundary lower than stable's, by more than the tolerance?).
+
+timeToFirstToken and interTokenLatency are the same check on an LLM's histograms of the
+time to its first token and between tokens: only the series they default to differs."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from modelrollout.api.judge_checks import Check
 from modelrollout.api.judge_status import JudgeCheck
@@ -12,10 +17,21 @@ from modelrollout.engine.checks.look import Look
 from modelrollout.engine.checks.reads import CANARY, STABLE, Matcher, SeriesRead, Tallies, total
 from modelrollout.engine.sequential import Counts
 
+Reads = Callable[[Check, MetricConventions], tuple[SeriesRead, ...]]
 
-def reads(check: Check, conv: MetricConventions) -> tuple[SeriesRead, ...]:
+
+def reads_of(histogram: Callable[[MetricConventions], str]) -> Reads:
+    """The reads of a latency check whose histogram is `histogram` unless it names one."""
+
+    def reads(check: Check, conv: MetricConventions) -> tuple[SeriesRead, ...]:
+        return _reads(check, check.series or histogram(conv))
+
+    return reads
+
+
+def _reads(check: Check, histogram: str) -> tuple[SeriesRead, ...]:
     name = check.label()
-    bucket = f"{check.series or conv.request_duration_seconds}_bucket"
+    bucket = f"{histogram}_bucket"
     threshold = check.threshold_seconds()
     if threshold is None:
         return (SeriesRead(name, distributions.BUCKETS, bucket, by="le"),)

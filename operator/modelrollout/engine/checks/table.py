@@ -23,7 +23,21 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "errors": Kind(errors.reads, errors.look, errors.describe),
-    "latency": Kind(latency.reads, latency.look, latency.describe),
+    "latency": Kind(
+        latency.reads_of(lambda conv: conv.request_duration_seconds),
+        latency.look,
+        latency.describe,
+    ),
+    "timeToFirstToken": Kind(
+        latency.reads_of(lambda conv: conv.time_to_first_token_seconds),
+        latency.look,
+        latency.describe,
+    ),
+    "interTokenLatency": Kind(
+        latency.reads_of(lambda conv: conv.inter_token_latency_seconds),
+        latency.look,
+        latency.describe,
+    ),
     "predictions": Kind(predictions.reads, predictions.look, predictions.describe),
     "ratio": Kind(ratio.reads, ratio.look, ratio.describe),
 }
