@@ -192,3 +192,38 @@ def test_a_budget_and_a_revision_handing_traffic_back_are_shown() -> None:
     assert "budget: 4 + 1 pods, 5 asked" in text
     assert "returning  2" in text
     assert "25%" in text
+
+
+def test_the_route_its_backends_and_their_weights_are_shown() -> None:
+    pools = {
+        "targetPorts": [8000],
+        "endpointPickers": {"stable": {"name": "llm-s-epp"}, "canary": {"name": "llm-c-epp"}},
+    }
+    body = {
+        "model": {"version": "2"},
+        "template": {},
+        "strategy": {"canary": {"steps": [{"setWeight": 1}]}},
+        "traffic": {"gatewayAPI": {"httpRoute": "chat", "inferencePool": pools}},
+    }
+    status = ModelDeploymentStatus.model_validate(
+        {
+            "phase": "Progressing",
+            "stable": {"version": "1", "revision": "a", "weight": 99},
+            "canary": {"version": "2", "revision": "b", "weight": 1},
+        }
+    )
+
+    def text(spec: ModelDeploymentSpec, st: ModelDeploymentStatus) -> str:
+        console = Console(record=True, width=160)
+        console.print(render("llm", spec, st))
+        return console.export_text()
+
+    pooled = text(ModelDeploymentSpec.model_validate(body), status)
+    assert "route: HTTPRoute chat -> InferencePools llm-stable (99%) and llm-canary (1%)" in pooled
+    assert "pickers llm-s-epp and llm-c-epp" in pooled
+    body["traffic"] = {"gatewayAPI": {"httpRoute": "chat"}}
+    assert "-> Services llm-stable (99%)" in text(ModelDeploymentSpec.model_validate(body), status)
+    body.pop("traffic")
+    body["strategy"] = {"blueGreen": {}}
+    healthy = ModelDeploymentStatus.model_validate({"phase": "Healthy"})
+    assert "route: none" in text(ModelDeploymentSpec.model_validate(body), healthy)

@@ -64,6 +64,24 @@ def _traffic(rev: RevisionStatus) -> str:
     return " ".join(parts)
 
 
+def _route(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Text:
+    """Which route carries the split, to which backends, and what it carries now."""
+    gateway = spec.traffic.gateway_api if spec.traffic is not None else None
+    if gateway is None:
+        return Text("route: none; the stable Service's selector switches")
+    canary = status.canary.weight if status.canary is not None else 0
+    pools = gateway.inference_pool
+    kind = "InferencePools" if pools is not None else "Services"
+    line = (
+        f"route: HTTPRoute {gateway.http_route} -> {kind} {name}-stable ({100 - canary}%) "
+        f"and {name}-canary ({canary}%)"
+    )
+    if pools is not None:
+        pickers = pools.endpoint_pickers
+        line += f"; pickers {pickers.stable.name} and {pickers.canary.name}"
+    return shown(line)
+
+
 def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Group:
     head = Text.assemble(
         (f"{name}  ", "bold"),
@@ -122,7 +140,15 @@ def render(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
         f"{a.inconclusive} inconclusive, {a.errors} errors"
     )
     return Group(
-        head, revisions, *budget, steps, counters, *_judge(spec, status), measurements, conditions
+        head,
+        revisions,
+        _route(name, spec, status),
+        *budget,
+        steps,
+        counters,
+        *_judge(spec, status),
+        measurements,
+        conditions,
     )
 
 
