@@ -7,6 +7,7 @@ Prometheus; the HTTPRoute is the upstream Gateway API CRD.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -337,10 +338,21 @@ def test_characters_beyond_the_bmp_reach_the_deployment(
     assert "spec.replicas" in api_message(refused.value)
 
 
-def test_the_example_in_examples_is_accepted_by_the_api_server(
-    api: client.ApiClient, namespace: str, modelrollout_crd: list[str], gateway_api_crds: list[str]
+@pytest.mark.parametrize(
+    ("example", "name", "replicas"),
+    [(EXAMPLE, "fraud-scorer", 4), (EXAMPLE.with_name("llm-inference-pool.yaml"), "chat", 2)],
+    ids=["fraud-scorer", "llm-inference-pool"],
+)
+def test_the_examples_in_examples_are_accepted_by_the_api_server(
+    api: client.ApiClient,
+    namespace: str,
+    modelrollout_crd: list[str],
+    gateway_api_crds: list[str],
+    example: Path,
+    name: str,
+    replicas: int,
 ) -> None:
-    docs = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d]
+    docs = [d for d in yaml.safe_load_all(example.read_text()) if d]
     custom = client.CustomObjectsApi(api)
     for doc in docs:
         group, version = doc["apiVersion"].split("/")
@@ -348,6 +360,7 @@ def test_the_example_in_examples_is_accepted_by_the_api_server(
         created = custom.create_namespaced_custom_object(
             group, version, namespace, plural, doc, dry_run="All"
         )
-        assert created["metadata"]["name"] == "fraud-scorer"
+        assert created["metadata"]["name"] == name
+        assert not lint_document(doc) or doc["kind"] != "ModelDeployment"
     md = next(d for d in docs if d["kind"] == "ModelDeployment")
-    assert ModelDeploymentSpec.model_validate(md["spec"]).replicas == 4
+    assert ModelDeploymentSpec.model_validate(md["spec"]).replicas == replicas
