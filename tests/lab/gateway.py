@@ -17,7 +17,10 @@ of their backend Services, and turns them into Envoy routes and clusters:
 - header matches (Exact, RegularExpression as RE2) and a method become Envoy header
   matchers, and routes are ordered by Gateway API's precedence (Envoy takes the first
   route that matches): exact paths, then longer prefixes, then a method, then more
-  header matches.
+  header matches;
+- a backendRef of kind InferencePool goes to the pool's cluster, its picker called
+  through ext_proc (lab.pools).
+The translation is lab.envoy_routes (pure).
 
 Only PathPrefix and Exact path matches are supported: enough for the lab.
 """
@@ -33,13 +36,14 @@ from typing import Any
 
 from kubernetes import client
 
+from lab import pools as inference
 from lab.envoy import Envoy
+from lab.envoy_routes import Backends, envoy_routes, no_endpoints
 from lab.kubelet import Endpoint
 from lab.loop import Loop
 
 GW = ("gateway.networking.k8s.io", "v1")
 POLL_SECONDS = 0.1
-SCALE = 1000  # Envoy weights are integers: keep three digits of a split
 
 
 @dataclass(frozen=True)
@@ -51,122 +55,6 @@ class Applied:
     mirrors: dict[str, float] = field(default_factory=dict)  # cluster -> share copied to it
 
 
-Backends = dict[str, dict[str, list[int]]]  # Service -> revision cluster -> ports
-
-
-NO_ENDPOINTS = ".no-endpoints"
-
-
-def _no_endpoints(namespace: str, service: str) -> str:
-    return f"{namespace}.{service}{NO_ENDPOINTS}"
-
-
-def envoy_routes(
-    namespace: str, routes: list[dict[str, Any]], backends: Backends
-) -> tuple[list[dict[str, Any]], dict[str, float], dict[str, float]]:
-    """Envoy virtual hosts for the HTTPRoutes, each cluster's share of the traffic and
-    each cluster's share of mirrored copies (of the traffic of the rules mirroring)."""
-    matched: list[tuple[tuple[int, int, int, int], dict[str, Any]]] = []
-    shares: dict[str, float] = {}
-    mirrors: dict[str, float] = {}
-    for route in routes:
-        for rule in route["spec"].get("rules", []):
-            weights = cluster_weights(namespace, rule.get("backendRefs", []), backends)
-            total = sum(weights.values())
-            if total:
-                clusters = [{"name": n, "weight": w} for n, w in sorted(weights.items()) if w]
-                action: dict[str, Any] = {"route": {"weighted_clusters": {"clusters": clusters}}}
-                policies = _mirror_policies(rule, backends)
-                if policies:
-                    action["route"]["request_mirror_policies"] = policies
-                for policy in policies:
-                    share = policy["runtime_fraction"]["default_value"]["numerator"] / 10_000
-                    mirrors[policy["cluster"]] = mirrors.get(policy["cluster"], 0.0) + share
-                for name, weight in weights.items():
-                    shares[name] = shares.get(name, 0.0) + weight / total
-            else:
-                action = {"direct_response": {"status": 500}}
-            for match in rule.get("matches") or [{}]:
-                matched.append(_envoy_route(match, action))
-    matched.sort(key=lambda pair: pair[0])  # stable: ties keep the routes' order
-    routes_out = [route for _, route in matched]
-    hosts = [{"name": "lab", "domains": ["*"], "routes": routes_out}] if routes_out else []
-    return hosts, shares, mirrors
-
-
-def _envoy_route(
-    match: dict[str, Any], action: dict[str, Any]
-) -> tuple[tuple[int, int, int, int], dict[str, Any]]:
-    """One Gateway API match as an Envoy route, with its precedence (lower sorts first)."""
-    path = match.get("path") or {"type": "PathPrefix", "value": "/"}
-    exact = path.get("type") == "Exact"
-    value = path.get("value", "/")
-    envoy_match: dict[str, Any] = {"path" if exact else "prefix": value}
-    headers = [
-        {
-            "name": h["name"],
-            "string_match": (
-                {"safe_regex": {"regex": h["value"]}}
-                if h.get("type") == "RegularExpression"
-                else {"exact": h["value"]}
-            ),
-        }
-        for h in match.get("headers") or []
-    ]
-    if match.get("method"):
-        headers.append({"name": ":method", "string_match": {"exact": match["method"]}})
-    if headers:
-        envoy_match["headers"] = headers
-    precedence = (
-        0 if exact else 1,
-        -len(value),
-        0 if match.get("method") else 1,
-        -len(match.get("headers") or []),
-    )
-    return precedence, {"match": envoy_match, **action}
-
-
-def _mirror_policies(rule: dict[str, Any], backends: Backends) -> list[dict[str, Any]]:
-    """A rule's RequestMirror filters, to the revision clusters of the mirrored Service
-    (split by their ready endpoints, as backendRefs are); none while it has no endpoint."""
-    policies = []
-    for entry in rule.get("filters") or []:
-        if entry.get("type") != "RequestMirror":
-            continue
-        mirror = entry["requestMirror"]
-        percent = mirror.get("percent", 100)
-        revisions = backends.get(mirror["backendRef"]["name"], {})
-        endpoints = sum(len(ports) for ports in revisions.values())
-        for cluster, ports in sorted(revisions.items()):
-            numerator = percent * 100 * len(ports) // endpoints
-            policies.append(
-                {
-                    "cluster": cluster,
-                    "runtime_fraction": {
-                        "default_value": {"numerator": numerator, "denominator": "TEN_THOUSAND"}
-                    },
-                }
-            )
-    return policies
-
-
-def cluster_weights(
-    namespace: str, refs: list[dict[str, Any]], backends: Backends
-) -> dict[str, int]:
-    """Each backendRef's weight, split over the revisions its Service selects."""
-    weights: dict[str, int] = defaultdict(int)
-    for ref in refs:
-        weight = int(ref.get("weight", 1)) * SCALE
-        revisions = backends.get(ref["name"], {})
-        endpoints = sum(len(ports) for ports in revisions.values())
-        if not endpoints:
-            weights[_no_endpoints(namespace, ref["name"])] += weight
-            continue
-        for cluster, ports in revisions.items():
-            weights[cluster] += weight * len(ports) // endpoints
-    return dict(weights)
-
-
 class LabGateway:
     def __init__(
         self,
@@ -174,7 +62,11 @@ class LabGateway:
         namespace: str,
         envoy: Envoy,
         endpoints: Callable[[], list[Endpoint]],
+        pickers: dict[str, int] | None = None,
     ) -> None:
+        """`pickers`: the lab's endpoint pickers (their Service name -> gRPC port);
+        without them, InferencePools are not read."""
+        self.pickers = pickers
         self.custom = client.CustomObjectsApi(api)
         self.discovery = client.DiscoveryV1Api(api)
         self.namespace, self.envoy, self.endpoints = namespace, envoy, endpoints
@@ -220,6 +112,11 @@ class LabGateway:
         routes = self._routes()
         ready = {e.uid: e for e in self.endpoints() if e.ready}
         backends = self._backends(ready)
+        pools = (
+            inference.read_pools(self.custom, self.namespace, list(ready.values()), self.pickers)
+            if self.pickers is not None
+            else {}
+        )
         with self._lock:  # revision_counts() reads the names from another thread
             for cluster in {e.cluster for e in ready.values()}:
                 self._clusters.setdefault(cluster, [])
@@ -227,8 +124,15 @@ class LabGateway:
                 ports = {p for service in backends.values() for p in service.get(cluster, [])}
                 self._clusters[cluster] = sorted(ports)
             clusters = dict(self._clusters)
-        clusters.update({_no_endpoints(self.namespace, svc): [] for svc in self._services(routes)})
-        virtual_hosts, shares, mirrors = envoy_routes(self.namespace, routes, backends)
+        clusters.update({no_endpoints(self.namespace, svc): [] for svc in self._services(routes)})
+        clusters.update({pool.cluster: sorted(pool.endpoints) for pool in pools.values()})
+        labels = {
+            pool.cluster: {
+                port: {inference.DESTINATION: key} for port, key in pool.endpoints.items()
+            }
+            for pool in pools.values()
+        }
+        virtual_hosts, shares, mirrors = envoy_routes(self.namespace, routes, backends, pools)
         # Make before break: endpoints are added first (a route never sends to a cluster
         # lacking them), routes second, and endpoints removed last (a route still sending
         # to a cluster keeps its endpoints until the new route is in place).
@@ -240,13 +144,13 @@ class LabGateway:
             }
             with self._lock:  # a port leaves `_serving` only once Envoy dropped it
                 self._serving |= {p for ports in both.values() for p in ports}
-            self.envoy.apply_endpoints(both)
+            self.envoy.apply_endpoints(both, labels)
         if virtual_hosts != self._applied_routes:
             self.envoy.apply_routes(virtual_hosts)
             self._applied_routes = virtual_hosts
             self.history.append(Applied(time.time(), shares, mirrors))
         if clusters != self._applied_clusters:
-            self.envoy.apply_endpoints(clusters)
+            self.envoy.apply_endpoints(clusters, labels)
             self._applied_clusters = clusters
             with self._lock:
                 self._serving = {p for ports in clusters.values() for p in ports}

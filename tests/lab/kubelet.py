@@ -2,8 +2,12 @@
 
 The simulated nodes (kwok) run no containers. Pods labelled `lab.modelrollout.io/kubelet`
 are left alone by kwok (see hack/kwok/stages.yaml) and run here instead: one
-`python -m model_server` process per pod, with the container's env (values and
-downward-API fieldRefs), probed on its readiness path. As a kubelet does, it reports
+`python -m model_server` process per pod (`lab.llm_server`, the stand-in vLLM, for a
+pod labelled `llm`), with the container's env (values and downward-API fieldRefs),
+probed on its readiness path. A model server labels its own metrics and is scraped as
+a file target; an LLM server does not, and is written as Kubernetes service discovery
+would give it (`__meta_kubernetes_*` labels from the pod) for the lab's Prometheus to
+relabel (lab.llm_lab.scrape_job). As a kubelet does, it reports
 the pod Running, then Ready once the probe passes, and restarts a process that dies
 (counting restarts in the pod status). Before a deleted pod's process is stopped, the
 gateway must have stopped sending it traffic (the `drained` check), so scale-down
@@ -30,9 +34,11 @@ from lab.artifact import SOURCE
 from lab.loop import Loop
 from testenv.ports import free_port
 from testenv.procs import Process, ProcessDied, wait_until
-from testenv.prometheus import LocalPrometheus
+from testenv.prometheus import LocalPrometheus, write_target
 
 LABEL = "lab.modelrollout.io/kubelet"
+LLM = "llm"  # LABEL's value on a pod of the stand-in vLLM
+TESTS = Path(__file__).resolve().parents[1]
 REVISION_LABEL = "modelrollout.io/revision"
 NAME_LABEL = "modelrollout.io/name"
 VERSION_ANNOTATION = "modelrollout.io/version"
@@ -51,12 +57,20 @@ class Endpoint:
     cluster: str  # the gateway's Envoy cluster of this revision: "<namespace>.<name>-<revision>"
     version: str
     port: int
+    labels: dict[str, str] = field(default_factory=dict)  # the pod's
     ready: bool = False
     pids: list[int] = field(default_factory=list)  # one per start of its process
 
     @property
     def restarts(self) -> int:
         return max(len(self.pids) - 1, 0)
+
+    @property
+    def ip(self) -> str:
+        """The pod's IP as the cluster knows it: EndpointSlices refuse loopback
+        addresses, so one made from the port stands in (the gateway finds the process
+        by the pod's UID, or by this address)."""
+        return f"10.250.{self.port // 256}.{self.port % 256}"
 
 
 def _now() -> str:
@@ -79,6 +93,21 @@ def _env(pod: Any, container: Any) -> dict[str, str]:
     return env
 
 
+def discovered(pod: Any) -> dict[str, str]:
+    """The labels Prometheus's Kubernetes discovery (role: pod) gives a pod's target."""
+
+    def name(key: str) -> str:
+        return "".join(c if c.isalnum() else "_" for c in key)
+
+    meta = pod.metadata
+    found = {"__meta_kubernetes_namespace": meta.namespace, "__meta_kubernetes_pod_name": meta.name}
+    found |= {f"__meta_kubernetes_pod_label_{name(k)}": v for k, v in (meta.labels or {}).items()}
+    annotations = meta.annotations or {}
+    return found | {
+        f"__meta_kubernetes_pod_annotation_{name(k)}": v for k, v in annotations.items()
+    }
+
+
 def _readiness_path(container: Any) -> str:
     probe = container.readiness_probe
     if probe is not None and probe.http_get is not None and probe.http_get.path:
@@ -96,8 +125,10 @@ class PodRunner:
         artifact: Path,
         prometheus: LocalPrometheus,
         log_dir: Path,
+        targets: Path | None = None,
     ) -> None:
-        self.core, self.prometheus = core, prometheus
+        """`targets`: where an LLM server's discovered target goes (lab.llm_lab)."""
+        self.core, self.prometheus, self.targets = core, prometheus, targets
         self.namespace, self.name = pod.metadata.namespace, pod.metadata.name
         container = pod.spec.containers[0]
         self.container = container.name
@@ -109,10 +140,14 @@ class PodRunner:
             cluster=f"{self.namespace}.{labels.get(NAME_LABEL)}-{labels.get(REVISION_LABEL)}",
             version=(pod.metadata.annotations or {}).get(VERSION_ANNOTATION, ""),
             port=free_port(),
+            labels=dict(labels),
         )
+        self.llm = labels.get(LABEL) == LLM
+        self.discovered = discovered(pod)
+        self.program = "lab.llm_server" if self.llm else "model_server"
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(SOURCE),
+            "PYTHONPATH": str(TESTS if self.llm else SOURCE),
             "MODEL_PATH": str(artifact),
             **_env(pod, container),
             "HOST": "127.0.0.1",
@@ -151,8 +186,8 @@ class PodRunner:
 
     def _launch(self) -> None:
         self.process = Process(
-            f"model-server {self.name}",
-            [sys.executable, "-m", "model_server"],
+            f"{self.program} {self.name}",
+            [sys.executable, "-m", self.program],
             self.log_path,
             env=self.env,
         )
@@ -173,17 +208,19 @@ class PodRunner:
         if self._stopping.is_set():
             return
         # Scraped before it is Ready, so the analysis sees its first requests.
-        self.prometheus.add_target(self.target, f"127.0.0.1:{self.endpoint.port}")
+        address = f"127.0.0.1:{self.endpoint.port}"
+        if self.llm and self.targets is not None:  # discovered, for Prometheus to relabel
+            write_target(self.targets / f"{self.target}.json", address, self.discovered)
+            self.prometheus.wait_scraped(address)
+        else:
+            self.prometheus.add_target(self.target, address)
         self.endpoint.ready = True
         self._report(ready=True)
         log.info("pod %s: ready on port %d", self.name, self.endpoint.port)
 
     def _report(self, *, ready: bool) -> None:
         now, flag = _now(), "True" if ready else "False"
-        # EndpointSlices refuse loopback addresses: a pod IP made from the port stands in
-        # (the gateway finds the process by the endpoint's pod UID, not by this address).
-        port = self.endpoint.port
-        ip = f"10.250.{port // 256}.{port % 256}"
+        ip = self.endpoint.ip
         status = {
             "phase": "Running",
             "podIP": ip,
@@ -223,6 +260,8 @@ class PodRunner:
         if self.process is not None:
             self.process.stop()
         self.prometheus.remove_target(self.target)
+        if self.targets is not None:
+            (self.targets / f"{self.target}.json").unlink(missing_ok=True)
 
 
 class LabKubelet:
@@ -238,6 +277,7 @@ class LabKubelet:
         self.namespace, self.prometheus = namespace, prometheus
         self.artifact, self.log_dir = artifact, log_dir
         self.drained: Callable[[int], bool] = lambda port: True
+        self.discovered: Path | None = None  # LLM servers' targets, for Prometheus
         self.runners: dict[str, PodRunner] = {}
         self.finished: list[Endpoint] = []  # pods stopped, kept for the record
         self._lock = threading.Lock()
@@ -266,7 +306,14 @@ class LabKubelet:
         with self._lock:
             for uid, pod in live.items():
                 if uid not in self.runners:
-                    runner = PodRunner(self.core, pod, self.artifact, self.prometheus, self.log_dir)
+                    runner = PodRunner(
+                        self.core,
+                        pod,
+                        self.artifact,
+                        self.prometheus,
+                        self.log_dir,
+                        self.discovered,
+                    )
                     self.runners[uid] = runner
                     runner.start()
             for uid, runner in self.runners.items():

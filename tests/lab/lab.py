@@ -10,7 +10,8 @@ from kubernetes import client
 
 from lab.artifact import ensure_model
 from lab.envoy import Envoy
-from lab.gateway import NO_ENDPOINTS, LabGateway
+from lab.envoy_routes import NO_ENDPOINTS
+from lab.gateway import LabGateway
 from lab.kubelet import LABEL, LabKubelet
 from lab.load import LoadGenerator
 from modelrollout.api.crd import GROUP, PLURAL, VERSION

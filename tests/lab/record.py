@@ -63,17 +63,19 @@ def play(
     lab: Lab,
     name: str,
     version: str,
-    load: LoadGenerator,
+    load: LoadGenerator | None,
     faults: dict[str, str] | None = None,
     *,
+    patch: dict[str, Any] | None = None,
     timeout: float = 600,
     settle: Callable[[RolloutRecord], bool] = lambda _: True,
     on_poll: Callable[[RolloutRecord, dict[str, Any]], None] = lambda *_: None,
 ) -> RolloutRecord:
-    """Start a rollout of `version`, wait for its decision and then for `settle`."""
+    """Start a rollout of `version` (the model server's, or `patch`), wait for its
+    decision and then for `settle`; `load`'s answers meanwhile are the record's."""
     record = RolloutRecord(version, time.time())
     lab.custom.patch_namespaced_custom_object(
-        GROUP, VERSION, lab.namespace, PLURAL, name, version_patch(version, faults)
+        GROUP, VERSION, lab.namespace, PLURAL, name, patch or version_patch(version, faults)
     )
 
     def poll() -> bool:
@@ -104,7 +106,7 @@ def play(
     applied = [a for a in lab.gateway.history if record.started <= a.at <= ended]
     record.shares = [(a.at, a.shares.get(record.cluster, 0.0)) for a in applied]
     record.mirrors = [(a.at, a.mirrors.get(record.cluster, 0.0)) for a in applied]
-    record.outcomes = load.between(record.started, ended)
+    record.outcomes = load.between(record.started, ended) if load is not None else []
     return record
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from testenv.binaries import ensure_kubernetes, prometheus_adapter
+from testenv.binaries import endpoint_picker, ensure_kubernetes, prometheus_adapter
 from testenv.crds import MODELROLLOUT_CRD, apply_crds, upstream_crds
 from testenv.environment import Environment, read_state, stop_recorded, write_state
 from testenv.helm import ensure_helm
@@ -19,6 +19,7 @@ def main() -> int:
     if command == "build":
         ensure_kubernetes()
         prometheus_adapter()
+        endpoint_picker()
     elif command == "helm":
         print(ensure_helm())
     elif command == "up":

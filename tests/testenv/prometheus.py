@@ -19,6 +19,13 @@ from testenv.procs import Process, wait_until
 SCRAPE_INTERVAL = "1s"
 
 
+def write_target(path: Path, address: str, labels: dict[str, str]) -> None:
+    """A file_sd target file, written atomically: Prometheus never reads half a file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([{"targets": [address], "labels": labels}]))
+    tmp.rename(path)
+
+
 class LocalPrometheus:
     def __init__(self, workdir: Path, binary: Path, *, detach: bool = False) -> None:
         self.workdir = workdir
@@ -27,6 +34,7 @@ class LocalPrometheus:
         self.port = 0
         self.process: Process | None = None
         self.targets_dir = workdir / "targets"
+        self.jobs: dict[str, dict[str, object]] = {}  # scrape jobs besides the file targets
 
     @property
     def url(self) -> str:
@@ -39,25 +47,12 @@ class LocalPrometheus:
             shutil.rmtree(self.workdir)
         self.targets_dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
-        config = {
-            "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
-            "scrape_configs": [
-                {
-                    "job_name": "test-targets",
-                    "scrape_timeout": SCRAPE_INTERVAL,
-                    "file_sd_configs": [
-                        {"files": [str(self.targets_dir / "*.json")], "refresh_interval": "1s"}
-                    ],
-                }
-            ],
-        }
-        config_path = self.workdir / "prometheus.yml"
-        config_path.write_text(yaml.safe_dump(config))
         self.process = Process(
             "prometheus",
             [
                 str(self.binary),
-                f"--config.file={config_path}",
+                f"--config.file={self._write_config()}",
+                "--web.enable-lifecycle",  # /-/reload, for add_job
                 f"--storage.tsdb.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--storage.tsdb.retention.time=1d",
@@ -78,12 +73,45 @@ class LocalPrometheus:
         if self.process is not None:
             self.process.stop()
 
+    def _write_config(self) -> Path:
+        files = {"files": [str(self.targets_dir / "*.json")], "refresh_interval": "1s"}
+        config = {
+            "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+            "scrape_configs": [
+                {
+                    "job_name": "test-targets",
+                    "scrape_timeout": SCRAPE_INTERVAL,
+                    "file_sd_configs": [files],
+                },
+                *self.jobs.values(),
+            ],
+        }
+        path = self.workdir / "prometheus.yml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def add_job(self, job: dict[str, object]) -> None:
+        """A scrape job of its own (Kubernetes service discovery, say), from now on."""
+        self.jobs[str(job["job_name"])] = {"scrape_timeout": SCRAPE_INTERVAL, **job}
+        self._reload()
+
+    def remove_job(self, name: str) -> None:
+        if self.jobs.pop(name, None) is not None:
+            self._reload()
+
+    def _reload(self) -> None:
+        self._write_config()
+        answer = requests.post(f"{self.url}/-/reload", timeout=30)
+        if answer.status_code != 200:
+            raise RuntimeError(f"Prometheus refused its new configuration: {answer.text[:500]}")
+
     def add_target(self, name: str, address: str, labels: dict[str, str] | None = None) -> None:
         """Scrape `address` (host:port) from now on; returns once Prometheus reports it up."""
-        path = self.targets_dir / f"{name}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([{"targets": [address], "labels": labels or {}}]))
-        tmp.rename(path)  # atomic, so Prometheus never reads half a file
+        write_target(self.targets_dir / f"{name}.json", address, labels or {})
+        self.wait_scraped(address)
+
+    def wait_scraped(self, address: str) -> None:
+        """Returns once Prometheus reports the target at `address` up."""
         wait_until(
             lambda: self._target_health(address) == "up",
             timeout=30,

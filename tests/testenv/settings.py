@@ -12,6 +12,7 @@ KUBERNETES_VERSION = "v1.36.3"
 KWOK_VERSION = "v0.8.0"
 ETCD_VERSION = "v3.6.16"
 PROMETHEUS_ADAPTER_VERSION = "v0.12.0"
+INFERENCE_EXTENSION_VERSION = "v1.6.2"  # the lab's endpoint picker (hack/lwepp)
 
 CACHE_DIR = Path(os.environ.get("MODELROLLOUT_CACHE", REPO_ROOT / ".cache"))
 BIN_DIR = (

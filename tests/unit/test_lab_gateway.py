@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.gateway import SCALE, cluster_weights, envoy_routes
+from lab.envoy_routes import SCALE, cluster_weights, envoy_routes
 
 NS = "ml"
 STABLE, CANARY = "ml.iris-aaa", "ml.iris-bbb"

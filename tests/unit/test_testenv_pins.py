@@ -14,6 +14,12 @@ PINS = [
     ("kwok", "sigs.k8s.io/kwok", settings.KWOK_VERSION),
     ("etcd", "go.etcd.io/etcd/server/v3", settings.ETCD_VERSION),
     ("prometheus-adapter", "sigs.k8s.io/prometheus-adapter", settings.PROMETHEUS_ADAPTER_VERSION),
+    (
+        "lwepp",
+        "sigs.k8s.io/gateway-api-inference-extension",
+        settings.INFERENCE_EXTENSION_VERSION,
+    ),
+    ("crds", "sigs.k8s.io/gateway-api-inference-extension", settings.INFERENCE_EXTENSION_VERSION),
 ]
 
 
