@@ -89,6 +89,7 @@ bench: build-cluster ## benchmarks (about 75 minutes); figures go to tests/bench
 	$(PY) tests/bench/judge_lab.py --runs 5 --good-runs 10
 	$(PY) tests/bench/shares_simulation.py --runs 2000
 	$(PY) tests/bench/predictions_lab.py
+	$(PY) tests/bench/llm_lab.py --rates 5 20 --good 3
 	$(PY) tests/bench/rollouts.py --runs 3 --intervals 10s,30s
 	$(PY) tests/bench/detection.py --runs 5 --interval 10s
 	$(PY) tests/bench/scale.py --sizes 100,1000

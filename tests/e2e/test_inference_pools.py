@@ -225,3 +225,33 @@ def test_a_pool_of_our_name_that_is_not_ours_is_never_taken_over(
         == (made["metadata"]["resourceVersion"])
     )
     assert client.AppsV1Api(api).list_namespaced_deployment(s.namespace).items == []
+
+
+def test_a_blue_green_switch_through_pools(s: Scenario) -> None:
+    """The preview judged on mirrored copies (to the canary Service), then all traffic
+    switched at once between the pools, and the stable pool left on the new pods."""
+    users = create_route(s, pool_route())["spec"]
+    strategy = {
+        "blueGreen": {
+            "previewTraffic": {"mirror": {"percent": 100}},
+            "autoPromotionAfter": "2s",
+            "scaleDownDelay": "5s",
+        }
+    }
+    s.create("1.0.0", traffic=ROUTED, strategy=strategy)
+    s.wait_healthy("1.0.0")
+    s.traffic("2.0.0", GOOD)
+    s.set_version("2.0.0")
+    preview = canary_revision(s, "2.0.0")
+    pods = s.wait_status(
+        lambda st: (st.get("canary") or {}).get("readyReplicas") == 2, "the preview full size"
+    )
+    assert pods["canary"]["revision"] == preview
+    wait_until(lambda: selected_revision(s, "canary") == preview, timeout=30, what="preview pool")
+    before = s.pods(preview)
+    s.wait_healthy("2.0.0")
+    wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
+    assert selected_revision(s, "stable") == preview
+    assert set(before) <= set(s.pods(preview)), "the switch restarted nothing"
+    assert s.recorder is not None
+    assert s.recorder.weights == [0, 100, 0], "all traffic switched at once, then back to stable"

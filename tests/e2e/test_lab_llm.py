@@ -7,7 +7,7 @@ series, and a load of streamed completions that records what a client sees.
 - a version whose time to first token is twice stable's is rolled back by the judge, on
   mirrored copies, before any user is answered by it;
 - one with 1 token in 20 twice as slow is promoted (within the default tolerance);
-- a good version is promoted with no failed or cut stream;
+- a good version that takes 5 s to load is promoted with no failed or cut stream;
 - the time to first token the clients saw agrees with what the judge read.
 """
 
@@ -45,6 +45,7 @@ CHECKS = [{"kind": "errors"}, {"kind": "timeToFirstToken"}, {"kind": "interToken
 TTFT_EVIDENCE = re.compile(
     r"timeToFirstToken \(.*?evidence ([\d.e+]+)x \(rollback at ([\d.e+]+)x\)"
 )
+SLOW_TO_LOAD = {"LLM_START_SECONDS": "5"}  # /health answers 503 until then
 SLOW_FIRST_TOKEN = {"LLM_FAULT_TTFT_FACTOR": "2"}
 ONE_IN_TWENTY = {"LLM_FAULT_SLOW_TOKEN_SHARE": "0.05", "LLM_FAULT_SLOW_TOKEN_FACTOR": "2"}
 
@@ -88,7 +89,7 @@ def test_llm_versions_are_judged_on_time_to_first_token_through_pools(
             NAME,
             "2.0.0",
             None,
-            patch=llm_patch("2.0.0"),
+            patch=llm_patch("2.0.0", SLOW_TO_LOAD),
             settle=settled_after(lab, "2.0.0", "1.0.0"),
             on_poll=keep_judge,
         )

@@ -17,7 +17,6 @@ fails no request.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import logging
 import os
 import sys
@@ -32,6 +31,7 @@ from kubernetes import client
 
 from lab.artifact import SOURCE
 from lab.loop import Loop
+from lab.pod_spec import container_env, discovered, readiness_path, utc_now
 from testenv.ports import free_port
 from testenv.procs import Process, ProcessDied, wait_until
 from testenv.prometheus import LocalPrometheus, write_target
@@ -73,48 +73,6 @@ class Endpoint:
         return f"10.250.{self.port // 256}.{self.port % 256}"
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _env(pod: Any, container: Any) -> dict[str, str]:
-    """The container's env as a kubelet resolves it (values and metadata fieldRefs)."""
-    fields = {
-        "metadata.name": pod.metadata.name,
-        "metadata.namespace": pod.metadata.namespace,
-        "metadata.uid": pod.metadata.uid,
-    }
-    env: dict[str, str] = {}
-    for var in container.env or []:
-        if var.value is not None:
-            env[var.name] = var.value
-        elif var.value_from is not None and var.value_from.field_ref is not None:
-            env[var.name] = fields.get(var.value_from.field_ref.field_path, "")
-    return env
-
-
-def discovered(pod: Any) -> dict[str, str]:
-    """The labels Prometheus's Kubernetes discovery (role: pod) gives a pod's target."""
-
-    def name(key: str) -> str:
-        return "".join(c if c.isalnum() else "_" for c in key)
-
-    meta = pod.metadata
-    found = {"__meta_kubernetes_namespace": meta.namespace, "__meta_kubernetes_pod_name": meta.name}
-    found |= {f"__meta_kubernetes_pod_label_{name(k)}": v for k, v in (meta.labels or {}).items()}
-    annotations = meta.annotations or {}
-    return found | {
-        f"__meta_kubernetes_pod_annotation_{name(k)}": v for k, v in annotations.items()
-    }
-
-
-def _readiness_path(container: Any) -> str:
-    probe = container.readiness_probe
-    if probe is not None and probe.http_get is not None and probe.http_get.path:
-        return str(probe.http_get.path)
-    return "/ready"
-
-
 class PodRunner:
     """The process of one pod, from start to a drained stop."""
 
@@ -132,7 +90,7 @@ class PodRunner:
         self.namespace, self.name = pod.metadata.namespace, pod.metadata.name
         container = pod.spec.containers[0]
         self.container = container.name
-        self.probe_path = _readiness_path(container)
+        self.probe_path = readiness_path(container)
         labels = pod.metadata.labels or {}
         self.endpoint = Endpoint(
             uid=pod.metadata.uid,
@@ -149,7 +107,7 @@ class PodRunner:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PYTHONPATH": str(TESTS if self.llm else SOURCE),
             "MODEL_PATH": str(artifact),
-            **_env(pod, container),
+            **container_env(pod, container),
             "HOST": "127.0.0.1",
             "PORT": str(self.endpoint.port),
         }
@@ -219,7 +177,7 @@ class PodRunner:
         log.info("pod %s: ready on port %d", self.name, self.endpoint.port)
 
     def _report(self, *, ready: bool) -> None:
-        now, flag = _now(), "True" if ready else "False"
+        now, flag = utc_now(), "True" if ready else "False"
         ip = self.endpoint.ip
         status = {
             "phase": "Running",

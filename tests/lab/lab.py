@@ -4,7 +4,7 @@ and the ModelDeployments it can run."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from kubernetes import client
 
@@ -88,7 +88,7 @@ class Lab:
         self.gateway.stop()
         self.envoy.stop()
 
-    def __enter__(self) -> Lab:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

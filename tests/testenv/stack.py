@@ -1,5 +1,6 @@
 """Everything a rollout needs, for scripts (the demo, the benchmarks): a control plane,
-Prometheus, the Gateway API and ModelDeployment CRDs, and the operator as a process."""
+Prometheus, the Gateway API, InferencePool and ModelDeployment CRDs, and the operator
+as a process."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
     try:
         endpoints = environment.start()
         api = api_client_for(endpoints.kubeconfig)
-        apply_crds(api, [*upstream_crds("gateway-api"), MODELROLLOUT_CRD])
+        upstream = [*upstream_crds("gateway-api"), *upstream_crds("inference-extension")]
+        apply_crds(api, [*upstream, MODELROLLOUT_CRD])  # before the operator: it watches them
         operator = OperatorProcess(endpoints.kubeconfig, workdir / "operator")
         operator.start()
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from lab.envoy_routes import SCALE, cluster_weights, envoy_routes
+from lab.pools import EXT_PROC, GROUP, KIND, NO_PICKER, Pool
 
 NS = "ml"
 STABLE, CANARY = "ml.iris-aaa", "ml.iris-bbb"
@@ -155,3 +156,41 @@ def test_precedence_exact_then_longer_prefix_then_method() -> None:
         {"prefix": "/v1"},
         {"prefix": "/"},
     ]
+
+
+def test_pools_are_weighed_each_with_its_picker_called_through_ext_proc() -> None:
+    """A route split between two pools: each weighted cluster turns the picker filter
+    on with its own pool's picker (and failure mode); a pool with no ready pod answers
+    as a Service without endpoints does."""
+    pools = {
+        "chat-stable": Pool(
+            "ml.chat-stable.pool", "lab.epp.ml.s-epp", False, {7: "10.250.0.7:8000"}
+        ),
+        "chat-canary": Pool("ml.chat-canary.pool", None, True, {9: "10.250.0.9:8000"}),
+    }
+    refs = [
+        {"group": GROUP, "kind": KIND, "name": "chat-stable", "weight": 90},
+        {"group": GROUP, "kind": KIND, "name": "chat-canary", "weight": 10},
+    ]
+    routes = [{"metadata": {"name": "chat"}, "spec": {"rules": [{"backendRefs": refs}]}}]
+    hosts, shares, _ = envoy_routes(NS, routes, {}, pools)
+    clusters = hosts[0]["routes"][0]["route"]["weighted_clusters"]["clusters"]
+    assert [(c["name"], c["weight"]) for c in clusters] == [
+        ("ml.chat-canary.pool", 10 * SCALE),
+        ("ml.chat-stable.pool", 90 * SCALE),
+    ]
+    per_cluster = [c["typed_per_filter_config"][EXT_PROC]["config"]["overrides"] for c in clusters]
+    assert per_cluster[1]["grpc_service"]["envoy_grpc"]["cluster_name"] == "lab.epp.ml.s-epp"
+    assert per_cluster[1]["failure_mode_allow"] is False
+    assert per_cluster[0]["grpc_service"]["envoy_grpc"]["cluster_name"] == NO_PICKER
+    assert per_cluster[0]["failure_mode_allow"] is True
+    assert shares == {"ml.chat-stable.pool": 0.9, "ml.chat-canary.pool": 0.1}
+    empty = {**pools, "chat-canary": Pool("ml.chat-canary.pool", None, True, {})}
+    assert cluster_weights(NS, refs, {}, empty) == {
+        "ml.chat-stable.pool": 90 * SCALE,
+        "ml.chat-canary.no-endpoints": 10 * SCALE,
+    }
+    # A Service of the same name is not the pool.
+    assert cluster_weights(NS, [{"name": "chat-stable", "weight": 1}], {}, pools) == {
+        "ml.chat-stable.no-endpoints": SCALE
+    }
