@@ -110,6 +110,12 @@ def one_rate(stack: Any, rps: float, good: int, workdir: Path) -> list[dict[str,
                         "user_weight_reached": max((w for _, _, w in record.steps), default=0),
                         "streams": len(streams),
                         "failed_or_cut": sum(not s.ok for s in streams),
+                        # each: seconds after the spec change, status, tokens, ended
+                        "failures": [
+                            (round(s.sent - record.started, 1), s.status, s.tokens, s.done)
+                            for s in streams
+                            if not s.ok
+                        ],
                         "reason": record.reason[:400],
                     }
                 )

@@ -136,7 +136,7 @@ def cluster_weights(
         weight = int(ref.get("weight", 1)) * SCALE
         if inference.is_pool(ref):
             pool = (pools or {}).get(ref["name"])
-            if pool is not None and pool.endpoints:
+            if pool is not None and pool.selects:
                 weights[pool.cluster] += weight
             else:
                 weights[no_endpoints(namespace, ref["name"])] += weight

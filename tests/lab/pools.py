@@ -1,10 +1,13 @@
 """LAB-ONLY: InferencePools in the stand-in gateway, as an Envoy-based Gateway API
 implementation of the Inference Extension wires them:
 
-- a backendRef of kind InferencePool goes to one Envoy cluster per pool, holding the
-  ready pods the pool selects; each endpoint is labelled (metadata `envoy.lb`) with
-  the `podIP:targetPort` the picker names it by, and the cluster load-balances by that
-  label (a subset load balancer), so Envoy sends a request to the pod the picker chose;
+- a backendRef of kind InferencePool goes to one Envoy cluster per pool; each endpoint
+  is labelled (metadata `envoy.lb`) with the `podIP:targetPort` the picker names it by,
+  and the cluster load-balances by that label (a subset load balancer), so Envoy sends
+  a request to the pod the picker chose. As with the original-destination cluster an
+  Envoy-based gateway uses, any ready pod the picker names is reachable, whether or not
+  the gateway has yet seen the pool select it (the picker's watch and the gateway's
+  reads do not change at the same instant: a promotion re-points a pool's selector);
 - the pool's endpoint picker (its `endpointPickerRef` Service, found among the lab's
   picker processes) is called through Envoy's `ext_proc` filter for requests routed to
   that pool: the filter is off by default and turned on, with the picker's gRPC
@@ -47,7 +50,8 @@ class Pool:
     cluster: str  # Envoy's cluster of the pool's pods
     picker: str | None  # Envoy's cluster of its picker; None: no such picker running
     fail_open: bool
-    endpoints: dict[int, str]  # 127.0.0.1 port -> podIP:targetPort
+    endpoints: dict[int, str]  # every ready pod: 127.0.0.1 port -> podIP:targetPort
+    selects: bool  # the pool selects a ready pod (else: as a Service without endpoints)
 
 
 def pool_cluster(namespace: str, pool: str) -> str:
@@ -78,11 +82,10 @@ def read_pools(
             cluster=pool_cluster(namespace, name),
             picker=picker_cluster(namespace, ref["name"]) if ref.get("name") in pickers else None,
             fail_open=ref.get("failureMode") == "FailOpen",
-            endpoints={
-                e.port: f"{e.ip}:{target}"
-                for e in ready
-                if selector and all(e.labels.get(k) == v for k, v in selector.items())
-            },
+            endpoints={e.port: f"{e.ip}:{target}" for e in ready},
+            selects=any(
+                selector and all(e.labels.get(k) == v for k, v in selector.items()) for e in ready
+            ),
         )
     return pools
 

@@ -158,15 +158,16 @@ def test_precedence_exact_then_longer_prefix_then_method() -> None:
     ]
 
 
+READY = {7: "10.250.0.7:8000", 9: "10.250.0.9:8000"}
+
+
 def test_pools_are_weighed_each_with_its_picker_called_through_ext_proc() -> None:
     """A route split between two pools: each weighted cluster turns the picker filter
-    on with its own pool's picker (and failure mode); a pool with no ready pod answers
-    as a Service without endpoints does."""
+    on with its own pool's picker (and failure mode); a pool that selects no ready pod
+    answers as a Service without endpoints does."""
     pools = {
-        "chat-stable": Pool(
-            "ml.chat-stable.pool", "lab.epp.ml.s-epp", False, {7: "10.250.0.7:8000"}
-        ),
-        "chat-canary": Pool("ml.chat-canary.pool", None, True, {9: "10.250.0.9:8000"}),
+        "chat-stable": Pool("ml.chat-stable.pool", "lab.epp.ml.s-epp", False, READY, True),
+        "chat-canary": Pool("ml.chat-canary.pool", None, True, READY, True),
     }
     refs = [
         {"group": GROUP, "kind": KIND, "name": "chat-stable", "weight": 90},
@@ -185,7 +186,7 @@ def test_pools_are_weighed_each_with_its_picker_called_through_ext_proc() -> Non
     assert per_cluster[0]["grpc_service"]["envoy_grpc"]["cluster_name"] == NO_PICKER
     assert per_cluster[0]["failure_mode_allow"] is True
     assert shares == {"ml.chat-stable.pool": 0.9, "ml.chat-canary.pool": 0.1}
-    empty = {**pools, "chat-canary": Pool("ml.chat-canary.pool", None, True, {})}
+    empty = {**pools, "chat-canary": Pool("ml.chat-canary.pool", None, True, READY, False)}
     assert cluster_weights(NS, refs, {}, empty) == {
         "ml.chat-stable.pool": 90 * SCALE,
         "ml.chat-canary.no-endpoints": 10 * SCALE,
