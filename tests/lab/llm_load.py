@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from lab.open_loop import open_loop
+
 TIMEOUT_SECONDS = 30.0
 
 
@@ -73,21 +75,7 @@ class StreamingLoad:
             return [s for s in self.streams if start <= s.sent < end]
 
     async def _main(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
-        connector = aiohttp.TCPConnector(limit=500)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            pending: set[asyncio.Task[None]] = set()
-            started, sent = time.monotonic(), 0
-            while not self._stopping.is_set():
-                delay = started + sent / self.rps - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                task = asyncio.create_task(self._one(session, sent))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                sent += 1
-            if pending:
-                await asyncio.wait(pending)
+        await open_loop(self.rps, self._stopping, TIMEOUT_SECONDS, self._one)
 
     async def _one(self, session: aiohttp.ClientSession, n: int) -> None:
         stream = await self._stream(session, n)

@@ -26,6 +26,8 @@ from typing import Any
 import aiohttp
 from sklearn.datasets import load_iris
 
+from lab.open_loop import open_loop
+
 TIMEOUT_SECONDS = 5.0
 MALFORMED = ([51.0, 3.5, 1.4, 0.2], [5.1, 3.5])  # out of range; too short
 
@@ -94,32 +96,19 @@ class LoadGenerator:
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
-        connector = aiohttp.TCPConnector(limit=500)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            pending: set[asyncio.Task[None]] = set()
-            started, sent = time.monotonic(), 0
-            while not self._stopping.is_set():
-                due = started + sent / self.rps
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                # Every request where the running count of tagged (or malformed) ones
-                # steps up: spread evenly.
-                tagged = int((sent + 1) * self.share) > int(sent * self.share)
-                bad = int((sent + 1) * self.malformed) > int(sent * self.malformed)
-                says = int((sent + 1) * self.feedback) > int(sent * self.feedback)
-                row, expected = (MALFORMED[sent % 2], "") if bad else ROWS[sent % len(ROWS)]
-                headers = {**(self.headers if tagged else {})}
-                if says and expected:
-                    headers["X-Expected-Label"] = expected
-                body = {"instances": [row]}
-                task = asyncio.create_task(self._one(session, body, headers, tagged, expected, bad))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                sent += 1
-            if pending:
-                await asyncio.wait(pending)
+        await open_loop(self.rps, self._stopping, TIMEOUT_SECONDS, self._send)
+
+    async def _send(self, session: aiohttp.ClientSession, sent: int) -> None:
+        # Every request where the running count of tagged (or malformed) ones steps up:
+        # spread evenly.
+        tagged = int((sent + 1) * self.share) > int(sent * self.share)
+        bad = int((sent + 1) * self.malformed) > int(sent * self.malformed)
+        says = int((sent + 1) * self.feedback) > int(sent * self.feedback)
+        row, expected = (MALFORMED[sent % 2], "") if bad else ROWS[sent % len(ROWS)]
+        headers = {**(self.headers if tagged else {})}
+        if says and expected:
+            headers["X-Expected-Label"] = expected
+        await self._one(session, {"instances": [row]}, headers, tagged, expected, bad)
 
     async def _one(
         self,
