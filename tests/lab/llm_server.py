@@ -205,9 +205,7 @@ class Server:
                 if stream:
                     return await self._stream(request, tokens, started, headers)
                 text = "".join([piece async for piece in self._generate(tokens, started)])
-                return web.json_response(
-                    self._chunk(text, "length", "text_completion"), headers=headers
-                )
+                return web.json_response(self._chunk(text, "length"), headers=headers)
             finally:
                 self.running -= 1
                 self.metrics.set_load(self.running, self.waiting)
@@ -242,13 +240,11 @@ class Server:
             yield f" tok{n}"
         self.metrics.success.labels(self.metrics.served, "length").inc()
 
-    def _chunk(
-        self, text: str, finish: str | None, kind: str = "text_completion"
-    ) -> dict[str, Any]:
+    def _chunk(self, text: str, finish: str | None) -> dict[str, Any]:
         choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
         return {
             "id": f"cmpl-{uuid.uuid4().hex[:12]}",
-            "object": kind,
+            "object": "text_completion",
             "created": int(time.time()),
             "model": self.metrics.served,
             "choices": [choice],
@@ -277,14 +273,9 @@ async def serve(server: Server, host: str, port: int) -> None:
 def main() -> int:
     env = os.environ
     behaviour = Behaviour.from_env(env)
-    served = env.get("MODEL_NAME", "llm")
-    server_args = (behaviour, env.get("MODEL_VERSION", "0"), served)
+    version, served = env.get("MODEL_VERSION", "0"), env.get("MODEL_NAME", "llm")
     host, port = env.get("HOST", "127.0.0.1"), int(env.get("PORT", "8000"))
-
-    async def run() -> None:
-        await serve(Server(*server_args), host, port)
-
-    asyncio.run(run())
+    asyncio.run(serve(Server(behaviour, version, served), host, port))
     return 0
 
 
