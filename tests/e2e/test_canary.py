@@ -18,8 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelrollout.api.spec import ModelDeploymentSpec
+from modelrollout.api_answers import api_message
 from modelrollout.cli.lint import lint_document
-from modelrollout.routing.gateway_api import api_message
 from modelrollout.workloads.apply import server_side_apply
 from testenv import settings
 from testenv.exporter import Traffic

@@ -92,7 +92,9 @@ def test_acting_stops_at_the_first_refused_write_without_a_reconcile_error() -> 
 
 
 def test_a_fenced_turn_is_tried_again_within_a_second() -> None:
-    rt = Runtime(client.ApiClient(), ThreadPoolExecutor(1), Wakes(), routes_watched=True)
+    rt = Runtime(
+        client.ApiClient(), ThreadPoolExecutor(1), Wakes(), routes_served=frozenset({"httproutes"})
+    )
     status = ModelDeploymentStatus()
     turn = Turn(Result(status, status, []), written=False, fenced=True)
     assert _delay(rt, turn, failures=0) == 1.0

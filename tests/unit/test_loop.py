@@ -14,6 +14,7 @@ from modelrollout.handlers.caches import Wakes
 from modelrollout.handlers.loop import Runtime, Turn, _delay
 from modelrollout.handlers.workers import Workers
 from modelrollout.reconcile import Result
+from modelrollout.routing.router import RouteKind
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def rt() -> Runtime:
         api=client.ApiClient(),
         workers=Workers.sized(1),
         wakes=Wakes(),
-        routes_watched=True,
+        routes_served=frozenset({"httproutes"}),
         resync_seconds=300,
         invalid_recheck_seconds=30,
     )
@@ -52,26 +53,30 @@ def test_a_later_change_by_someone_else_wins_over_what_we_wrote(rt: Runtime) -> 
 
 
 def test_wakes_reach_running_loops_and_the_users_of_a_route() -> None:
+    routes = RouteKind("gateway.networking.k8s.io", "v1", "httproutes")
+    other_kind = RouteKind("networking.istio.io", "v1", "virtualservices")
+
     async def scenario() -> None:
         wakes = Wakes()
         a, b = wakes.event(("ml", "a")), wakes.event(("ml", "b"))
         wakes.wake(("ml", "nobody"))  # no loop: nothing to do
         wakes.wake(None)
-        wakes.uses_route(("ml", "a"), "shared")
-        wakes.uses_route(("ml", "b"), "shared")
-        wakes.wake_route_users(("ml", "shared"))
+        wakes.uses_route(("ml", "a"), (routes, "shared"))
+        wakes.uses_route(("ml", "b"), (routes, "shared"))
+        wakes.wake_route_users(("ml", "httproutes", "shared"))
         assert a.is_set()
         assert b.is_set()
         a.clear(), b.clear()
-        wakes.uses_route(("ml", "b"), "own")  # b's spec now names another route
-        wakes.wake_route_users(("ml", "shared"))
+        wakes.uses_route(("ml", "b"), (routes, "own"))  # b's spec now names another route
+        wakes.wake_route_users(("ml", "httproutes", "shared"))
         assert a.is_set()
         assert not b.is_set()
         a.clear()
-        wakes.wake_route_users(("other", "shared"))  # same name, other namespace
+        wakes.wake_route_users(("other", "httproutes", "shared"))  # other namespace
+        wakes.wake_route_users(("ml", other_kind.plural, "shared"))  # same name, other kind
         assert not a.is_set()
         wakes.forget(("ml", "a"))
-        wakes.wake_route_users(("ml", "shared"))
+        wakes.wake_route_users(("ml", "httproutes", "shared"))
         wakes.wake(("ml", "a"))
         assert not a.is_set(), "a deleted ModelDeployment's loop is not woken"
 

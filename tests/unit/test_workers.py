@@ -135,7 +135,12 @@ def test_the_liveness_probe_fails_once_a_reconcile_waited_too_long() -> None:
     from modelrollout.handlers.main import workers_progress
 
     workers = Workers(1, per_namespace=1, reserve=0)
-    runtime = Runtime(api=client.ApiClient(), workers=workers, wakes=Wakes(), routes_watched=True)
+    runtime = Runtime(
+        api=client.ApiClient(),
+        workers=workers,
+        wakes=Wakes(),
+        routes_served=frozenset({"httproutes"}),
+    )
     runtime.stall_seconds = 0.2
     memo = kopf.Memo(runtime=runtime)
     release = threading.Event()

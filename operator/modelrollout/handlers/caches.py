@@ -21,7 +21,8 @@ from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.engine.queue import Contender
 from modelrollout.handlers import telemetry
 from modelrollout.handlers.rollout_slots import contender
-from modelrollout.routing import gateway_api
+from modelrollout.routing import registry
+from modelrollout.routing.router import RouteKind, RouteLookup
 from modelrollout.workloads.observed import (
     Owned,
     owner_key,
@@ -34,7 +35,7 @@ from modelrollout.workloads.render import LABEL_NAME
 Key = tuple[str, str]  # (namespace, name) of a ModelDeployment
 Cache = kopf.Index[Key, dict[str, Any]]  # summaries by the ModelDeployment they belong to
 OURS = {LABEL_NAME: kopf.PRESENT}  # Deployments, Services, EndpointSlices, InferencePools
-ROUTES = (gateway_api.GROUP, gateway_api.VERSION, gateway_api.PLURAL)
+RouteKey = tuple[str, str, str]  # (namespace, plural, name) of a route
 POOLS = (inference_pool.GROUP, inference_pool.VERSION, inference_pool.PLURAL)
 
 
@@ -43,8 +44,8 @@ class Wakes:
 
     def __init__(self) -> None:
         self._events: dict[Key, asyncio.Event] = {}
-        self._route_users: dict[Key, set[Key]] = defaultdict(set)
-        self._route_of: dict[Key, Key] = {}
+        self._route_users: dict[RouteKey, set[Key]] = defaultdict(set)
+        self._route_of: dict[Key, RouteKey] = {}
 
     def event(self, key: Key) -> asyncio.Event:
         return self._events.setdefault(key, asyncio.Event())
@@ -53,15 +54,16 @@ class Wakes:
         if key is not None and key in self._events:
             self._events[key].set()
 
-    def uses_route(self, key: Key, route: str | None) -> None:
+    def uses_route(self, key: Key, route: tuple[RouteKind, str] | None) -> None:
         old = self._route_of.pop(key, None)
         if old is not None:
             self._route_users[old].discard(key)
         if route is not None:
-            self._route_of[key] = (key[0], route)
-            self._route_users[(key[0], route)].add(key)
+            kind, name = route
+            self._route_of[key] = (key[0], kind.plural, name)
+            self._route_users[self._route_of[key]].add(key)
 
-    def wake_route_users(self, route: Key) -> None:
+    def wake_route_users(self, route: RouteKey) -> None:
         for key in self._route_users.get(route, ()):
             self.wake(key)
 
@@ -99,12 +101,28 @@ async def owned_pools(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
     return {key: summarize_service(body)} if key else {}
 
 
-@kopf.index(*ROUTES)
+def routes_index(kind: RouteKind) -> str:
+    return f"routes_{kind.plural}"
+
+
 async def routes(body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
     """Whole routes (without managedFields): the router patches by position in them."""
     route = {k: v for k, v in body.items() if k != "metadata"}
     route["metadata"] = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
     return {_key(body): route}
+
+
+async def route_changed(
+    body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any
+) -> None:
+    namespace, name = _key(body)
+    memo.runtime.wakes.wake_route_users((namespace, resource.plural, name))
+
+
+# Every kind of route a router writes to (routing.registry): an index and a wake-up each.
+for _kind in registry.route_kinds():
+    kopf.index(*_kind, id=routes_index(_kind))(routes)
+    kopf.on.event(*_kind, id=f"route_changed_{_kind.plural}")(route_changed)
 
 
 FLEET = "fleet"
@@ -130,11 +148,6 @@ async def owned_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.runtime.wakes.wake(owner_key(body))
 
 
-@kopf.on.event(*ROUTES)
-async def route_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.runtime.wakes.wake_route_users(_key(body))
-
-
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def model_deployment_changed(
     event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any
@@ -145,7 +158,7 @@ async def model_deployment_changed(
         telemetry.forget(*key)
         freed = slots.forget(key)
     else:
-        wakes.uses_route(key, gateway_api.route_of(body.get("spec") or {}))
+        wakes.uses_route(key, registry.route_of(body.get("spec") or {}))
         wakes.wake(key)
         freed = slots.seen(contender(body)) if slots.limits.any() else []
     for waiting in freed:  # a slot is free: the line moves
@@ -153,16 +166,20 @@ async def model_deployment_changed(
 
 
 def snapshot(
-    key: Key, spec: Mapping[str, Any], indices: Mapping[str, Any], pools_watched: bool
-) -> tuple[Owned, Mapping[str, Any] | None]:
+    key: Key,
+    spec: Mapping[str, Any],
+    indices: Mapping[str, Any],
+    pools_watched: bool,
+    routes_served: frozenset[str],
+) -> tuple[Owned, RouteLookup | None]:
     """What the caches hold for one ModelDeployment: its owned objects' summaries and the
-    route its spec names. Taken on the event loop; the reconcile then reads it in a
-    worker thread while the indices keep changing."""
+    route its spec names (a lookup; None when that kind of route is not watched: the
+    router reads the API server). Taken on the event loop; the reconcile then reads it
+    in a worker thread while the indices keep changing."""
     deployments: Cache = indices["owned_deployments"]
     services: Cache = indices["owned_services"]
     slices: Cache = indices["owned_endpoint_slices"]
     pools: Cache = indices["owned_pools"]
-    routes: Cache = indices["routes"]
     owned = Owned(
         tuple(deployments.get(key, ())),
         tuple(services.get(key, ())),
@@ -170,6 +187,11 @@ def snapshot(
         tuple(pools.get(key, ())),
         pools_watched,
     )
-    name = gateway_api.route_of(spec)
-    found = list(routes.get((key[0], name), ())) if name else []
-    return owned, (found[0] if found else None)
+    named = registry.route_of(spec)
+    if named is None or named[0].plural not in routes_served:
+        return owned, None
+    kind, name = named
+    cache: Cache = indices[routes_index(kind)]
+    found = list(cache.get((key[0], name), ()))
+    route = found[0] if found else None
+    return owned, lambda _namespace, _name: route

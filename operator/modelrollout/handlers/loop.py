@@ -44,6 +44,7 @@ from modelrollout.reconcile import (
     reconcile,
     release_route,
 )
+from modelrollout.routing.router import RouteLookup
 from modelrollout.workloads.observed import Owned
 
 logger = logging.getLogger("modelrollout")
@@ -58,7 +59,8 @@ class Runtime:
     api: client.ApiClient
     workers: Workers
     wakes: caches.Wakes
-    routes_watched: bool  # HTTPRoutes are served, so the cache has them
+    # Route kinds (plurals) served at startup, so the caches have them (routing.registry)
+    routes_served: frozenset[str] = frozenset()
     pools_watched: bool = False  # InferencePools are served, so the cache has ours
     endpoints: EndpointPolicy = OPEN  # where metrics may be queried (--prometheus-allow)
     resync_seconds: float = 300.0
@@ -117,14 +119,13 @@ def _work(
     key: caches.Key,
     body: dict[str, Any],
     owned: Owned,
-    route: Any,
+    routes: RouteLookup | None,
     measure: bool,
     fleet: list[Contender],
 ) -> Turn:
     """In a worker thread: decide, record, then act (reconcile's docstring says why in
     this order)."""
     started, now = time.monotonic(), datetime.now(UTC)
-    routes = (lambda _ns, _name: route) if rt.routes_watched else None
     try:
         adapters = cluster_adapters(rt.api, owned, routes, rt.endpoints, rt.slots.view(fleet))
         result = reconcile(adapters, body, now, measure)
@@ -240,14 +241,15 @@ async def drive(
         # kopf swaps in a new body per event and never changes one in place, so the
         # top level is all a snapshot needs to copy.
         current = rt.newest(key, dict(body))
-        owned, route = caches.snapshot(key, current.get("spec") or {}, indices, rt.pools_watched)
+        spec = current.get("spec") or {}
+        owned, routes = caches.snapshot(key, spec, indices, rt.pools_watched, rt.routes_served)
         # Analysis waits behind the bulkhead (handlers.workers); all else goes straight on.
         measure = queries_metrics(current, datetime.now(UTC))
         status = current.get("status") or {}
         may_start = rt.slots.limits.any() and not (status.get("canary") or status.get("returning"))
         fleet = caches.fleet_snapshot(indices) if may_start else []
         turn = await rt.workers.run(
-            key[0] if measure else None, _work, rt, key, current, owned, route, measure, fleet
+            key[0] if measure else None, _work, rt, key, current, owned, routes, measure, fleet
         )
         failures = failures + 1 if turn.failed else 0
         await _sleep(wake, stopped, _delay(rt, turn, failures))

@@ -36,7 +36,7 @@ from modelrollout.handlers.fencing import Fence, FencedApiClient, Standalone
 from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_liveness
 from modelrollout.handlers.workers import Workers
 from modelrollout.metrics import endpoints
-from modelrollout.routing import gateway_api
+from modelrollout.routing import registry
 
 logger = logging.getLogger("modelrollout")
 # Blocking work (writes, Prometheus queries) per reconcile takes milliseconds and runs
@@ -71,18 +71,19 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.diffbase_storage = kopf_at_scale.NoDiffBase()
     runtime: loop.Runtime = memo.runtime
     require_crd(runtime.api)
-    runtime.routes_watched = served(
-        runtime.api, gateway_api.GROUP, gateway_api.VERSION, gateway_api.PLURAL
+    runtime.routes_served = frozenset(
+        kind.plural for kind in registry.route_kinds() if served(runtime.api, *kind)
     )
     runtime.pools_watched = served(
         runtime.api, inference_pool.GROUP, inference_pool.VERSION, inference_pool.PLURAL
     )
     logger.info(
-        "modelrollout %s starting (%d workers, resync %.0fs, HTTPRoutes %s, InferencePools %s)",
+        "modelrollout %s starting (%d workers, resync %.0fs, routes watched: %s, "
+        "InferencePools %s)",
         __version__,
         runtime.workers.size,
         runtime.resync_seconds,
-        "watched" if runtime.routes_watched else "not served: read when needed",
+        ", ".join(sorted(runtime.routes_served)) or "none served (read when needed)",
         "watched" if runtime.pools_watched else "not served",
     )
 
@@ -252,7 +253,6 @@ def main(argv: list[str] | None = None) -> int:
         workers=Workers.sized(args.workers),
         stall_seconds=args.stall_seconds,
         wakes=caches.Wakes(),
-        routes_watched=False,  # found out at startup
         resync_seconds=args.resync_seconds,
         endpoints=args.endpoints,
         slots=rollout_slots.RolloutSlots(args.limits),

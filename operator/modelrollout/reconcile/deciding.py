@@ -15,6 +15,7 @@ from modelrollout.api.names import NAME_RULE
 from modelrollout.api.spec import Analysis, ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.api.vocabulary import REQUEST_ANNOTATION, ConditionType, Reason
+from modelrollout.api_answers import api_message
 from modelrollout.engine.conditions import condition, set_condition
 from modelrollout.engine.desired import route_features
 from modelrollout.engine.model import Decision, Emit, Observations, Request, Slot
@@ -25,7 +26,6 @@ from modelrollout.engine.rollout import decide
 from modelrollout.metrics.provider import MetricsProvider
 from modelrollout.metrics.reads import judge_look, measurements, reads_due
 from modelrollout.reconcile.ports import Adapters, InvalidSpec, Plan, Result
-from modelrollout.routing.gateway_api import api_message
 from modelrollout.routing.router import RouteError, require_features
 from modelrollout.workloads.render import (
     pods_selector,

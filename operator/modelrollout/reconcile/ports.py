@@ -34,9 +34,8 @@ from modelrollout.metrics.registry import (
     provider_for,
     trusted_ca,
 )
-from modelrollout.routing.gateway_api import RouteLookup
-from modelrollout.routing.registry import router_for
-from modelrollout.routing.router import Router
+from modelrollout.routing.registry import Route, router_for
+from modelrollout.routing.router import RouteLookup, Router
 from modelrollout.workloads.cluster import Workloads
 from modelrollout.workloads.observed import Owned
 
@@ -105,7 +104,7 @@ def cluster_adapters(
     return Adapters(
         workloads=lambda name, namespace, uid: Workloads(api, name, namespace, uid, owned),
         router=lambda spec, namespace, stable, canary: router_for(
-            spec, api, routes, namespace, stable, canary
+            spec, Route(api, routes, namespace, stable, canary)
         ),
         provider=lambda analysis, namespace: _provider(api, analysis, namespace, policy),
         slots=slots,

@@ -16,14 +16,14 @@ decided on anew (RouteConflict).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from modelrollout.api.vocabulary import FIELD_MANAGER, Reason
+from modelrollout.api_answers import api_message
 from modelrollout.engine.model import RouteFeature, RouteState
 from modelrollout.routing.httproute_patch import (
     MAX_RULES,
@@ -34,18 +34,14 @@ from modelrollout.routing.httproute_patch import (
     route_patch,
     rules_with_header_route,
 )
-from modelrollout.routing.router import RouteConflict, RouteError
+from modelrollout.routing.router import RouteConflict, RouteError, RouteKind, RouteLookup
 
-GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
-
-# (namespace, name) -> the route as the cache last saw it, or None if it does not exist
-RouteLookup = Callable[[str, str], Mapping[str, Any] | None]
+KIND = RouteKind("gateway.networking.k8s.io", "v1", "httproutes")
 
 
-def route_of(spec: Mapping[str, Any]) -> str | None:
-    """The HTTPRoute a raw ModelDeployment spec writes to (for wake-ups on its changes)."""
-    gateway = (spec.get("traffic") or {}).get("gatewayAPI") or {}
-    name = gateway.get("httpRoute")
+def route_name(traffic: Mapping[str, Any]) -> str | None:
+    """The HTTPRoute a raw `spec.traffic.gatewayAPI` names (for the watch's wake-ups)."""
+    name = traffic.get("httpRoute")
     return name if isinstance(name, str) else None
 
 
@@ -76,7 +72,7 @@ class GatewayAPIRouter:
                 route = cast(
                     dict[str, Any],
                     self.custom.get_namespaced_custom_object(
-                        GROUP, VERSION, self.namespace, PLURAL, self.route
+                        KIND.group, KIND.version, self.namespace, KIND.plural, self.route
                     ),
                 )
             except ApiException as exc:
@@ -129,10 +125,10 @@ class GatewayAPIRouter:
             return
         try:
             patched = self.custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
+                KIND.group,
+                KIND.version,
                 self.namespace,
-                PLURAL,
+                KIND.plural,
                 self.route,
                 ops,
                 field_manager=FIELD_MANAGER,
@@ -159,11 +155,3 @@ class GatewayAPIRouter:
         """The patch's test failed: the API server's rules differ from those read."""
         fresh = self._read(fresh=True)
         return bool(fresh.get("spec", {}).get("rules") != route.get("spec", {}).get("rules"))
-
-
-def api_message(exc: ApiException) -> str | None:
-    """What the API server said, in its own words (bounded), if it said anything."""
-    try:
-        return str(json.loads(exc.body or "")["message"])[:500]
-    except (TypeError, ValueError, KeyError):
-        return None

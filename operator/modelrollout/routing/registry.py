@@ -1,59 +1,85 @@
-"""Router names to implementations; an unknown or missing router is an error, never a default."""
+"""Router names to implementations, a row each; an unknown or missing router is an error,
+never a default. A row says what the router writes to (so the operator watches it, and a
+change wakes the ModelDeployments naming it), where its spec names the route, and how
+the router is made."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from kubernetes import client
 
 from modelrollout.api import inference_pool
 from modelrollout.api.spec import ModelDeploymentSpec
-from modelrollout.routing.gateway_api import GatewayAPIRouter, RouteLookup
+from modelrollout.routing import gateway_api
 from modelrollout.routing.httproute_patch import Backends
-from modelrollout.routing.router import Router
+from modelrollout.routing.router import RouteKind, RouteLookup, Router
 from modelrollout.routing.service_selector import ServiceSelectorOnly
 
-# spec.traffic's key -> (spec, api, routes, namespace, stable Service, canary Service)
-# -> router; `routes` reads the watch-fed cache (None: not watched, read the API server)
-RouterFactory = Callable[
-    [ModelDeploymentSpec, client.ApiClient, RouteLookup | None, str, str, str], Router
-]
+
+@dataclass(frozen=True)
+class Route:
+    """What a router is made with: the client, the cached route (`lookup`: None when its
+    kind is not watched, then the API server is read), and our Services."""
+
+    api: client.ApiClient
+    lookup: RouteLookup | None
+    namespace: str
+    stable: str
+    canary: str
 
 
-def _gateway_api(
-    spec: ModelDeploymentSpec,
-    api: client.ApiClient,
-    routes: RouteLookup | None,
-    namespace: str,
-    stable: str,
-    canary: str,
-) -> Router:
+@dataclass(frozen=True)
+class RouterRow:
+    kind: RouteKind  # the route resource (watched; RBAC in the chart)
+    name: Callable[[Mapping[str, Any]], str | None]  # the route, from spec.traffic.<key>
+    make: Callable[[ModelDeploymentSpec, Route], Router]
+
+
+def _gateway_api(spec: ModelDeploymentSpec, route: Route) -> Router:
     assert spec.traffic is not None
     assert spec.traffic.gateway_api is not None
     gateway = spec.traffic.gateway_api
-    backends = Backends(stable, canary)
+    backends = Backends(route.stable, route.canary)
     if gateway.inference_pool is not None:  # the pools are named like the Services
         backends = Backends(
-            stable,
-            canary,
+            route.stable,
+            route.canary,
             inference_pool.GROUP,
             inference_pool.KIND,
             service_port=spec.service.port,
         )
-    return GatewayAPIRouter(api, routes, namespace, gateway.http_route, backends)
+    return gateway_api.GatewayAPIRouter(
+        route.api, route.lookup, route.namespace, gateway.http_route, backends
+    )
 
 
-ROUTERS: dict[str, RouterFactory] = {"gatewayAPI": _gateway_api}
+ROUTERS: dict[str, RouterRow] = {
+    "gatewayAPI": RouterRow(gateway_api.KIND, gateway_api.route_name, _gateway_api),
+}
 
 
-def router_for(
-    spec: ModelDeploymentSpec,
-    api: client.ApiClient,
-    routes: RouteLookup | None,
-    namespace: str,
-    stable: str,
-    canary: str,
-) -> Router:
+def route_kinds() -> list[RouteKind]:
+    """Every kind of route some router writes to, once each."""
+    return sorted({row.kind for row in ROUTERS.values()})
+
+
+def route_of(spec: Mapping[str, Any]) -> tuple[RouteKind, str] | None:
+    """The route a raw ModelDeployment spec names, and its kind (for wake-ups)."""
+    traffic = spec.get("traffic")
+    if not isinstance(traffic, Mapping):
+        return None
+    for key, row in ROUTERS.items():
+        given = traffic.get(key)
+        name = row.name(given) if isinstance(given, Mapping) else None
+        if name is not None:
+            return row.kind, name
+    return None
+
+
+def router_for(spec: ModelDeploymentSpec, route: Route) -> Router:
     if spec.traffic is None:
         return ServiceSelectorOnly()
-    return ROUTERS[spec.traffic.kind](spec, api, routes, namespace, stable, canary)
+    return ROUTERS[spec.traffic.kind].make(spec, route)

@@ -7,11 +7,22 @@ parts it supports and declares them, so a spec asking for more is refused up fro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol
 
 from modelrollout.api.vocabulary import Reason
 from modelrollout.engine.model import RouteFeature, RouteState
+
+# (namespace, name) -> the route as the cache last saw it, or None if it does not exist
+RouteLookup = Callable[[str, str], Mapping[str, Any] | None]
+
+
+class RouteKind(NamedTuple):
+    """The resource a router writes to, which the operator watches."""
+
+    group: str
+    version: str
+    plural: str
 
 
 class RouteError(Exception):

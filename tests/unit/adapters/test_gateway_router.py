@@ -16,7 +16,8 @@ from kubernetes.client.exceptions import ApiException
 from modelrollout.engine.model import RouteState
 from modelrollout.routing.gateway_api import GatewayAPIRouter
 from modelrollout.routing.httproute_patch import Backends
-from modelrollout.routing.router import RouteConflict, RouteError
+from modelrollout.routing.registry import route_kinds, route_of
+from modelrollout.routing.router import RouteConflict, RouteError, RouteKind
 
 STABLE, CANARY = "m-stable", "m-canary"
 
@@ -168,3 +169,18 @@ def test_a_header_route_that_would_pass_the_rule_limit_is_refused_up_front(
         "have 18 rules, and Gateway API allows 16"
     )
     assert fake.patches == [], "nothing written"
+
+
+def test_a_router_row_says_what_it_watches_and_where_the_spec_names_the_route() -> None:
+    """Caches and wake-ups are generic: each row gives its route's kind and name."""
+    assert route_kinds() == [RouteKind("gateway.networking.k8s.io", "v1", "httproutes")]
+    spec = {"traffic": {"gatewayAPI": {"httpRoute": "chat"}}}
+    assert route_of(spec) == (route_kinds()[0], "chat")
+    for hostile in (
+        {},
+        {"traffic": None},
+        {"traffic": {"gatewayAPI": "x"}},
+        {"traffic": {"gatewayAPI": {"httpRoute": 7}}},
+        {"traffic": {"istio": {}}},
+    ):
+        assert route_of(hostile) is None, hostile
