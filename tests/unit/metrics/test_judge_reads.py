@@ -54,8 +54,12 @@ def test_one_query_sums_each_read_for_both_sides_over_the_window() -> None:
     for tag in ('"side", "canary"', '"side", "stable"', '"part", "requests"', '"part", "bad"'):
         assert tag in query
     assert '"check", "errors"' in query
-    assert "[1m35s]" not in query
-    assert "[95s]" in query
+    assert "offset 1m35s" not in query, "the window in seconds, as PromQL takes it"
+    assert "increase(" not in query, "exact differences: increase() extrapolates"
+    assert (
+        '(model_requests_total{namespace="ml", model="fraud", version="2.0.0"} - '
+        'model_requests_total{namespace="ml", model="fraud", version="2.0.0"} offset 95s)'
+    ) in query, "growth is the value now minus the value when the judge began"
     assert 'version="2.0.0"' in query
     assert 'version="1.0.0"' in query
     assert 'code=~"5.."' in query
