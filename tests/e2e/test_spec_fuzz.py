@@ -58,6 +58,7 @@ PATHS: list[tuple[Any, ...]] = [
     ("spec", "strategy", "blueGreen", "capacity"),
     ("spec", "traffic"),
     ("spec", "traffic", "gatewayAPI", "httpRoute"),
+    ("spec", "traffic", "gatewayAPI", "grpcRoute"),  # beside httpRoute: one too many
     ("spec", "traffic", "istio"),
     ("spec", "analysis"),
     ("spec", "analysis", "interval"),

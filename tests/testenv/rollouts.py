@@ -139,12 +139,20 @@ def count_healthy(api: client.ApiClient, namespace: str) -> int:
 
 
 class RouteRecorder:
-    """Records the canary weight of every version of an HTTPRoute, and each version's
-    rules, through a watch."""
+    """Records the canary weight of every version of a Gateway API route (an HTTPRoute
+    unless `plural` says otherwise), and each version's rules, through a watch."""
 
-    def __init__(self, api: client.ApiClient, namespace: str, name: str, canary: str) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        name: str,
+        canary: str,
+        plural: str = "httproutes",
+    ) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.namespace, self.name, self.canary = namespace, name, canary
+        self.plural = plural
         self.weights: list[int] = []
         self.rules: list[list[dict[str, Any]]] = []
         self._stop = threading.Event()
@@ -164,7 +172,7 @@ class RouteRecorder:
             self.custom.list_namespaced_custom_object,
             *GW,
             self.namespace,
-            "httproutes",
+            self.plural,
             field_selector=f"metadata.name={self.name}",
             on_event=self._see,
         )
@@ -196,6 +204,7 @@ class Scenario:
         self.exporter = ModelExporter(namespace, name)
         prometheus.add_target(f"{namespace}-{name}", self.exporter.address)
         self.recorder: RouteRecorder | None = None
+        self.route_plural = "httproutes"  # what route_canary_weight reads
 
     def create_route(self) -> None:
         stable, canary = f"{self.name}-stable", f"{self.name}-canary"
@@ -299,7 +308,7 @@ class Scenario:
 
     def route_canary_weight(self) -> int:
         route: Any = self.custom.get_namespaced_custom_object(
-            *GW, self.namespace, "httproutes", self.name
+            *GW, self.namespace, self.route_plural, self.name
         )
         for rule in route["spec"]["rules"]:
             for ref in rule["backendRefs"]:

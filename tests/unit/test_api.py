@@ -258,6 +258,31 @@ def test_inference_pools_out_of_range_are_refused(pools: dict[str, Any], complai
         ModelDeploymentSpec.model_validate(_pooled(**pools))
 
 
+@pytest.mark.parametrize(
+    ("gateway", "complaint"),
+    [
+        ({}, "exactly one route"),
+        ({"httpRoute": "r", "grpcRoute": "r"}, "exactly one route"),
+        ({"grpcRoute": "r", "inferencePool": _pooled()["traffic"]["gatewayAPI"]["inferencePool"]},
+         "InferencePools are HTTPRoute backends"),
+    ],
+)  # fmt: skip
+def test_gateway_api_names_one_route(gateway: dict[str, Any], complaint: str) -> None:
+    spec = _pooled()
+    spec["traffic"]["gatewayAPI"] = gateway
+    with pytest.raises(ValidationError, match=complaint):
+        ModelDeploymentSpec.model_validate(spec)
+
+
+def test_a_grpc_route_is_a_gateway_api_route() -> None:
+    spec = _pooled()
+    spec["traffic"] = {"gatewayAPI": {"grpcRoute": "triton"}}
+    gateway = ModelDeploymentSpec.model_validate(spec).traffic
+    assert gateway is not None
+    assert gateway.gateway_api is not None
+    assert (gateway.kind, gateway.gateway_api.describe()) == ("gatewayAPI", "GRPCRoute triton")
+
+
 def test_server_dependent_names_have_no_crd_default() -> None:
     """The API server would store the generic name, and a later `server: vllm` could
     not tell it from one the user wrote: those names are defaulted when read."""

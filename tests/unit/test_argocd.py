@@ -16,7 +16,7 @@ from modelrollout.api.status import ModelDeploymentStatus
 from modelrollout.cli.requests import refusal
 from modelrollout.engine.model import REQUEST_ACTIONS, Request
 from modelrollout.reconcile import parse_request
-from modelrollout.routing.httproute_patch import RULE_PREFIX
+from modelrollout.routing.gateway_patch import RULE_PREFIX
 from testenv.argocd import CONFIG_MAP, SCRIPTS, ArgoLua, config_map
 
 NOW = datetime(2026, 11, 23, 7, 30, 5, tzinfo=UTC)
@@ -188,6 +188,8 @@ def test_example_application_ignores_what_the_operator_writes_on_routes() -> Non
     assert expressions[0] == ".spec.rules[].backendRefs[]?.weight"
     assert any("RequestMirror" in e for e in expressions)
     assert any(RULE_PREFIX in e for e in expressions)
+    grpc = next(i for i in ignored if i["kind"] == "GRPCRoute")
+    assert (grpc["group"], grpc["jqPathExpressions"]) == (route["group"], expressions)
     assert (
         "ServerSideDiff=true"
         in app["metadata"]["annotations"]["argocd.argoproj.io/compare-options"]

@@ -223,6 +223,9 @@ def test_the_route_its_backends_and_their_weights_are_shown() -> None:
     assert "pickers llm-s-epp and llm-c-epp" in pooled
     body["traffic"] = {"gatewayAPI": {"httpRoute": "chat"}}
     assert "-> Services llm-stable (99%)" in text(ModelDeploymentSpec.model_validate(body), status)
+    body["traffic"] = {"gatewayAPI": {"grpcRoute": "triton"}}
+    grpc = text(ModelDeploymentSpec.model_validate(body), status)
+    assert "route: GRPCRoute triton -> Services llm-stable (99%)" in grpc
     body.pop("traffic")
     body["strategy"] = {"blueGreen": {}}
     healthy = ModelDeploymentStatus.model_validate({"phase": "Healthy"})

@@ -66,10 +66,10 @@ into a Role per watched namespace.
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [list, watch]
-# Traffic weights on the HTTPRoute named in spec.traffic (watched: a change to the route
-# wakes its ModelDeployment; get: a fresh read after a conflicting write).
+# Traffic weights on the HTTPRoute or GRPCRoute named in spec.traffic (watched: a change
+# to the route wakes its ModelDeployment; get: a fresh read after a conflicting write).
 - apiGroups: [gateway.networking.k8s.io]
-  resources: [httproutes]
+  resources: [httproutes, grpcroutes]
   verbs: [list, watch, get, patch]
 # The stable and canary InferencePools, for a route that sends traffic to pools (as for
 # Services: server-side apply on a difference; get: whether the name is taken).

@@ -81,14 +81,36 @@ class ServicePorts(Model):
 
 
 class GatewayAPIRoute(Model):
-    """A Gateway API HTTPRoute in the ModelDeployment's namespace."""
+    """A Gateway API HTTPRoute or GRPCRoute in the ModelDeployment's namespace."""
 
-    http_route: DNSLabel = Field(
+    __rules__ = (
+        Rule(
+            "[has(self.httpRoute), has(self.grpcRoute)].exists_one(x, x)",
+            "gatewayAPI names exactly one route: httpRoute or grpcRoute",
+            lambda route: (route.http_route is None) != (route.grpc_route is None),
+        ),
+        Rule(
+            "!has(self.inferencePool) || has(self.httpRoute)",
+            "inferencePool needs an httpRoute: InferencePools are HTTPRoute backends",
+            lambda route: route.inference_pool is None or route.http_route is not None,
+        ),
+    )
+    http_route: DNSLabel | None = Field(
+        default=None,
         description=(
             "Name of the HTTPRoute. Its rules must have backendRefs to the Services "
             "<name>-stable and <name>-canary (or, with inferencePool, to the "
-            "InferencePools of those names); the operator writes only their weights."
-        )
+            "InferencePools of those names); the operator writes only their weights, "
+            "its mirror filter and its header-route rules."
+        ),
+    )
+    grpc_route: DNSLabel | None = Field(
+        default=None,
+        description=(
+            "Name of the GRPCRoute (gRPC model servers: Triton, KServe's v2 protocol). "
+            "Its rules must have backendRefs to the Services <name>-stable and "
+            "<name>-canary; the operator writes what it writes on an HTTPRoute."
+        ),
     )
     inference_pool: InferencePoolBackends | None = Field(
         default=None,
@@ -98,6 +120,18 @@ class GatewayAPIRoute(Model):
             "backendRefs of kind InferencePool."
         ),
     )
+
+    def route(self) -> tuple[str, str]:
+        """The key of the route named (httpRoute or grpcRoute) and its name."""
+        if self.grpc_route is not None:
+            return "grpcRoute", self.grpc_route
+        assert self.http_route is not None  # one of the two: the rule above
+        return "httpRoute", self.http_route
+
+    def describe(self) -> str:
+        """The route's kind and name, as users read them."""
+        key, name = self.route()
+        return f"{ {'httpRoute': 'HTTPRoute', 'grpcRoute': 'GRPCRoute'}[key] } {name}"
 
 
 class Traffic(Model):
@@ -111,7 +145,9 @@ class Traffic(Model):
         ),
     )
     gateway_api: GatewayAPIRoute | None = Field(
-        default=None, alias="gatewayAPI", description="Split traffic with a Gateway API HTTPRoute."
+        default=None,
+        alias="gatewayAPI",
+        description="Split traffic with a Gateway API HTTPRoute or GRPCRoute.",
     )
 
     @property

@@ -73,7 +73,7 @@ def _route(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
     pools = gateway.inference_pool
     kind = "InferencePools" if pools is not None else "Services"
     line = (
-        f"route: HTTPRoute {gateway.http_route} -> {kind} {name}-stable ({100 - canary}%) "
+        f"route: {gateway.describe()} -> {kind} {name}-stable ({100 - canary}%) "
         f"and {name}-canary ({canary}%)"
     )
     if pools is not None:

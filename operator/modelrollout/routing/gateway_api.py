@@ -1,13 +1,14 @@
-"""Gateway API HTTPRoute: weights, a mirror and a header route, and nothing else.
+"""Gateway API HTTPRoute and GRPCRoute: weights, a mirror and a header route, and nothing
+else.
 
-HTTPRoute's `rules` and `backendRefs` are atomic lists, so server-side apply cannot own
+A route's `rules` and `backendRefs` are atomic lists, so server-side apply cannot own
 just a weight: applying would take the whole list from its owner (Helm, Argo CD).
-Instead a JSON patch (httproute_patch) changes exactly our fields, filter and rules,
+Instead a JSON patch (gateway_patch) changes exactly our fields, filter and rules,
 guarded by a `test` of the rules as read, so a concurrent edit (or a stale cache) fails
 the patch rather than moving traffic to the wrong Service or adding ours twice. The
 operator's field manager is named.
 
-The route is read from the watch-fed cache when HTTPRoutes are watched (RouteLookup),
+The route is read from the watch-fed cache when its kind is watched (RouteLookup),
 else from the API server; a write is verified on the API server's answer either way.
 A patch whose test fails is never applied again on a fresh read: the decision was made
 on the route as read, so a route that moved (its owner, or a successor leader) is
@@ -25,10 +26,13 @@ from kubernetes.client.exceptions import ApiException
 from modelrollout.api.vocabulary import FIELD_MANAGER, Reason
 from modelrollout.api_answers import api_message
 from modelrollout.engine.model import RouteFeature, RouteState
-from modelrollout.routing.httproute_patch import (
+from modelrollout.routing.gateway_patch import (
+    GRPC_ROUTE,
+    HTTP_ROUTE,
     MAX_RULES,
     BackendRef,
     Backends,
+    RouteType,
     empty_filters,
     find_backend_refs,
     route_patch,
@@ -36,13 +40,17 @@ from modelrollout.routing.httproute_patch import (
 )
 from modelrollout.routing.router import RouteConflict, RouteError, RouteKind, RouteLookup
 
-KIND = RouteKind("gateway.networking.k8s.io", "v1", "httproutes")
+ROUTE_TYPES = {"httpRoute": HTTP_ROUTE, "grpcRoute": GRPC_ROUTE}  # spec key -> kind
+KINDS = tuple(t.resource for t in ROUTE_TYPES.values())
 
 
-def route_name(traffic: Mapping[str, Any]) -> str | None:
-    """The HTTPRoute a raw `spec.traffic.gatewayAPI` names (for the watch's wake-ups)."""
-    name = traffic.get("httpRoute")
-    return name if isinstance(name, str) else None
+def named_route(traffic: Mapping[str, Any]) -> tuple[RouteKind, str] | None:
+    """The route a raw `spec.traffic.gatewayAPI` names (for the watch's wake-ups)."""
+    for key, route_type in ROUTE_TYPES.items():
+        name = traffic.get(key)
+        if isinstance(name, str):
+            return route_type.resource, name
+    return None
 
 
 class GatewayAPIRouter:
@@ -55,12 +63,13 @@ class GatewayAPIRouter:
         namespace: str,
         route: str,
         backends: Backends,
+        route_type: RouteType = HTTP_ROUTE,
     ) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.lookup = lookup
         self.namespace, self.route = namespace, route
-        self.backends = backends
-        self.name = f"HTTPRoute {namespace}/{route}"
+        self.backends, self.type = backends, route_type
+        self.name = f"{route_type.kind} {namespace}/{route}"
         self._checked: Mapping[str, Any] | None = None
 
     def _read(self, fresh: bool = False) -> Mapping[str, Any]:
@@ -69,10 +78,11 @@ class GatewayAPIRouter:
             route = self.lookup(self.namespace, self.route)
         else:
             try:
+                kind = self.type.resource
                 route = cast(
                     dict[str, Any],
                     self.custom.get_namespaced_custom_object(
-                        KIND.group, KIND.version, self.namespace, KIND.plural, self.route
+                        kind.group, kind.version, self.namespace, kind.plural, self.route
                     ),
                 )
             except ApiException as exc:
@@ -80,9 +90,7 @@ class GatewayAPIRouter:
                     raise
                 route = None
         if route is None:
-            raise RouteError(
-                Reason.ROUTE_NOT_FOUND, f"HTTPRoute {self.namespace}/{self.route} not found"
-            )
+            raise RouteError(Reason.ROUTE_NOT_FOUND, f"{self.name} not found")
         return route
 
     def _refs(self, route: Mapping[str, Any]) -> list[BackendRef]:
@@ -90,8 +98,7 @@ class GatewayAPIRouter:
         if not refs:
             raise RouteError(
                 Reason.ROUTE_INVALID,
-                f"HTTPRoute {self.namespace}/{self.route} has no rule with backendRefs to both "
-                f"{self.backends.describe()}",
+                f"{self.name} has no rule with backendRefs to both {self.backends.describe()}",
             )
         return refs
 
@@ -110,7 +117,7 @@ class GatewayAPIRouter:
 
     def carries(self, state: RouteState) -> bool:
         route = self._checked or self._read()
-        return not route_patch(route, self.backends, state)
+        return not route_patch(route, self.backends, state, self.type)
 
     def empty_filter_lists(self) -> tuple[int, ...] | None:
         return empty_filters(self._checked or self._read(), self.backends)
@@ -120,15 +127,16 @@ class GatewayAPIRouter:
         # decision was made on what we read, and the world moved since).
         route, self._checked = (self._checked or self._read()), None
         self._refs(route)
-        ops = route_patch(route, self.backends, state)
+        ops = route_patch(route, self.backends, state, self.type)
         if not ops:
             return
+        kind = self.type.resource
         try:
             patched = self.custom.patch_namespaced_custom_object(
-                KIND.group,
-                KIND.version,
+                kind.group,
+                kind.version,
                 self.namespace,
-                KIND.plural,
+                kind.plural,
                 self.route,
                 ops,
                 field_manager=FIELD_MANAGER,
@@ -147,7 +155,7 @@ class GatewayAPIRouter:
                     f"{api_message(exc) or f'{exc.status} {exc.reason}'}",
                 ) from exc
             raise
-        if not route_patch(cast(dict[str, Any], patched), self.backends, state):
+        if not route_patch(cast(dict[str, Any], patched), self.backends, state, self.type):
             return
         raise RouteError(Reason.ROUTE_INVALID, f"{self.name}: {state.describe()} did not stick")
 

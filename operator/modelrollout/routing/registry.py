@@ -14,7 +14,7 @@ from kubernetes import client
 from modelrollout.api import inference_pool
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.routing import gateway_api
-from modelrollout.routing.httproute_patch import Backends
+from modelrollout.routing.gateway_patch import Backends
 from modelrollout.routing.router import RouteKind, RouteLookup, Router
 from modelrollout.routing.service_selector import ServiceSelectorOnly
 
@@ -33,8 +33,9 @@ class Route:
 
 @dataclass(frozen=True)
 class RouterRow:
-    kind: RouteKind  # the route resource (watched; RBAC in the chart)
-    name: Callable[[Mapping[str, Any]], str | None]  # the route, from spec.traffic.<key>
+    kinds: tuple[RouteKind, ...]  # the route resources it writes (watched; RBAC in the chart)
+    # The route a raw spec.traffic.<key> names, and its kind.
+    route: Callable[[Mapping[str, Any]], tuple[RouteKind, str] | None]
     make: Callable[[ModelDeploymentSpec, Route], Router]
 
 
@@ -51,19 +52,20 @@ def _gateway_api(spec: ModelDeploymentSpec, route: Route) -> Router:
             inference_pool.KIND,
             service_port=spec.service.port,
         )
+    key, name = gateway.route()
     return gateway_api.GatewayAPIRouter(
-        route.api, route.lookup, route.namespace, gateway.http_route, backends
+        route.api, route.lookup, route.namespace, name, backends, gateway_api.ROUTE_TYPES[key]
     )
 
 
 ROUTERS: dict[str, RouterRow] = {
-    "gatewayAPI": RouterRow(gateway_api.KIND, gateway_api.route_name, _gateway_api),
+    "gatewayAPI": RouterRow(gateway_api.KINDS, gateway_api.named_route, _gateway_api),
 }
 
 
 def route_kinds() -> list[RouteKind]:
     """Every kind of route some router writes to, once each."""
-    return sorted({row.kind for row in ROUTERS.values()})
+    return sorted({kind for row in ROUTERS.values() for kind in row.kinds})
 
 
 def route_of(spec: Mapping[str, Any]) -> tuple[RouteKind, str] | None:
@@ -73,9 +75,9 @@ def route_of(spec: Mapping[str, Any]) -> tuple[RouteKind, str] | None:
         return None
     for key, row in ROUTERS.items():
         given = traffic.get(key)
-        name = row.name(given) if isinstance(given, Mapping) else None
-        if name is not None:
-            return row.kind, name
+        named = row.route(given) if isinstance(given, Mapping) else None
+        if named is not None:
+            return named
     return None
 
 

@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelrollout.engine.model import RouteState
 from modelrollout.routing.gateway_api import GatewayAPIRouter
-from modelrollout.routing.httproute_patch import Backends
+from modelrollout.routing.gateway_patch import Backends
 from modelrollout.routing.registry import route_kinds, route_of
 from modelrollout.routing.router import RouteConflict, RouteError, RouteKind
 
@@ -173,14 +173,18 @@ def test_a_header_route_that_would_pass_the_rule_limit_is_refused_up_front(
 
 def test_a_router_row_says_what_it_watches_and_where_the_spec_names_the_route() -> None:
     """Caches and wake-ups are generic: each row gives its route's kind and name."""
-    assert route_kinds() == [RouteKind("gateway.networking.k8s.io", "v1", "httproutes")]
-    spec = {"traffic": {"gatewayAPI": {"httpRoute": "chat"}}}
-    assert route_of(spec) == (route_kinds()[0], "chat")
+    http = RouteKind("gateway.networking.k8s.io", "v1", "httproutes")
+    grpc = RouteKind("gateway.networking.k8s.io", "v1", "grpcroutes")
+    assert {http, grpc} <= set(route_kinds())
+    assert len(route_kinds()) == len(set(route_kinds())), "each kind watched once"
+    assert route_of({"traffic": {"gatewayAPI": {"httpRoute": "chat"}}}) == (http, "chat")
+    assert route_of({"traffic": {"gatewayAPI": {"grpcRoute": "triton"}}}) == (grpc, "triton")
     for hostile in (
         {},
         {"traffic": None},
         {"traffic": {"gatewayAPI": "x"}},
         {"traffic": {"gatewayAPI": {"httpRoute": 7}}},
+        {"traffic": {"gatewayAPI": {"grpcRoute": ["x"]}}},
         {"traffic": {"istio": {}}},
     ):
         assert route_of(hostile) is None, hostile

@@ -1,4 +1,5 @@
-"""The JSON patch that makes an HTTPRoute carry a RouteState, touching nothing else.
+"""The JSON patch that makes an HTTPRoute or a GRPCRoute carry a RouteState, touching
+nothing else.
 
 Pure: (the route as read, our backends, the state) -> patch operations; no operations
 means the route already carries the state, which is also how a write is verified.
@@ -16,6 +17,8 @@ to both of them (a "weighted rule"):
   canary. More header matches make a rule more specific, so Gateway API's precedence
   gives it those requests whatever the weights; it is appended, replaced in place, and
   removed when the route ends.
+The two kinds differ only in what a rule without matches matches (every path, every
+method) and what else a header rule repeats from its weighted rule (`RouteType`).
 A patch starts with a `test` of the whole rule list as read: if the route changed since
 (an edit by its owner, a successor leader, or our own last write not yet in the
 watch-fed cache), the patch fails as a whole, instead of landing on the wrong rule or
@@ -30,12 +33,33 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelrollout.engine.model import RouteState
+from modelrollout.routing.router import RouteKind
 
 # What Argo CD and people can select on: every rule we add is named with this prefix.
 RULE_PREFIX = "modelrollout-"
-# HTTPRoute's spec.rules holds at most this many (maxItems in Gateway API's CRD).
+# A route's spec.rules holds at most this many (maxItems in Gateway API's CRDs).
 MAX_RULES = 16
-_ROOT_MATCH = {"path": {"type": "PathPrefix", "value": "/"}}  # Gateway API's default
+
+
+@dataclass(frozen=True)
+class RouteType:
+    """What differs between Gateway API's route kinds, for our patch."""
+
+    kind: str  # as users read it
+    resource: RouteKind
+    every_request: Mapping[str, Any]  # the match a rule without matches has
+    rule_settings: tuple[str, ...]  # what else a header rule repeats of its weighted rule
+
+
+_GROUP, _VERSION = "gateway.networking.k8s.io", "v1"
+HTTP_ROUTE = RouteType(
+    "HTTPRoute",
+    RouteKind(_GROUP, _VERSION, "httproutes"),
+    {"path": {"type": "PathPrefix", "value": "/"}},
+    ("timeouts",),
+)
+# A GRPCRoute match without a method matches every service and method.
+GRPC_ROUTE = RouteType("GRPCRoute", RouteKind(_GROUP, _VERSION, "grpcroutes"), {}, ())
 
 
 @dataclass(frozen=True)
@@ -107,7 +131,10 @@ def rules_with_header_route(route: Mapping[str, Any], backends: Backends) -> int
 
 
 def route_patch(
-    route: Mapping[str, Any], backends: Backends, state: RouteState
+    route: Mapping[str, Any],
+    backends: Backends,
+    state: RouteState,
+    route_type: RouteType = HTTP_ROUTE,
 ) -> list[dict[str, Any]]:
     """Operations that make `route` carry `state`; in place first, then removals from
     the highest index down, then appends, so every index stays valid as they apply."""
@@ -120,7 +147,7 @@ def route_patch(
     wanted: dict[str, dict[str, Any]] = {}
     for n, r in enumerate(weighted if state.header_route else []):
         name = _header_rule_name(backends.canary, n)
-        wanted[name] = _header_rule(name, rules[r], backends, state)
+        wanted[name] = _header_rule(name, rules[r], backends, state, route_type)
     ours = _ours(backends.canary)
     removals: list[dict[str, Any]] = []
     for r, rule in enumerate(rules):
@@ -213,14 +240,14 @@ def _mirror_ops(
 
 
 def _header_rule(
-    name: str, rule: Mapping[str, Any], backends: Backends, state: RouteState
+    name: str, rule: Mapping[str, Any], backends: Backends, state: RouteState, route_type: RouteType
 ) -> dict[str, Any]:
     """The weighted rule's matches with our headers added, sent to the canary alone; its
-    other filters and timeouts apply as they do to the weighted rule."""
+    other filters and settings (an HTTPRoute's timeouts) apply as to the weighted rule."""
     headers = [{"name": h.name, "type": h.type, "value": h.value} for h in state.header_route]
     matches = [
         {**match, "headers": [*(match.get("headers") or []), *headers]}
-        for match in rule.get("matches") or [_ROOT_MATCH]
+        for match in rule.get("matches") or [route_type.every_request]
     ]
     body: dict[str, Any] = {
         "name": name,
@@ -230,6 +257,5 @@ def _header_rule(
     filters = [f for f in rule.get("filters") or [] if not _is_our_mirror(f, backends.canary)]
     if filters:
         body["filters"] = filters
-    if "timeouts" in rule:
-        body["timeouts"] = rule["timeouts"]
+    body.update({key: rule[key] for key in route_type.rule_settings if key in rule})
     return body

@@ -11,8 +11,10 @@ import pytest
 
 from modelrollout.api.route_parts import HeaderMatch
 from modelrollout.engine.model import RouteState
-from modelrollout.routing.httproute_patch import (
+from modelrollout.routing.gateway_patch import (
+    GRPC_ROUTE,
     Backends,
+    RouteType,
     empty_filters,
     find_backend_refs,
     route_patch,
@@ -40,11 +42,11 @@ def weighted(**extra: Any) -> dict[str, Any]:
     }
 
 
-def carried(r: dict[str, Any], state: RouteState) -> dict[str, Any]:
+def carried(r: dict[str, Any], state: RouteState, *kind: RouteType) -> dict[str, Any]:
     """Apply the patch; the result must need no further patch (how writes are verified)."""
-    ops = route_patch(r, OURS, state)
+    ops = route_patch(r, OURS, state, *kind)
     out: dict[str, Any] = jsonpatch.apply_patch(r, ops)
-    assert route_patch(out, OURS, state) == []
+    assert route_patch(out, OURS, state, *kind) == []
     return out
 
 
@@ -136,6 +138,32 @@ def test_a_header_route_is_a_named_rule_repeating_the_users_matches_with_headers
     replaced = carried(routed, RouteState(0, header_route=(X_CANARY,)))
     assert replaced["spec"]["rules"][2]["matches"][0]["headers"] == headers[:1]
     assert carried(replaced, RouteState(0)) == user
+
+
+def test_a_grpc_header_rule_repeats_method_matches_and_matches_every_method_without() -> None:
+    """A GRPCRoute rule without matches matches every method (no path); it has no
+    timeouts to repeat. Weights and the mirror are written as on an HTTPRoute."""
+    by_method = {"method": {"service": "inference.GRPCInferenceService", "method": "ModelInfer"}}
+    filters = [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": []}}]
+    backends = [ref(STABLE, 100), ref(CANARY, 0)]
+    user = route(
+        {"matches": [by_method], "filters": filters, "backendRefs": backends},
+        {"backendRefs": backends},
+    )
+    state = RouteState(10, mirror=50, header_route=(X_CANARY,))
+    routed = carried(user, state, GRPC_ROUTE)
+    rules = routed["spec"]["rules"]
+    header = [{"name": "X-Canary", "type": "Exact", "value": "true"}]
+    assert rules[2] == {
+        "name": "modelrollout-m-canary-0",
+        "matches": [{**by_method, "headers": header}],
+        "filters": filters,
+        "backendRefs": [ref(CANARY, 1)],
+    }
+    assert rules[3]["matches"] == [{"headers": header}], "every method, with our header"
+    assert [r["backendRefs"][1]["weight"] for r in rules[:2]] == [10, 10]
+    assert rules[0]["filters"][1]["requestMirror"]["percent"] == 50
+    assert carried(routed, RouteState(0), GRPC_ROUTE) == user
 
 
 def test_mirror_weights_and_header_route_together_then_all_gone() -> None:
