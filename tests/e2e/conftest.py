@@ -132,6 +132,7 @@ def operator(
     cluster: Cluster,
     modelrollout_crd: list[str],
     gateway_api_crds: list[str],
+    istio_crds: list[str],
     inference_pool_crds: list[str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:

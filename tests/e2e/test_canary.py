@@ -340,14 +340,19 @@ def test_characters_beyond_the_bmp_reach_the_deployment(
 
 @pytest.mark.parametrize(
     ("example", "name", "replicas"),
-    [(EXAMPLE, "fraud-scorer", 4), (EXAMPLE.with_name("llm-inference-pool.yaml"), "chat", 2)],
-    ids=["fraud-scorer", "llm-inference-pool"],
+    [
+        (EXAMPLE, "fraud-scorer", 4),
+        (EXAMPLE.with_name("llm-inference-pool.yaml"), "chat", 2),
+        (EXAMPLE.with_name("istio-virtual-service.yaml"), "recommender", 3),
+    ],
+    ids=["fraud-scorer", "llm-inference-pool", "istio-virtual-service"],
 )
 def test_the_examples_in_examples_are_accepted_by_the_api_server(
     api: client.ApiClient,
     namespace: str,
     modelrollout_crd: list[str],
     gateway_api_crds: list[str],
+    istio_crds: list[str],
     example: Path,
     name: str,
     replicas: int,
@@ -356,7 +361,11 @@ def test_the_examples_in_examples_are_accepted_by_the_api_server(
     custom = client.CustomObjectsApi(api)
     for doc in docs:
         group, version = doc["apiVersion"].split("/")
-        plural = {"HTTPRoute": "httproutes", "ModelDeployment": PLURAL}[doc["kind"]]
+        plural = {
+            "HTTPRoute": "httproutes",
+            "VirtualService": "virtualservices",
+            "ModelDeployment": PLURAL,
+        }[doc["kind"]]
         created = custom.create_namespaced_custom_object(
             group, version, namespace, plural, doc, dry_run="All"
         )

@@ -138,9 +138,27 @@ def count_healthy(api: client.ApiClient, namespace: str) -> int:
     return sum((o.get("status") or {}).get("phase") == "Healthy" for o in listed["items"])
 
 
+ISTIO = ("networking.istio.io", "v1")
+
+
+def canary_weight(rules: list[dict[str, Any]], canary: str, istio: bool) -> int | None:
+    """The weight of the canary in a route's rules (a VirtualService's `http` routes);
+    our header routes, to the canary alone, do not count."""
+    for rule in rules:
+        if str(rule.get("name") or "").startswith("modelrollout-"):
+            continue
+        for ref in rule.get("route" if istio else "backendRefs") or []:
+            name = ref["destination"]["host"] if istio else ref["name"]
+            if name == canary:
+                return int(ref.get("weight", 0 if istio else 1))
+    return None
+
+
 class RouteRecorder:
-    """Records the canary weight of every version of a Gateway API route (an HTTPRoute
-    unless `plural` says otherwise), and each version's rules, through a watch."""
+    """Records the canary weight of every version of a route, and each version's rules,
+    through a watch: a Gateway API route (an HTTPRoute unless `plural` says otherwise;
+    its `rules`' backendRefs) or, with plural `virtualservices`, an Istio VirtualService
+    (its `http` routes' destinations)."""
 
     def __init__(
         self,
@@ -153,24 +171,18 @@ class RouteRecorder:
         self.custom = client.CustomObjectsApi(api)
         self.namespace, self.name, self.canary = namespace, name, canary
         self.plural = plural
+        self.istio = plural == "virtualservices"
         self.weights: list[int] = []
         self.rules: list[list[dict[str, Any]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _weight(self, route: dict[str, Any]) -> int | None:
-        for rule in route["spec"].get("rules", []):
-            for ref in rule.get("backendRefs", []):
-                if ref["name"] == self.canary:
-                    return int(ref.get("weight", 1))
-        return None
-
     def _run(self) -> None:
         follow(
             self._stop,
             self.custom.list_namespaced_custom_object,
-            *GW,
+            *(ISTIO if self.istio else GW),
             self.namespace,
             self.plural,
             field_selector=f"metadata.name={self.name}",
@@ -178,10 +190,10 @@ class RouteRecorder:
         )
 
     def _see(self, _kind: str, route: dict[str, Any]) -> None:
-        rules = route["spec"].get("rules", [])
+        rules = route["spec"].get("http" if self.istio else "rules", [])
         if not self.rules or self.rules[-1] != rules:
             self.rules.append(rules)
-        weight = self._weight(route)
+        weight = canary_weight(rules, self.canary, self.istio)
         if weight is not None and (not self.weights or self.weights[-1] != weight):
             self.weights.append(weight)
 
@@ -307,14 +319,14 @@ class Scenario:
         return None
 
     def route_canary_weight(self) -> int:
+        istio = self.route_plural == "virtualservices"
         route: Any = self.custom.get_namespaced_custom_object(
-            *GW, self.namespace, self.route_plural, self.name
+            *(ISTIO if istio else GW), self.namespace, self.route_plural, self.name
         )
-        for rule in route["spec"]["rules"]:
-            for ref in rule["backendRefs"]:
-                if ref["name"] == f"{self.name}-canary":
-                    return int(ref["weight"])
-        raise AssertionError("no canary backendRef")
+        rules = route["spec"]["http" if istio else "rules"]
+        weight = canary_weight(rules, f"{self.name}-canary", istio)
+        assert weight is not None, "no canary backendRef"
+        return weight
 
     def wait_route_weight(self, weight: int, timeout: float = 30) -> None:
         """The route's canary weight reaching `weight`: the operator records a decision

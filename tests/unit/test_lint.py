@@ -87,9 +87,14 @@ def broken(change: dict[str, Any]) -> dict[str, Any]:
             "timeout must be longer than 0s",
         ),
         (
-            {"traffic": {"gatewayAPI": {"httpRoute": "r"}, "istio": {}}},
+            {"traffic": {"gatewayAPI": {"httpRoute": "r"}, "linkerd": {}}},
             "spec.traffic",
-            "unknown field: istio",
+            "unknown field: linkerd",
+        ),
+        (
+            {"traffic": {"gatewayAPI": {"httpRoute": "r"}, "istio": {"virtualService": "r"}}},
+            "spec.traffic",
+            "set exactly one router",
         ),
     ],
 )

@@ -226,6 +226,9 @@ def test_the_route_its_backends_and_their_weights_are_shown() -> None:
     body["traffic"] = {"gatewayAPI": {"grpcRoute": "triton"}}
     grpc = text(ModelDeploymentSpec.model_validate(body), status)
     assert "route: GRPCRoute triton -> Services llm-stable (99%)" in grpc
+    body["traffic"] = {"istio": {"virtualService": "llm", "httpRoute": "chat"}}
+    vs = text(ModelDeploymentSpec.model_validate(body), status)
+    assert "route: VirtualService llm (HTTP route chat) -> Services llm-stable (99%)" in vs
     body.pop("traffic")
     body["strategy"] = {"blueGreen": {}}
     healthy = ModelDeploymentStatus.model_validate({"phase": "Healthy"})

@@ -71,6 +71,10 @@ into a Role per watched namespace.
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes, grpcroutes]
   verbs: [list, watch, get, patch]
+# The same on the Istio VirtualService named in spec.traffic.istio.
+- apiGroups: [networking.istio.io]
+  resources: [virtualservices]
+  verbs: [list, watch, get, patch]
 # The stable and canary InferencePools, for a route that sends traffic to pools (as for
 # Services: server-side apply on a difference; get: whether the name is taken).
 - apiGroups: [inference.networking.k8s.io]

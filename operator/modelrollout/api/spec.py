@@ -18,7 +18,7 @@ from modelrollout.api.analysis import (
     SecretRef,
 )
 from modelrollout.api.base import Model, Rule
-from modelrollout.api.fields import NO_CONTROLS, DNSLabel, IntOrString
+from modelrollout.api.fields import NO_CONTROLS, IntOrString
 from modelrollout.api.inference_pool import InferencePoolBackends
 from modelrollout.api.route_parts import HeaderRoute, Mirror, PreviewTraffic
 from modelrollout.api.strategy import (
@@ -28,6 +28,7 @@ from modelrollout.api.strategy import (
     Pause,
     Strategy,
 )
+from modelrollout.api.traffic import Traffic
 
 # Re-exported: the spec's parts, importable from one place.
 __all__ = [
@@ -78,82 +79,6 @@ class ServicePorts(Model):
     target_port: IntOrString = Field(
         default="http", description="Container port (number or name) the Services forward to."
     )
-
-
-class GatewayAPIRoute(Model):
-    """A Gateway API HTTPRoute or GRPCRoute in the ModelDeployment's namespace."""
-
-    __rules__ = (
-        Rule(
-            "[has(self.httpRoute), has(self.grpcRoute)].exists_one(x, x)",
-            "gatewayAPI names exactly one route: httpRoute or grpcRoute",
-            lambda route: (route.http_route is None) != (route.grpc_route is None),
-        ),
-        Rule(
-            "!has(self.inferencePool) || has(self.httpRoute)",
-            "inferencePool needs an httpRoute: InferencePools are HTTPRoute backends",
-            lambda route: route.inference_pool is None or route.http_route is not None,
-        ),
-    )
-    http_route: DNSLabel | None = Field(
-        default=None,
-        description=(
-            "Name of the HTTPRoute. Its rules must have backendRefs to the Services "
-            "<name>-stable and <name>-canary (or, with inferencePool, to the "
-            "InferencePools of those names); the operator writes only their weights, "
-            "its mirror filter and its header-route rules."
-        ),
-    )
-    grpc_route: DNSLabel | None = Field(
-        default=None,
-        description=(
-            "Name of the GRPCRoute (gRPC model servers: Triton, KServe's v2 protocol). "
-            "Its rules must have backendRefs to the Services <name>-stable and "
-            "<name>-canary; the operator writes what it writes on an HTTPRoute."
-        ),
-    )
-    inference_pool: InferencePoolBackends | None = Field(
-        default=None,
-        description=(
-            "Route through InferencePools instead of Services: the operator keeps the "
-            "pools <name>-stable and <name>-canary, and moves the weights of the route's "
-            "backendRefs of kind InferencePool."
-        ),
-    )
-
-    def route(self) -> tuple[str, str]:
-        """The key of the route named (httpRoute or grpcRoute) and its name."""
-        if self.grpc_route is not None:
-            return "grpcRoute", self.grpc_route
-        assert self.http_route is not None  # one of the two: the rule above
-        return "httpRoute", self.http_route
-
-    def describe(self) -> str:
-        """The route's kind and name, as users read them."""
-        key, name = self.route()
-        return f"{ {'httpRoute': 'HTTPRoute', 'grpcRoute': 'GRPCRoute'}[key] } {name}"
-
-
-class Traffic(Model):
-    """Where the traffic split is applied. Exactly one router."""
-
-    __rules__ = (
-        Rule(
-            "[has(self.gatewayAPI)].exists_one(x, x)",
-            "set exactly one router: gatewayAPI",
-            lambda traffic: traffic.gateway_api is not None,
-        ),
-    )
-    gateway_api: GatewayAPIRoute | None = Field(
-        default=None,
-        alias="gatewayAPI",
-        description="Split traffic with a Gateway API HTTPRoute or GRPCRoute.",
-    )
-
-    @property
-    def kind(self) -> str:
-        """gatewayAPI: the one router set (routing.registry.ROUTERS has a row each)."""
-        return self.chosen_key()
 
 
 class ModelDeploymentSpec(Model):

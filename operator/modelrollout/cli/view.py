@@ -66,14 +66,13 @@ def _traffic(rev: RevisionStatus) -> str:
 
 def _route(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Text:
     """Which route carries the split, to which backends, and what it carries now."""
-    gateway = spec.traffic.gateway_api if spec.traffic is not None else None
-    if gateway is None:
+    if spec.traffic is None:
         return Text("route: none; the stable Service's selector switches")
     canary = status.canary.weight if status.canary is not None else 0
-    pools = gateway.inference_pool
+    pools = spec.inference_pools()
     kind = "InferencePools" if pools is not None else "Services"
     line = (
-        f"route: {gateway.describe()} -> {kind} {name}-stable ({100 - canary}%) "
+        f"route: {spec.traffic.describe()} -> {kind} {name}-stable ({100 - canary}%) "
         f"and {name}-canary ({canary}%)"
     )
     if pools is not None:

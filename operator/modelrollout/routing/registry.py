@@ -13,8 +13,9 @@ from kubernetes import client
 
 from modelrollout.api import inference_pool
 from modelrollout.api.spec import ModelDeploymentSpec
-from modelrollout.routing import gateway_api
+from modelrollout.routing import gateway_api, istio
 from modelrollout.routing.gateway_patch import Backends
+from modelrollout.routing.istio_patch import IstioServices
 from modelrollout.routing.router import RouteKind, RouteLookup, Router
 from modelrollout.routing.service_selector import ServiceSelectorOnly
 
@@ -58,8 +59,17 @@ def _gateway_api(spec: ModelDeploymentSpec, route: Route) -> Router:
     )
 
 
+def _istio(spec: ModelDeploymentSpec, route: Route) -> Router:
+    assert spec.traffic is not None
+    assert spec.traffic.istio is not None
+    vs = spec.traffic.istio
+    services = IstioServices(route.namespace, route.stable, route.canary, vs.http_route)
+    return istio.IstioRouter(route.api, route.lookup, vs.virtual_service, services)
+
+
 ROUTERS: dict[str, RouterRow] = {
     "gatewayAPI": RouterRow(gateway_api.KINDS, gateway_api.named_route, _gateway_api),
+    "istio": RouterRow((istio.KIND,), istio.named_route, _istio),
 }
 
 

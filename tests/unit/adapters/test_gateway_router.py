@@ -179,6 +179,12 @@ def test_a_router_row_says_what_it_watches_and_where_the_spec_names_the_route() 
     assert len(route_kinds()) == len(set(route_kinds())), "each kind watched once"
     assert route_of({"traffic": {"gatewayAPI": {"httpRoute": "chat"}}}) == (http, "chat")
     assert route_of({"traffic": {"gatewayAPI": {"grpcRoute": "triton"}}}) == (grpc, "triton")
+    istio = RouteKind("networking.istio.io", "v1", "virtualservices")
+    assert istio in route_kinds()
+    assert route_of({"traffic": {"istio": {"virtualService": "m", "httpRoute": "a"}}}) == (
+        istio,
+        "m",
+    )
     for hostile in (
         {},
         {"traffic": None},
