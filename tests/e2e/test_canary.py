@@ -255,7 +255,7 @@ def test_analysis_windows_that_never_hold_data_are_rejected_at_apply_time(
 
 @pytest.mark.parametrize(
     ("path", "unknown"),
-    [(("spec",), "replica"), (("spec", "traffic"), "istio")],
+    [(("spec",), "replica"), (("spec", "traffic"), "linkerd")],
 )
 def test_unknown_fields_are_refused_by_the_api_server_and_by_lint(
     api: client.ApiClient,
