@@ -102,8 +102,8 @@ class FakeProvider:
 
 
 def adapters(cluster: Cluster) -> Adapters:
-    def router(spec: ModelDeploymentSpec, namespace: str, stable: str, canary: str) -> FakeRouter:
-        cluster.calls.append(("router", stable, canary))
+    def router(spec: ModelDeploymentSpec, namespace: str, name: str) -> FakeRouter:
+        cluster.calls.append(("router", namespace, name))
         return FakeRouter(cluster)
 
     def provider(analysis: Analysis, namespace: str) -> FakeProvider:

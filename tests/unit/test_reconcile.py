@@ -55,7 +55,7 @@ def test_a_first_deployment_is_checked_observed_decided_and_acted_in_order() -> 
     result = decide_and_act(adapters(cluster), body(), T0)
     revision = ModelDeploymentSpec.model_validate(body()["spec"]).revision()
     assert cluster.calls == [
-        ("router", "m-stable", "m-canary"),
+        ("router", "ml", "m"),
         ("check",),
         ("observe",),
         ("apply", revision, 2),

@@ -101,6 +101,16 @@ class ModelDeploymentSpec(Model):
             ),
         ),
         Rule(
+            "!has(self.traffic) || !has(self.traffic.replicaRatio) || "
+            "(has(self.strategy.canary) && self.replicas >= 2)",
+            "traffic.replicaRatio splits by pods: it needs a canary and at least 2 replicas "
+            "(with 1, a canary pod is half of the traffic or all of it)",
+            lambda spec: (
+                not spec.splits_by_pods()
+                or (spec.strategy.canary is not None and spec.replicas >= 2)
+            ),
+        ),
+        Rule(
             "!has(self.analysis) || self.analysis.metrics.all(m, "
             "self.analysis.metrics.exists_one(o, o.name == m.name))",
             "metric names must be unique",
@@ -175,6 +185,10 @@ class ModelDeploymentSpec(Model):
         default=2, ge=0, le=10, description="Old revisions kept, scaled to zero, for undo."
     )
     paused: bool = Field(default=False, description="Hold the rollout where it is (for GitOps).")
+
+    def splits_by_pods(self) -> bool:
+        """Traffic follows the revisions' shares of ready pods (traffic.replicaRatio)."""
+        return self.traffic is not None and self.traffic.replica_ratio is not None
 
     def inference_pools(self) -> InferencePoolBackends | None:
         """The InferencePools the route sends traffic through, if it does."""

@@ -86,14 +86,33 @@ class IstioRoute(Model):
         return f"VirtualService {self.virtual_service}{route}"
 
 
+class ReplicaRatio(Model):
+    """No mesh or gateway: one Service selects every revision's pods, and a revision's
+    share of traffic is its share of the ready pods."""
+
+    service: DNSLabel | None = Field(
+        default=None,
+        description=(
+            "A Service of yours that selects the pods of every revision (by labels of the "
+            "pod template, never a version): read, never written. Without it the operator "
+            "keeps a Service named like the ModelDeployment selecting all its pods."
+        ),
+    )
+
+    def describe(self, name: str) -> str:
+        return f"replica ratio on Service {self.service or name}"
+
+
 class Traffic(Model):
     """Where the traffic split is applied. Exactly one router."""
 
     __rules__ = (
         Rule(
-            "[has(self.gatewayAPI), has(self.istio)].exists_one(x, x)",
-            "set exactly one router: gatewayAPI or istio",
-            lambda traffic: (traffic.gateway_api is None) != (traffic.istio is None),
+            "[has(self.gatewayAPI), has(self.istio), has(self.replicaRatio)].exists_one(x, x)",
+            "set exactly one router: gatewayAPI, istio or replicaRatio",
+            lambda traffic: (
+                [traffic.gateway_api, traffic.istio, traffic.replica_ratio].count(None) == 2
+            ),
         ),
     )
     gateway_api: GatewayAPIRoute | None = Field(
@@ -104,15 +123,27 @@ class Traffic(Model):
     istio: IstioRoute | None = Field(
         default=None, description="Split traffic with an Istio VirtualService."
     )
+    replica_ratio: ReplicaRatio | None = Field(
+        default=None,
+        description=(
+            "Split traffic by pods, without a mesh: the canary's weight is its share of "
+            "the ready pods behind one Service, so weights round to what the replicas "
+            "can express (a 5% step on 4 replicas is 25%: one pod of four). Stable shrinks "
+            "as the canary grows, within strategy.canary.capacity.maxSurge extra pods "
+            "(1 when no capacity is set). Weights only: no mirror or header route."
+        ),
+    )
 
     @property
     def kind(self) -> str:
-        """gatewayAPI or istio: the one router set (routing.registry.ROUTERS has a row
-        each)."""
+        """gatewayAPI, istio or replicaRatio: the one router set (routing.registry.ROUTERS
+        has a row each)."""
         return self.chosen_key()
 
-    def describe(self) -> str:
-        """The route, as users read it."""
+    def describe(self, name: str) -> str:
+        """The route (of ModelDeployment `name`), as users read it."""
+        if self.replica_ratio is not None:
+            return self.replica_ratio.describe(name)
         route = self.gateway_api or self.istio
         assert route is not None  # exactly one router: the rule above
         return route.describe()

@@ -72,7 +72,7 @@ def _route(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
     pools = spec.inference_pools()
     kind = "InferencePools" if pools is not None else "Services"
     line = (
-        f"route: {spec.traffic.describe()} -> {kind} {name}-stable ({100 - canary}%) "
+        f"route: {spec.traffic.describe(name)} -> {kind} {name}-stable ({100 - canary}%) "
         f"and {name}-canary ({canary}%)"
     )
     if pools is not None:

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from modelrollout.api.status import RevisionStatus
 from modelrollout.api.vocabulary import Reason
-from modelrollout.engine.capacity import Budget, Side, budget_of, move, pods_for, target_pods
+from modelrollout.engine.capacity import (
+    Budget,
+    Side,
+    budget_of,
+    move,
+    pods_for,
+    ratio_weight,
+    target_pods,
+)
 from modelrollout.engine.model import RevisionObservation
 from modelrollout.engine.tick import Tick
 
@@ -36,11 +44,17 @@ def _others(t: Tick, *inside: RevisionStatus) -> int:
     return sum(_pods(seen) for revision, seen in t.obs.revisions.items() if revision not in names)
 
 
+def expressible(t: Tick, weight: int) -> int:
+    """The weight the route can carry: any, or with replicaRatio what whole pods can."""
+    return ratio_weight(t.spec.replicas, weight) if t.spec.splits_by_pods() else weight
+
+
 def resize(t: Tick, share: int, goal: int) -> None:
     """Size canary and stable for the canary's `share` of the total on the way to
     `goal` percent of live traffic, and say (`t.weight_allowed`) the weight the canary
     may carry now."""
     total, canary, stable = t.spec.replicas, t.canary, t.stable
+    share, goal = expressible(t, share), expressible(t, goal)
     budget = budget_of(t.spec)
     if budget is None:
         canary.replicas = min(max(pods_for(total, share), 1), max(total, 1))

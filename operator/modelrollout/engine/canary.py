@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from modelrollout.api.durations import parse_duration
 from modelrollout.api.spec import CanaryStep, CanaryStrategy
 from modelrollout.api.vocabulary import Phase, Reason
-from modelrollout.engine.budgeted import resize
+from modelrollout.engine.budgeted import expressible, resize
 from modelrollout.engine.model import RouteFeature
 from modelrollout.engine.promotion import begin_promotion, promote, route_state
 from modelrollout.engine.rollback import wait_for_pods_or_roll_back
@@ -58,15 +58,18 @@ def progress(t: Tick) -> None:
 
 def _set_weight(t: Tick, step: CanaryStep, label: str) -> None:
     assert step.set_weight is not None
-    if t.weight_allowed < step.set_weight:
-        _move_within_budget(t, step.set_weight, label)
+    weight = expressible(t, step.set_weight)
+    if t.weight_allowed < weight:
+        _move_within_budget(t, weight, label)
         return
-    ended = " (the mirror ends)" if step.set_weight > 0 and t.canary.mirror else ""
-    t.set_weight(step.set_weight)
-    if step.set_weight > 0:
+    ended = " (the mirror ends)" if weight > 0 and t.canary.mirror else ""
+    if weight != step.set_weight:  # replica ratio: whole pods
+        ended += f" (setWeight {step.set_weight} in whole pods of {t.spec.replicas})"
+    t.set_weight(weight)
+    if weight > 0:
         t.set_mirror(0)  # users now get the canary's answers: no more copies
     t.advance_step()
-    t.emit(Reason.STEP_ADVANCED, f"{label}: canary weight {step.set_weight}%{ended}")
+    t.emit(Reason.STEP_ADVANCED, f"{label}: canary weight {weight}%{ended}")
 
 
 def _move_within_budget(t: Tick, goal: int, label: str) -> None:
@@ -127,7 +130,7 @@ def _pause(t: Tick, step: CanaryStep, label: str) -> None:
 
 
 def _more_weight(t: Tick, step: CanaryStep) -> bool:
-    return (step.set_weight or 0) > t.canary.weight
+    return expressible(t, step.set_weight or 0) > t.canary.weight
 
 
 def _more_mirror(t: Tick, step: CanaryStep) -> bool:

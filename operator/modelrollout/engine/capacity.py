@@ -17,6 +17,13 @@ back. Pods and traffic follow each other a pod at a time:
 
 Without a budget nothing here applies: stable keeps its full size and the canary
 comes on top (budgeted.resize).
+
+With traffic.replicaRatio the pods are the split: one Service selects every revision's
+pods, so a pod carries traffic as soon as it is ready. The same moves apply, with the
+surge as the budget (`budget_of`), and three differences: weights are only what the
+pods can express (`ratio_weight`: a 5% step on 4 replicas is one pod, 25%); a canary
+with no weight has no pod; and the side giving way keeps only the pods its weight
+needs, never spare ones the budget would leave it (they would take traffic).
 """
 
 from __future__ import annotations
@@ -26,11 +33,15 @@ from dataclasses import dataclass
 
 from modelrollout.api.spec import ModelDeploymentSpec
 
+# Extra pods a replica-ratio canary may use when the spec sets no capacity budget.
+RATIO_SURGE = 1
+
 
 @dataclass(frozen=True)
 class Budget:
     total: int  # spec.replicas: what serves all the traffic (an autoscaler sets it)
     surge: int  # capacity.maxSurge
+    pods_are_traffic: bool = False  # traffic.replicaRatio: every ready pod takes a share
 
     @property
     def limit(self) -> int:
@@ -45,7 +56,20 @@ class Budget:
 
 def budget_of(spec: ModelDeploymentSpec) -> Budget | None:
     capacity = spec.strategy.capacity()
+    if spec.splits_by_pods():
+        surge = capacity.max_surge if capacity is not None else RATIO_SURGE
+        return Budget(spec.replicas, surge, pods_are_traffic=True)
     return Budget(spec.replicas, capacity.max_surge) if capacity is not None else None
+
+
+def ratio_weight(total: int, weight: int) -> int:
+    """The weight nearest `weight` that `total` pods can express as a whole number of
+    pods, never all or none of them for a weight between (so never a promotion or an
+    end by rounding); what `carried` says those pods carry."""
+    if weight <= 0 or weight >= 100 or total < 2:
+        return max(0, min(weight, 100))
+    pods = min(max(math.floor(total * weight / 100 + 0.5), 1), total - 1)  # half up
+    return carried(total, pods)
 
 
 def pods_for(total: int, percent: int) -> int:
@@ -85,10 +109,12 @@ class Move:
 
 def target_pods(b: Budget, share: int, goal: int) -> int:
     """Pods the growing revision is sized for: its share of the total, less what the
-    other side must keep for the traffic the goal leaves it. At least one."""
-    wanted = min(max(pods_for(b.total, share), 1), max(b.total, 1))
+    other side must keep for the traffic the goal leaves it. At least one, unless its
+    pods are its traffic and it is to have none."""
+    least = 0 if b.pods_are_traffic and share == 0 else 1
+    wanted = min(max(pods_for(b.total, share), least), max(b.total, 1))
     keep = 0 if goal >= 100 else max(left_for(b.total, goal) - b.spare, 1)
-    return max(1, min(wanted, b.limit - keep))
+    return max(least, min(wanted, b.limit - keep))
 
 
 def move(
@@ -101,7 +127,8 @@ def move(
     room = b.limit - others - giving_way.pods
     grow = max(min(target, room), min(growing.replicas, target))
     keep = left_for(b.total, weight) - (b.spare if grow < target else 0)
-    leftover = min(b.total, b.limit - others - target)  # what the budget leaves it
+    # What the budget leaves it (never when pods are traffic: a spare pod takes a share).
+    leftover = 0 if b.pods_are_traffic else min(b.total, b.limit - others - target)
     give = min(max(keep, leftover), b.limit - others - max(grow, growing.pods))
     if weight < 100:
         give = max(give, 1)  # a revision with traffic keeps a pod, whatever the budget

@@ -116,7 +116,5 @@ def _finish(t: Tick) -> None:
         t.s.post_promotion_until = t.now + parse_duration(delay)
         t.s.analysis.last_run_at = t.now
     t.s.phase = Phase.HEALTHY
-    t.emit(
-        Reason.PROMOTED,
-        f"version {canary.version} promoted; {old.version} scales down after {delay}",
-    )
+    after = "now" if t.spec.splits_by_pods() else f"after {delay}"
+    t.emit(Reason.PROMOTED, f"version {canary.version} promoted; {old.version} scales down {after}")

@@ -200,6 +200,8 @@ class Tick:
         self.s.history = [entry, *self.s.history][:MAX_HISTORY]
 
     def schedule_scale_down(self, revision: str, delay: timedelta) -> None:
+        if self.spec.splits_by_pods():
+            delay = timedelta(0)  # a pod left running would take a share of the traffic
         pending = [d for d in self.s.scale_downs if d.revision != revision]
         self.s.scale_downs = [*pending, ScaleDown(revision=revision, at=self.now + delay)]
 

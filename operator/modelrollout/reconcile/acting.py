@@ -25,7 +25,6 @@ from modelrollout.engine.model import (
 from modelrollout.reconcile.deciding import error_text, failed, parse_spec
 from modelrollout.reconcile.ports import Adapters, InvalidSpec, Result, WorkloadsPort
 from modelrollout.routing.router import RouteConflict, RouteError, Router
-from modelrollout.workloads.render import service_name
 
 
 def carry_out(result: Result, now: datetime) -> Result | None:
@@ -74,9 +73,7 @@ def release_route(adapters: Adapters, body: Mapping[str, Any]) -> str:
     status = ModelDeploymentStatus.model_validate(body.get("status") or {})
     released = RouteState(0, empty_filters=tuple(status.route_empty_filters))
     for _ in range(3):
-        router = adapters.router(
-            spec, namespace, service_name(name, "stable"), service_name(name, "canary")
-        )
+        router = adapters.router(spec, namespace, name)
         try:
             router.check({})
             router.apply(released)

@@ -30,7 +30,6 @@ from modelrollout.routing.router import RouteError, require_features
 from modelrollout.workloads.render import (
     pods_selector,
     record_problem,
-    service_name,
     template_problem,
 )
 
@@ -52,9 +51,7 @@ def reconcile(
             raise InvalidSpec(Reason.INVALID_SPEC, NAME_RULE.message)
         spec = parse_spec(body.get("spec") or {})
         doing = "checking the route"
-        router = adapters.router(
-            spec, namespace, service_name(name, "stable"), service_name(name, "canary")
-        )
+        router = adapters.router(spec, namespace, name)
         needed = route_features(spec)
         require_features(router, needed)
         router.check(needed)

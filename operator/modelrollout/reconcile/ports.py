@@ -38,6 +38,7 @@ from modelrollout.routing.registry import Route, router_for
 from modelrollout.routing.router import RouteLookup, Router
 from modelrollout.workloads.cluster import Workloads
 from modelrollout.workloads.observed import Owned
+from modelrollout.workloads.render import pod_labels, service_name
 
 
 class InvalidSpec(Exception):
@@ -86,7 +87,7 @@ class Adapters:
     # (name, namespace, uid) -> workloads
     workloads: Callable[[str, str, str], WorkloadsPort]
     # (spec, namespace, stable Service, canary Service) -> router
-    router: Callable[[ModelDeploymentSpec, str, str, str], Router]
+    router: Callable[[ModelDeploymentSpec, str, str], Router]  # (spec, namespace, name)
     # (analysis, namespace) -> provider; raises InvalidSpec for unusable credentials
     provider: Callable[[Analysis, str], MetricsProvider]
     slots: SlotsPort = NO_LIMITS
@@ -103,8 +104,17 @@ def cluster_adapters(
     querying metrics only where the operator's allow-list (`policy`) lets them go."""
     return Adapters(
         workloads=lambda name, namespace, uid: Workloads(api, name, namespace, uid, owned),
-        router=lambda spec, namespace, stable, canary: router_for(
-            spec, Route(api, routes, namespace, stable, canary)
+        router=lambda spec, namespace, name: router_for(
+            spec,
+            Route(
+                api,
+                routes,
+                namespace,
+                name,
+                service_name(name, "stable"),
+                service_name(name, "canary"),
+                pod_labels(name, spec),
+            ),
         ),
         provider=lambda analysis, namespace: _provider(api, analysis, namespace, policy),
         slots=slots,

@@ -16,6 +16,7 @@ from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.routing import gateway_api, istio
 from modelrollout.routing.gateway_patch import Backends
 from modelrollout.routing.istio_patch import IstioServices
+from modelrollout.routing.replica_ratio import ReplicaRatioRouter
 from modelrollout.routing.router import RouteKind, RouteLookup, Router
 from modelrollout.routing.service_selector import ServiceSelectorOnly
 
@@ -23,13 +24,16 @@ from modelrollout.routing.service_selector import ServiceSelectorOnly
 @dataclass(frozen=True)
 class Route:
     """What a router is made with: the client, the cached route (`lookup`: None when its
-    kind is not watched, then the API server is read), and our Services."""
+    kind is not watched, then the API server is read), the ModelDeployment's name, our
+    Services, and the labels every pod of every revision carries."""
 
     api: client.ApiClient
     lookup: RouteLookup | None
     namespace: str
+    name: str
     stable: str
     canary: str
+    pod_labels: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,20 @@ def _istio(spec: ModelDeploymentSpec, route: Route) -> Router:
     return istio.IstioRouter(route.api, route.lookup, vs.virtual_service, services)
 
 
+def _replica_ratio(spec: ModelDeploymentSpec, route: Route) -> Router:
+    assert spec.traffic is not None
+    assert spec.traffic.replica_ratio is not None
+    theirs = spec.traffic.replica_ratio.service
+    service = theirs or route.name
+    users = theirs is not None
+    return ReplicaRatioRouter(route.api, route.namespace, service, route.pod_labels, users)
+
+
 ROUTERS: dict[str, RouterRow] = {
     "gatewayAPI": RouterRow(gateway_api.KINDS, gateway_api.named_route, _gateway_api),
     "istio": RouterRow((istio.KIND,), istio.named_route, _istio),
+    # No route to watch: the pods are the split.
+    "replicaRatio": RouterRow((), lambda _: None, _replica_ratio),
 }
 
 

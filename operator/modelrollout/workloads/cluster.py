@@ -28,6 +28,7 @@ from modelrollout.workloads.render import (
     render_deployment,
     render_inference_pool,
     render_service,
+    render_traffic_service,
     service_name,
 )
 
@@ -66,6 +67,8 @@ class Workloads:
                 self.apps.read_namespaced_deployment,
             ),
         ]
+        if render_traffic_service(self.name, self.namespace, self.uid, spec) is not None:
+            needed.append(("Service", self.name, self.core.read_namespaced_service))
         if spec.inference_pools() is not None:
             if not self.owned.pools_watched:
                 return (
@@ -154,15 +157,20 @@ class Workloads:
 
     def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None:
         """Server-side apply each Service (and InferencePool, when the route sends
-        traffic to pools) whose observed body differs (an idle decision re-asserts them
+        traffic to pools; and with replicaRatio the Service of every pod) whose observed
+        body differs (an idle decision re-asserts them
         all and writes nothing). A side's pool follows its Service: both select the same
         revision's pods."""
         applied = self.owned.applied()
         pools = f"/apis/{inference_pool.GROUP}/{inference_pool.VERSION}"
+        services = f"/api/v1/namespaces/{self.namespace}/services"
+        every_pod = render_traffic_service(self.name, self.namespace, self.uid, spec)
+        if every_pod is not None:
+            self._apply(applied, every_pod, services)
         for role, revision in (("stable", stable), ("canary", canary)):
             args = (self.name, self.namespace, self.uid, spec, role, revision)
             service, pool = render_service(*args), render_inference_pool(*args)
-            self._apply(applied, service, f"/api/v1/namespaces/{self.namespace}/services")
+            self._apply(applied, service, services)
             if pool is not None:
                 self._apply(
                     applied, pool, f"{pools}/namespaces/{self.namespace}/{inference_pool.PLURAL}"

@@ -60,6 +60,13 @@ def _with_model_env(container: dict[str, Any], env: list[dict[str, str]]) -> dic
     return {**container, "env": kept + env}
 
 
+def pod_labels(name: str, spec: ModelDeploymentSpec) -> dict[str, str]:
+    """The labels every pod of every revision carries (the template's, and ours but
+    the revision's), as far as the current spec says."""
+    template_labels = (spec.template.get("metadata") or {}).get("labels") or {}
+    return {**{str(k): str(v) for k, v in template_labels.items()}, **_labels(name)}
+
+
 def pods_selector(name: str) -> str:
     """The label selector of every pod of every revision of a ModelDeployment."""
     return f"{LABEL_NAME}={name}"
@@ -151,17 +158,30 @@ def render_deployment(
 def render_service(
     name: str, namespace: str, uid: str, spec: ModelDeploymentSpec, role: str, revision: str
 ) -> dict[str, Any]:
+    selector = {LABEL_NAME: name, LABEL_REVISION: revision}
+    return _service(name, namespace, uid, spec, service_name(name, role), role, selector)
+
+
+def _service(
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: ModelDeploymentSpec,
+    called: str,
+    role: str,
+    selector: dict[str, str],
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": service_name(name, role),
+            "name": called,
             "namespace": namespace,
             "labels": {**_labels(name), LABEL_ROLE: role},
             "ownerReferences": [owner_reference(name, uid)],
         },
         "spec": {
-            "selector": {LABEL_NAME: name, LABEL_REVISION: revision},
+            "selector": selector,
             "ports": [
                 {
                     "name": "http",
@@ -172,6 +192,18 @@ def render_service(
             ],
         },
     }
+
+
+def render_traffic_service(
+    name: str, namespace: str, uid: str, spec: ModelDeploymentSpec
+) -> dict[str, Any] | None:
+    """With traffic.replicaRatio and no Service of the user's: the Service named like
+    the ModelDeployment, selecting the pods of every revision (each revision's share of
+    its traffic is its share of the ready pods). None otherwise."""
+    ratio = spec.traffic.replica_ratio if spec.traffic is not None else None
+    if ratio is None or ratio.service is not None:
+        return None
+    return _service(name, namespace, uid, spec, name, "traffic", {LABEL_NAME: name})
 
 
 def render_inference_pool(
