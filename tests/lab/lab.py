@@ -37,10 +37,13 @@ class Lab:
         self.gateway.start()
         self.kubelet.start()
 
-    def deploy(self, body: dict[str, Any], timeout: float = 120) -> None:
-        """Create the ModelDeployment `body` and its HTTPRoute; return once it is Healthy."""
+    def deploy(
+        self, body: dict[str, Any], timeout: float = 120, route: dict[str, Any] | None = None
+    ) -> None:
+        """Create the ModelDeployment `body` and its HTTPRoute (to its stable and canary
+        Services unless `route` is another); return once it is Healthy."""
         name = body["metadata"]["name"]
-        route = http_route(name, f"{name}-stable", f"{name}-canary")
+        route = route or http_route(name, f"{name}-stable", f"{name}-canary")
         self.custom.create_namespaced_custom_object(*GW, self.namespace, "httproutes", route)
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
 
@@ -94,6 +97,14 @@ class Lab:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def service_route(name: str, service: str) -> dict[str, Any]:
+    """An HTTPRoute to one Service, as an ingress to a plain Service is: Envoy balances
+    over the Service's ready endpoints, as kube-proxy would (replica ratio)."""
+    route = http_route(name, service, service)
+    route["spec"]["rules"][0]["backendRefs"] = [{"name": service, "port": 80}]
+    return route
 
 
 def server_template(version: str, faults: dict[str, str] | None = None) -> dict[str, Any]:

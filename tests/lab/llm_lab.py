@@ -153,12 +153,15 @@ class LlmLab(Lab):
         self.pickers.stop()
         self.prometheus.remove_job(f"lab-llm-{self.namespace}")
 
-    def deploy(self, body: dict[str, Any], timeout: float = 120) -> None:
-        """Create the ModelDeployment and the route to its pools; return once it is
-        Healthy and a completion is answered through Envoy and the stable pool's picker."""
+    def deploy(
+        self, body: dict[str, Any], timeout: float = 120, route: dict[str, Any] | None = None
+    ) -> None:
+        """Create the ModelDeployment and the route to its pools (or `route`); return once
+        it is Healthy and a completion is answered through Envoy and the stable pool's
+        picker."""
         name = body["metadata"]["name"]
         self.custom.create_namespaced_custom_object(
-            *GW, self.namespace, "httproutes", pool_route(name)
+            *GW, self.namespace, "httproutes", route or pool_route(name)
         )
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
         wait_until(

@@ -229,6 +229,36 @@ def test_the_route_its_backends_and_their_weights_are_shown() -> None:
     body["traffic"] = {"istio": {"virtualService": "llm", "httpRoute": "chat"}}
     vs = text(ModelDeploymentSpec.model_validate(body), status)
     assert "route: VirtualService llm (HTTP route chat) -> Services llm-stable (99%)" in vs
+    body["traffic"] = {"replicaRatio": {}}
+    body["replicas"] = 4
+    ratio = ModelDeploymentSpec.model_validate(body)
+    pods = ModelDeploymentStatus.model_validate(
+        {
+            "phase": "Progressing",
+            "stable": {"version": "1", "revision": "a", "weight": 75, "readyReplicas": 3},
+            "canary": {"version": "2", "revision": "b", "weight": 25, "readyReplicas": 1},
+        }
+    )
+    shown_pods = text(ratio, pods)
+    assert "route: replica ratio on Service llm -> ready pods: 3 stable (75%), 1 canary" in (
+        shown_pods
+    )
+    body["traffic"] = {"gatewayAPI": {"httpRoute": "chat"}}
+    mirrored = ModelDeploymentStatus.model_validate(
+        {
+            "phase": "Paused",
+            "stable": {"version": "1", "revision": "a", "weight": 100},
+            "canary": {
+                "version": "2",
+                "revision": "b",
+                "weight": 0,
+                "mirror": 50,
+                "headerRoute": [{"name": "X-Canary", "value": "1"}],
+            },
+        }
+    )
+    both = text(ModelDeploymentSpec.model_validate(body), mirrored)
+    assert "; 50% mirrored to llm-canary; X-Canary=1 to llm-canary" in both
     body.pop("traffic")
     body["strategy"] = {"blueGreen": {}}
     healthy = ModelDeploymentStatus.model_validate({"phase": "Healthy"})

@@ -65,16 +65,27 @@ def _traffic(rev: RevisionStatus) -> str:
 
 
 def _route(name: str, spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> Text:
-    """Which route carries the split, to which backends, and what it carries now."""
+    """Which router carries the split, to which backends, and what it carries now:
+    weights, a mirror and a header route (with replica ratio: the pods)."""
     if spec.traffic is None:
         return Text("route: none; the stable Service's selector switches")
-    canary = status.canary.weight if status.canary is not None else 0
+    rev = status.canary
+    canary = rev.weight if rev is not None else 0
     pools = spec.inference_pools()
     kind = "InferencePools" if pools is not None else "Services"
-    line = (
-        f"route: {spec.traffic.describe(name)} -> {kind} {name}-stable ({100 - canary}%) "
-        f"and {name}-canary ({canary}%)"
-    )
+    line = f"route: {spec.traffic.describe(name)} -> "
+    if spec.splits_by_pods():
+        stable_pods = status.stable.ready_replicas if status.stable is not None else 0
+        canary_pods = rev.ready_replicas if rev is not None else 0
+        line += (
+            f"ready pods: {stable_pods} stable ({100 - canary}%), {canary_pods} canary ({canary}%)"
+        )
+        return shown(line)
+    line += f"{kind} {name}-stable ({100 - canary}%) and {name}-canary ({canary}%)"
+    if rev is not None and rev.mirror:
+        line += f"; {rev.mirror}% mirrored to {name}-canary"
+    if rev is not None and rev.header_route:
+        line += f"; {_headers(rev.header_route)} to {name}-canary"
     if pools is not None:
         pickers = pools.endpoint_pickers
         line += f"; pickers {pickers.stable.name} and {pickers.canary.name}"
