@@ -60,6 +60,9 @@ PATHS: list[tuple[Any, ...]] = [
     ("spec", "traffic", "gatewayAPI", "httpRoute"),
     ("spec", "traffic", "gatewayAPI", "grpcRoute"),  # beside httpRoute: one too many
     ("spec", "traffic", "istio"),
+    ("spec", "traffic", "istio", "virtualService"),
+    ("spec", "traffic", "replicaRatio"),
+    ("spec", "traffic", "replicaRatio", "service"),
     ("spec", "analysis"),
     ("spec", "analysis", "interval"),
     ("spec", "analysis", "window"),
