@@ -80,13 +80,6 @@ def route_spec(s: Scenario) -> dict[str, Any]:
     return dict(route["spec"])
 
 
-def canary_revision(s: Scenario, version: str) -> str:
-    status = s.wait_status(
-        lambda st: (st.get("canary") or {}).get("version") == version, f"canary {version}"
-    )
-    return str(status["canary"]["revision"])
-
-
 @pytest.fixture
 def s(make_scenario: Callable[..., Scenario], gateway_api_crds: list[str]) -> Scenario:
     assert f"{PLURAL}.gateway.networking.k8s.io" in gateway_api_crds
@@ -107,7 +100,7 @@ def test_a_canary_through_a_grpc_route_is_promoted_rolled_back_and_aborted(
     # Promoted: the mirror, the header rule and the weights came and went.
     s.traffic("2.0.0", GOOD)
     s.set_version("2.0.0")
-    v2 = canary_revision(s, "2.0.0")
+    v2 = s.wait_canary("2.0.0")
     seen = s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 50, "at 50%")
     assert seen["canary"]["revision"] == v2
     s.wait_healthy("2.0.0")
@@ -133,7 +126,7 @@ def test_a_canary_through_a_grpc_route_is_promoted_rolled_back_and_aborted(
     # Rolled back: the judge's failure takes everything of ours off the route.
     s.traffic("3.0.0", BAD)
     s.set_version("3.0.0")
-    v3 = canary_revision(s, "3.0.0")
+    v3 = s.wait_canary("3.0.0")
     s.wait_status(lambda st: st.get("phase") == "RolledBack", "rollback")
     wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
     assert s.status()["abortedRevision"] == v3

@@ -99,13 +99,6 @@ def selected_revision(s: Scenario, role: str) -> str:
     return str(labels["modelrollout.io/revision"])
 
 
-def canary_revision(s: Scenario, version: str) -> str:
-    status = s.wait_status(
-        lambda st: (st.get("canary") or {}).get("version") == version, f"canary {version}"
-    )
-    return str(status["canary"]["revision"])
-
-
 @pytest.fixture
 def s(make_scenario: Callable[..., Scenario], inference_pool_crds: list[str]) -> Scenario:
     assert "inferencepools.inference.networking.k8s.io" in inference_pool_crds
@@ -130,7 +123,7 @@ def test_a_canary_through_pools_is_promoted_rolled_back_and_aborted(s: Scenario)
     # pool now selects the new revision's pods, which were not restarted.
     s.traffic("2.0.0", GOOD)
     s.set_version("2.0.0")
-    v2 = canary_revision(s, "2.0.0")
+    v2 = s.wait_canary("2.0.0")
     wait_until(lambda: selected_revision(s, "canary") == v2, timeout=30, what="canary pool")
     seen = s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 50, "at 50%")
     assert seen["canary"]["revision"] == v2
@@ -156,7 +149,7 @@ def test_a_canary_through_pools_is_promoted_rolled_back_and_aborted(s: Scenario)
     # Rolled back: the judge's failure takes everything of ours off the route.
     s.traffic("3.0.0", BAD)
     s.set_version("3.0.0")
-    v3 = canary_revision(s, "3.0.0")
+    v3 = s.wait_canary("3.0.0")
     s.wait_status(lambda st: st.get("phase") == "RolledBack", "rollback")
     wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
     assert selected_revision(s, "stable") == v2
@@ -242,7 +235,7 @@ def test_a_blue_green_switch_through_pools(s: Scenario) -> None:
     s.wait_healthy("1.0.0")
     s.traffic("2.0.0", GOOD)
     s.set_version("2.0.0")
-    preview = canary_revision(s, "2.0.0")
+    preview = s.wait_canary("2.0.0")
     pods = s.wait_status(
         lambda st: (st.get("canary") or {}).get("readyReplicas") == 2, "the preview full size"
     )

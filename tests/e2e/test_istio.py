@@ -95,13 +95,6 @@ def vs_spec(s: Scenario) -> dict[str, Any]:
     return dict(found["spec"])
 
 
-def canary_revision(s: Scenario, version: str) -> str:
-    status = s.wait_status(
-        lambda st: (st.get("canary") or {}).get("version") == version, f"canary {version}"
-    )
-    return str(status["canary"]["revision"])
-
-
 @pytest.fixture
 def s(make_scenario: Callable[..., Scenario], istio_crds: list[str]) -> Scenario:
     assert f"{PLURAL}.networking.istio.io" in istio_crds
@@ -123,7 +116,7 @@ def test_a_canary_through_a_virtual_service_is_promoted_rolled_back_and_aborted(
     # Promoted: the mirror, the header route and the weights came and went.
     s.traffic("2.0.0", GOOD)
     s.set_version("2.0.0")
-    v2 = canary_revision(s, "2.0.0")
+    v2 = s.wait_canary("2.0.0")
     seen = s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 50, "at 50%")
     assert seen["canary"]["revision"] == v2
     s.wait_healthy("2.0.0")
@@ -156,7 +149,7 @@ def test_a_canary_through_a_virtual_service_is_promoted_rolled_back_and_aborted(
     # Rolled back: the judge's failure takes everything of ours off the VirtualService.
     s.traffic("3.0.0", BAD)
     s.set_version("3.0.0")
-    v3 = canary_revision(s, "3.0.0")
+    v3 = s.wait_canary("3.0.0")
     s.wait_status(lambda st: st.get("phase") == "RolledBack", "rollback")
     wait_until(lambda: vs_spec(s) == users, timeout=30, what="the user's VirtualService again")
     assert s.status()["abortedRevision"] == v3

@@ -301,6 +301,13 @@ class Scenario:
         self.wait_object(predicate, what, timeout)
         return self.status()
 
+    def wait_canary(self, version: str) -> str:
+        """The revision of `version`, once it is the canary."""
+        status = self.wait_status(
+            lambda st: (st.get("canary") or {}).get("version") == version, f"canary {version}"
+        )
+        return str(status["canary"]["revision"])
+
     def wait_healthy(self, version: str, timeout: float = 90) -> dict[str, Any]:
         return self.wait_status(
             lambda s: (
