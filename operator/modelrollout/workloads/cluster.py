@@ -158,9 +158,8 @@ class Workloads:
     def point_services(self, spec: ModelDeploymentSpec, stable: str, canary: str) -> None:
         """Server-side apply each Service (and InferencePool, when the route sends
         traffic to pools; and with replicaRatio the Service of every pod) whose observed
-        body differs (an idle decision re-asserts them
-        all and writes nothing). A side's pool follows its Service: both select the same
-        revision's pods."""
+        body differs (an idle decision re-asserts them all and writes nothing). A side's
+        pool follows its Service: both select the same revision's pods."""
         applied = self.owned.applied()
         pools = f"/apis/{inference_pool.GROUP}/{inference_pool.VERSION}"
         services = f"/api/v1/namespaces/{self.namespace}/services"
