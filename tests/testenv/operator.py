@@ -67,13 +67,24 @@ class OperatorProcess:
 
     def reconciles(self) -> float:
         """How many reconciles it has run (its own metrics)."""
+        return self.metric("modelrollout_reconcile_duration_seconds_count")
+
+    def metric(self, prefix: str) -> float:
+        """The sum of its own metrics' samples whose line starts with `prefix` (a name,
+        or a name and the start of its labels)."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         text = requests.get(url, timeout=5).text
         return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("modelrollout_reconcile_duration_seconds_count")
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix)
         )
+
+    def rss_mib(self) -> float:
+        """Its resident memory."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS in /proc: the operator is gone")
 
     def logs(self) -> str:
         return "\n".join(p.read_text() for p in sorted(self.log_dir.glob("operator-*.log")))

@@ -34,9 +34,19 @@ from modelrollout.workloads.render import LABEL_NAME
 
 Key = tuple[str, str]  # (namespace, name) of a ModelDeployment
 Cache = kopf.Index[Key, dict[str, Any]]  # summaries by the ModelDeployment they belong to
-OURS = {LABEL_NAME: kopf.PRESENT}  # Deployments, Services, EndpointSlices, InferencePools
-RouteKey = tuple[str, str, str]  # (namespace, plural, name) of a route
 POOLS = (inference_pool.GROUP, inference_pool.VERSION, inference_pool.PLURAL)
+OURS = {LABEL_NAME: kopf.PRESENT}  # Deployments, Services, EndpointSlices, InferencePools
+# The kinds the operator owns objects of: their watches take only objects labelled as
+# some ModelDeployment's, selected by the API server (handlers.main), so the objects of
+# other applications are never sent to the operator. EndpointSlices carry the label
+# because the endpoint-slice controller copies a Service's labels onto its slices.
+OWNED_KINDS = (
+    ("apps", "v1", "deployments"),
+    ("", "v1", "services"),
+    ("discovery.k8s.io", "v1", "endpointslices"),
+    POOLS,
+)
+RouteKey = tuple[str, str, str]  # (namespace, plural, name) of a route
 
 
 class Wakes:
@@ -139,13 +149,20 @@ def fleet_snapshot(indices: Mapping[str, Any]) -> list[Contender]:
     return list(indices["fleet"].get(FLEET, ()))
 
 
-# Wake-ups. DELETED events come here too (indices drop the object themselves).
-@kopf.on.event("apps", "v1", "deployments", labels=OURS)
-@kopf.on.event("v1", "services", labels=OURS)
-@kopf.on.event("discovery.k8s.io", "v1", "endpointslices", labels=OURS)
-@kopf.on.event(*POOLS, labels=OURS)
-async def owned_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.runtime.wakes.wake(owner_key(body))
+# Wake-ups. DELETED events come here too (indices drop the object themselves). No label
+# filter here: every event the watches deliver is counted, so what the API server's
+# selector kept away is measured (none of another application's objects).
+@kopf.on.event("apps", "v1", "deployments")
+@kopf.on.event("v1", "services")
+@kopf.on.event("discovery.k8s.io", "v1", "endpointslices")
+@kopf.on.event(*POOLS)
+async def owned_changed(
+    body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any
+) -> None:
+    ours = LABEL_NAME in body.metadata.labels
+    telemetry.WATCH_EVENTS.labels(resource.plural, "true" if ours else "false").inc()
+    if ours:
+        memo.runtime.wakes.wake(owner_key(body))
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)

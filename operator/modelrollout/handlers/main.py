@@ -37,6 +37,7 @@ from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_li
 from modelrollout.handlers.workers import Workers
 from modelrollout.metrics import endpoints
 from modelrollout.routing import registry
+from modelrollout.workloads.render import LABEL_NAME
 
 logger = logging.getLogger("modelrollout")
 # Blocking work (writes, Prometheus queries) per reconcile takes milliseconds and runs
@@ -69,6 +70,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # kopf puts a finalizer on objects with daemons, to stop the daemon before the object goes.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.diffbase_storage = kopf_at_scale.NoDiffBase()
+    # The API server selects what is ours (kopf's own label filters run on the client,
+    # after every object of every application was sent): memory, CPU and a new
+    # leader's listing then grow with ModelDeployments, not with the cluster.
+    for group, version, plural in caches.OWNED_KINDS:
+        settings.watching.label_selectors[group, version, plural] = LABEL_NAME
     runtime: loop.Runtime = memo.runtime
     require_crd(runtime.api)
     runtime.routes_served = frozenset(

@@ -36,6 +36,12 @@ FINISHED = Counter(
     "Finished rollouts by outcome (Promoted, RolledBack, Superseded)",
     ["namespace", "name", "outcome"],
 )
+WATCH_EVENTS = Counter(
+    "modelrollout_watch_events",
+    "Events the watches of owned kinds delivered, by resource and whether the object "
+    "is labelled as a ModelDeployment's (the API server selects only those)",
+    ["resource", "ours"],
+)
 DURATION = Histogram(
     "modelrollout_rollout_duration_seconds",
     "Time from a rollout's start to its end, by outcome",
