@@ -8,6 +8,8 @@ from modelrollout.api.base import Model, Rule
 from modelrollout.api.fields import DNSLabel
 from modelrollout.api.inference_pool import InferencePoolBackends
 
+_ROUTE_KINDS = {"httpRoute": "HTTPRoute", "grpcRoute": "GRPCRoute"}  # as users read them
+
 
 class GatewayAPIRoute(Model):
     """A Gateway API HTTPRoute or GRPCRoute in the ModelDeployment's namespace."""
