@@ -20,7 +20,7 @@ from kubernetes import client
 from testenv.argocd_diff import ignored_expressions, normalized, predicted_live
 from testenv.exporter import Traffic
 from testenv.procs import wait_until
-from testenv.rollouts import GW, RouteRecorder, Scenario, condition_true
+from testenv.rollouts import GW, Scenario, condition_true, every_route_feature
 
 NAME = "triton"
 PLURAL = "grpcroutes"
@@ -31,16 +31,7 @@ INFERENCE = {"method": {"service": "inference.GRPCInferenceService"}}
 TEAM_HEADER = {"type": "RequestHeaderModifier", "requestHeaderModifier": {
     "set": [{"name": "x-team", "value": "vision"}]}}  # fmt: skip
 CANARY_HEADER = {"name": "x-canary", "value": "true"}
-STEPS = [
-    {"mirror": {"percent": 100}},
-    {"pause": {"duration": "3s"}},
-    {"headerRoute": {"match": [{"header": CANARY_HEADER}]}},
-    {"pause": {"duration": "3s"}},
-    {"setWeight": 1},
-    {"pause": {"duration": "3s"}},
-    {"setWeight": 50},
-    {"pause": {"duration": "3s"}},
-]
+STEPS = every_route_feature(CANARY_HEADER)
 HELD = [{"setWeight": 1}, {"pause": {}}]
 
 
@@ -69,17 +60,6 @@ def grpc_route(backends: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def create_route(s: Scenario, body: dict[str, Any]) -> dict[str, Any]:
-    created: Any = s.custom.create_namespaced_custom_object(*GW, s.namespace, PLURAL, body)
-    s.recorder = RouteRecorder(s.api, s.namespace, NAME, f"{NAME}-canary", PLURAL)
-    return dict(created)
-
-
-def route_spec(s: Scenario) -> dict[str, Any]:
-    route: Any = s.custom.get_namespaced_custom_object(*GW, s.namespace, PLURAL, NAME)
-    return dict(route["spec"])
-
-
 @pytest.fixture
 def s(make_scenario: Callable[..., Scenario], gateway_api_crds: list[str]) -> Scenario:
     assert f"{PLURAL}.gateway.networking.k8s.io" in gateway_api_crds
@@ -93,7 +73,7 @@ def test_a_canary_through_a_grpc_route_is_promoted_rolled_back_and_aborted(
     s: Scenario,
 ) -> None:
     manifest = grpc_route([service_ref("stable", 100), service_ref("canary", 0)])
-    users = create_route(s, manifest)["spec"]
+    users = s.create_route(manifest)["spec"]
     s.create("1.0.0", traffic=ROUTED, strategy={"canary": {"steps": STEPS}})
     s.wait_healthy("1.0.0")
 
@@ -104,7 +84,7 @@ def test_a_canary_through_a_grpc_route_is_promoted_rolled_back_and_aborted(
     seen = s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 50, "at 50%")
     assert seen["canary"]["revision"] == v2
     s.wait_healthy("2.0.0")
-    wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's route again")
     assert s.recorder is not None
     assert s.recorder.weights[:3] == [0, 1, 50], "weights follow the steps from 1%"
     assert s.recorder.weights[-1] == 0
@@ -128,7 +108,7 @@ def test_a_canary_through_a_grpc_route_is_promoted_rolled_back_and_aborted(
     s.set_version("3.0.0")
     v3 = s.wait_canary("3.0.0")
     s.wait_status(lambda st: st.get("phase") == "RolledBack", "rollback")
-    wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's route again")
     assert s.status()["abortedRevision"] == v3
 
     # Aborted by a person while it holds 1% and a header route; meanwhile Argo CD, with
@@ -139,16 +119,16 @@ def test_a_canary_through_a_grpc_route_is_promoted_rolled_back_and_aborted(
     s.set_version("4.0.0")
     s.wait_status(lambda st: st.get("pauseReason") == "PauseStep", "held at 1%")
     s.wait_route_weight(1)
-    wait_until(lambda: len(route_spec(s)["rules"]) == 3, timeout=30, what="the header rule")
+    wait_until(lambda: len(s.route_spec()["rules"]) == 3, timeout=30, what="the header rule")
     expressions = ignored_expressions(GW[0], "GRPCRoute")
     where = {"name": NAME, "namespace": s.namespace}
     git = predicted_live(s.api, {**manifest, "metadata": where}, *GW, PLURAL)
-    live = {"spec": route_spec(s)}
+    live = {"spec": s.route_spec()}
     assert {"spec": git["spec"]} != live
     assert normalized({"spec": git["spec"]}, expressions) == normalized(live, expressions)
     s.request("abort")
     s.wait_status(lambda st: st.get("phase") == "RolledBack", "abort")
-    wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's route again")
     assert s.status()["stable"]["revision"] == v2
 
 
@@ -159,7 +139,7 @@ def test_a_grpc_route_missing_or_not_ours_is_invalid_and_changes_nothing(
     before = None
     if wired is False:  # to a Service of the user's, not to both of ours
         theirs = [service_ref("stable", 100), {"name": "other", "port": 80, "weight": 0}]
-        before = create_route(s, grpc_route(theirs))["spec"]
+        before = s.create_route(grpc_route(theirs))["spec"]
     s.create("1.0.0", traffic=ROUTED)
     status = s.wait_status(condition_true("InvalidSpec"), "an InvalidSpec condition")
     invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
@@ -169,5 +149,5 @@ def test_a_grpc_route_missing_or_not_ours_is_invalid_and_changes_nothing(
     else:
         assert invalid["reason"] == "RouteInvalid"
         assert f"Services {NAME}-stable and {NAME}-canary" in invalid["message"]
-        assert route_spec(s) == before
+        assert s.route_spec() == before
     assert client.AppsV1Api(api).list_namespaced_deployment(s.namespace).items == []

@@ -19,7 +19,7 @@ from kubernetes import client
 from modelrollout.api import inference_pool
 from testenv.exporter import Traffic
 from testenv.procs import wait_until
-from testenv.rollouts import GW, RouteRecorder, Scenario, condition_true
+from testenv.rollouts import GW, Scenario, condition_true, every_route_feature
 
 NAME = "llm"
 POOLS = (inference_pool.GROUP, inference_pool.VERSION)
@@ -32,17 +32,7 @@ ROUTED = {
         "inferencePool": {"targetPorts": [8000], "endpointPickers": PICKERS},
     }
 }
-# Every route feature: a mirror, a header route, then weights from 1%.
-STEPS = [
-    {"mirror": {"percent": 100}},
-    {"pause": {"duration": "3s"}},
-    {"headerRoute": {"match": [{"header": {"name": "X-Canary", "value": "true"}}]}},
-    {"pause": {"duration": "3s"}},
-    {"setWeight": 1},
-    {"pause": {"duration": "3s"}},
-    {"setWeight": 50},
-    {"pause": {"duration": "3s"}},
-]
+STEPS = every_route_feature({"name": "X-Canary", "value": "true"})
 HELD = [{"setWeight": 1}, {"pause": {}}]
 
 
@@ -78,17 +68,6 @@ def pool_route() -> dict[str, Any]:
     }
 
 
-def create_route(s: Scenario, body: dict[str, Any]) -> dict[str, Any]:
-    created: Any = s.custom.create_namespaced_custom_object(*GW, s.namespace, "httproutes", body)
-    s.recorder = RouteRecorder(s.api, s.namespace, NAME, f"{NAME}-canary")
-    return dict(created)
-
-
-def route_spec(s: Scenario) -> dict[str, Any]:
-    route: Any = s.custom.get_namespaced_custom_object(*GW, s.namespace, "httproutes", NAME)
-    return dict(route["spec"])
-
-
 def pools(s: Scenario) -> dict[str, dict[str, Any]]:
     found: Any = s.custom.list_namespaced_custom_object(*POOLS, s.namespace, inference_pool.PLURAL)
     return {item["metadata"]["name"]: item for item in found["items"]}
@@ -108,7 +87,7 @@ def s(make_scenario: Callable[..., Scenario], inference_pool_crds: list[str]) ->
 
 
 def test_a_canary_through_pools_is_promoted_rolled_back_and_aborted(s: Scenario) -> None:
-    users = create_route(s, pool_route())["spec"]
+    users = s.create_route(pool_route())["spec"]
     s.create("1.0.0", traffic=ROUTED, strategy={"canary": {"steps": STEPS}})
     s.wait_healthy("1.0.0")
     v1 = s.get_revision()
@@ -129,7 +108,7 @@ def test_a_canary_through_pools_is_promoted_rolled_back_and_aborted(s: Scenario)
     assert seen["canary"]["revision"] == v2
     pods = s.pods(v2)
     s.wait_healthy("2.0.0")
-    wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's route again")
     assert selected_revision(s, "stable") == v2
     assert s.pods(v2) == pods, "promotion restarted no pod"
     assert s.recorder is not None
@@ -151,7 +130,7 @@ def test_a_canary_through_pools_is_promoted_rolled_back_and_aborted(s: Scenario)
     s.set_version("3.0.0")
     v3 = s.wait_canary("3.0.0")
     s.wait_status(lambda st: st.get("phase") == "RolledBack", "rollback")
-    wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's route again")
     assert selected_revision(s, "stable") == v2
     assert s.status()["abortedRevision"] == v3
 
@@ -163,7 +142,7 @@ def test_a_canary_through_pools_is_promoted_rolled_back_and_aborted(s: Scenario)
     s.wait_route_weight(1)
     s.request("abort")
     s.wait_status(lambda st: st.get("phase") == "RolledBack", "abort")
-    wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's route again")
     assert selected_revision(s, "stable") == v2
 
 
@@ -173,13 +152,13 @@ def test_a_route_to_services_is_invalid_for_pools_and_changes_nothing(
     """A route that names our Services (not our pools) cannot carry a rollout through
     pools: InvalidSpec naming the pools, and no Deployment, Service or pool is made."""
     s.create_route()  # backendRefs to the Services llm-stable and llm-canary
-    before = route_spec(s)
+    before = s.route_spec()
     s.create("1.0.0", traffic=ROUTED)
     status = s.wait_status(condition_true("InvalidSpec"), "an InvalidSpec condition")
     invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
     assert invalid["reason"] == "RouteInvalid"
     assert f"InferencePools {NAME}-stable and {NAME}-canary" in invalid["message"]
-    assert route_spec(s) == before
+    assert s.route_spec() == before
     assert pools(s) == {}
     assert client.AppsV1Api(api).list_namespaced_deployment(s.namespace).items == []
 
@@ -189,7 +168,7 @@ def test_a_pool_of_our_name_that_is_not_ours_is_never_taken_over(
 ) -> None:
     """A pool a Helm chart made under the canary pool's name stays exactly as it was;
     the ModelDeployment is InvalidSpec saying whose it is, and deploys nothing."""
-    create_route(s, pool_route())
+    s.create_route(pool_route())
     theirs = {
         "apiVersion": f"{inference_pool.GROUP}/{inference_pool.VERSION}",
         "kind": inference_pool.KIND,
@@ -223,7 +202,7 @@ def test_a_pool_of_our_name_that_is_not_ours_is_never_taken_over(
 def test_a_blue_green_switch_through_pools(s: Scenario) -> None:
     """The preview judged on mirrored copies (to the canary Service), then all traffic
     switched at once between the pools, and the stable pool left on the new pods."""
-    users = create_route(s, pool_route())["spec"]
+    users = s.create_route(pool_route())["spec"]
     strategy = {
         "blueGreen": {
             "previewTraffic": {"mirror": {"percent": 100}},
@@ -243,7 +222,7 @@ def test_a_blue_green_switch_through_pools(s: Scenario) -> None:
     wait_until(lambda: selected_revision(s, "canary") == preview, timeout=30, what="preview pool")
     before = s.pods(preview)
     s.wait_healthy("2.0.0")
-    wait_until(lambda: route_spec(s) == users, timeout=30, what="the user's route again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's route again")
     assert selected_revision(s, "stable") == preview
     assert set(before) <= set(s.pods(preview)), "the switch restarted nothing"
     assert s.recorder is not None

@@ -21,7 +21,7 @@ from kubernetes import client
 from testenv.argocd_diff import ignored_expressions, normalized, predicted_live
 from testenv.exporter import Traffic
 from testenv.procs import wait_until
-from testenv.rollouts import ISTIO, RouteRecorder, Scenario, condition_true
+from testenv.rollouts import ISTIO, Scenario, condition_true, every_route_feature
 
 NAME = "fraud"
 PLURAL = "virtualservices"
@@ -29,16 +29,7 @@ ROUTED = {"istio": {"virtualService": NAME, "httpRoute": "primary"}}
 GOOD = Traffic(rps=50, error_ratio=0.0, latency_seconds=0.02)
 BAD = Traffic(rps=50, error_ratio=0.5, latency_seconds=0.02)
 CANARY_HEADER = {"name": "X-Canary", "value": "true"}
-STEPS = [
-    {"mirror": {"percent": 100}},
-    {"pause": {"duration": "3s"}},
-    {"headerRoute": {"match": [{"header": CANARY_HEADER}]}},
-    {"pause": {"duration": "3s"}},
-    {"setWeight": 1},
-    {"pause": {"duration": "3s"}},
-    {"setWeight": 50},
-    {"pause": {"duration": "3s"}},
-]
+STEPS = every_route_feature(CANARY_HEADER)
 HELD = [{"setWeight": 1}, {"headerRoute": {"match": [{"header": CANARY_HEADER}]}}, {"pause": {}}]
 
 
@@ -85,14 +76,7 @@ def create_vs(s: Scenario, primary: list[dict[str, Any]]) -> dict[str, Any]:
     body = virtual_service(primary)
     legacy = body["spec"]["http"][2]["route"][1]["destination"]
     legacy["host"] = legacy["host"].replace("{ns}", s.namespace)
-    created: Any = s.custom.create_namespaced_custom_object(*ISTIO, s.namespace, PLURAL, body)
-    s.recorder = RouteRecorder(s.api, s.namespace, NAME, f"{NAME}-canary", PLURAL)
-    return dict(created)
-
-
-def vs_spec(s: Scenario) -> dict[str, Any]:
-    found: Any = s.custom.get_namespaced_custom_object(*ISTIO, s.namespace, PLURAL, NAME)
-    return dict(found["spec"])
+    return s.create_route(body)
 
 
 @pytest.fixture
@@ -120,7 +104,7 @@ def test_a_canary_through_a_virtual_service_is_promoted_rolled_back_and_aborted(
     seen = s.wait_status(lambda st: (st.get("canary") or {}).get("weight") == 50, "at 50%")
     assert seen["canary"]["revision"] == v2
     s.wait_healthy("2.0.0")
-    wait_until(lambda: vs_spec(s) == users, timeout=30, what="the user's VirtualService again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's VirtualService again")
     assert s.recorder is not None
     assert s.recorder.weights[:3] == [0, 1, 50], "weights follow the steps from 1%"
     assert s.recorder.weights[-1] == 0
@@ -151,7 +135,7 @@ def test_a_canary_through_a_virtual_service_is_promoted_rolled_back_and_aborted(
     s.set_version("3.0.0")
     v3 = s.wait_canary("3.0.0")
     s.wait_status(lambda st: st.get("phase") == "RolledBack", "rollback")
-    wait_until(lambda: vs_spec(s) == users, timeout=30, what="the user's VirtualService again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's VirtualService again")
     assert s.status()["abortedRevision"] == v3
 
     # Aborted by a person while it holds 1% and a header route.
@@ -162,7 +146,7 @@ def test_a_canary_through_a_virtual_service_is_promoted_rolled_back_and_aborted(
     s.wait_route_weight(1)
     s.request("abort")
     s.wait_status(lambda st: st.get("phase") == "RolledBack", "abort")
-    wait_until(lambda: vs_spec(s) == users, timeout=30, what="the user's VirtualService again")
+    wait_until(lambda: s.route_spec() == users, timeout=30, what="the user's VirtualService again")
     assert s.status()["stable"]["revision"] == v2
 
     # Argo CD: Git's VirtualService, as a server-side apply would leave it, against every
@@ -201,7 +185,7 @@ def test_a_virtual_service_missing_or_not_ours_is_invalid_and_changes_nothing(
             f"VirtualService {s.namespace}/{NAME} has no HTTP route named primary whose "
             f"destinations are exactly the Services {NAME}-stable and {NAME}-canary"
         )
-        assert vs_spec(s) == before
+        assert s.route_spec() == before
     assert client.AppsV1Api(api).list_namespaced_deployment(s.namespace).items == []
 
 
@@ -220,4 +204,4 @@ def test_a_mirror_step_on_a_route_that_mirrors_elsewhere_is_refused_up_front(
     invalid = next(c for c in status["conditions"] if c["type"] == "InvalidSpec")
     assert "already mirrors elsewhere" in invalid["message"]
     assert "step 1 (mirror)" in invalid["message"]
-    assert vs_spec(s) == patched["spec"]
+    assert s.route_spec() == patched["spec"]

@@ -41,6 +41,22 @@ def _weight_then_pause(weight: int, pause: str) -> list[dict[str, Any]]:
 
 
 # A canary that waits for a person at 20% and at 40% (`pause: {}` steps).
+def every_route_feature(header: dict[str, str]) -> list[dict[str, Any]]:
+    """Steps through every route feature: a mirror, a header route on `header`, then
+    weights from 1%."""
+    pause = {"pause": {"duration": "3s"}}
+    return [
+        {"mirror": {"percent": 100}},
+        pause,
+        {"headerRoute": {"match": [{"header": header}]}},
+        pause,
+        {"setWeight": 1},
+        pause,
+        {"setWeight": 50},
+        pause,
+    ]
+
+
 HELD_CANARY = {
     "canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}, {"pause": {}}]}
 }
@@ -218,12 +234,29 @@ class Scenario:
         self.recorder: RouteRecorder | None = None
         self.route_plural = "httproutes"  # what route_canary_weight reads
 
-    def create_route(self) -> None:
-        stable, canary = f"{self.name}-stable", f"{self.name}-canary"
-        self.custom.create_namespaced_custom_object(
-            *GW, self.namespace, "httproutes", http_route(self.name, stable, canary)
+    def _route_api(self) -> tuple[str, str]:
+        return ISTIO if self.route_plural == "virtualservices" else GW
+
+    def create_route(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create the route named like the scenario, of kind `route_plural` (`body`; by
+        default an HTTPRoute to our Services), and record its versions; returns it as
+        the API server stored it."""
+        canary = f"{self.name}-canary"
+        body = body or http_route(self.name, f"{self.name}-stable", canary)
+        created: Any = self.custom.create_namespaced_custom_object(
+            *self._route_api(), self.namespace, self.route_plural, body
         )
-        self.recorder = RouteRecorder(self.api, self.namespace, self.name, canary)
+        self.recorder = RouteRecorder(
+            self.api, self.namespace, self.name, canary, self.route_plural
+        )
+        return dict(created)
+
+    def route_spec(self) -> dict[str, Any]:
+        """The route's spec as the API server holds it now."""
+        route: Any = self.custom.get_namespaced_custom_object(
+            *self._route_api(), self.namespace, self.route_plural, self.name
+        )
+        return dict(route["spec"])
 
     def traffic(self, version: str, traffic: Traffic) -> None:
         self.exporter.set(version, traffic)
@@ -327,10 +360,7 @@ class Scenario:
 
     def route_canary_weight(self) -> int:
         istio = self.route_plural == "virtualservices"
-        route: Any = self.custom.get_namespaced_custom_object(
-            *(ISTIO if istio else GW), self.namespace, self.route_plural, self.name
-        )
-        rules = route["spec"]["http" if istio else "rules"]
+        rules = self.route_spec()["http" if istio else "rules"]
         weight = canary_weight(rules, f"{self.name}-canary", istio)
         assert weight is not None, "no canary backendRef"
         return weight
