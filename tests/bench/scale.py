@@ -1,15 +1,20 @@
 """Scale: N ModelDeployments on the project's control plane (kwok nodes), each with
-1 replica, a canary strategy and its own HTTPRoute, no analysis; two operator replicas
-electing a leader, authenticating as a ServiceAccount so that kube-apiserver's flow-control
-metrics count their requests apart from every other client's.
+1 replica, a canary strategy and its own HTTPRoute, no analysis, beside 10 unrelated
+objects per ModelDeployment (another application's Deployments, Services and
+EndpointSlices); two operator replicas electing a leader, authenticating as a
+ServiceAccount so that kube-apiserver's flow-control metrics count their requests apart
+from every other client's.
 
-Per N: apply all -> all Healthy; 60 s idle (RSS, CPU, API requests/s: the replicas' own
-total, and by verb and resource over the operator's kinds, where other controllers
-such as the garbage collector also count); spec change -> first action (the canary
-Deployment seen through a watch), 20 samples; failover (SIGKILL the leader -> the other
-holds the Lease -> it has reconciled); clean shutdown (SIGTERM -> exit, log clean).
+Per N: apply all -> all Healthy; 60 s idle (RSS of both, CPU, API requests/s: the
+replicas' own total, and by verb and resource over the operator's kinds, where other
+controllers such as the garbage collector also count; the events its watches delivered
+of objects not ours); spec change -> first action (the canary Deployment seen through
+a watch), 100 samples; failover (SIGKILL the leader -> the standby holds the Lease ->
+it has reconciled); clean shutdown (SIGTERM -> exit, log clean); then the burst
+(scale_burst.py): every ModelDeployment changes version at once while a person aborts
+one rollout.
 
-    python tests/bench/scale.py --sizes 100,1000
+    python tests/bench/scale.py --sizes 1000,10000 [--unrelated-per-model 10]
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, watch
+from scale_burst import burst_with_an_abort  # beside this script
+from scale_report import markdown
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from testenv import settings
@@ -40,11 +47,14 @@ from testenv.procs import wait_until
 from testenv.replicas import Replicas
 from testenv.rollouts import count_healthy, create_idle
 from testenv.serviceaccounts import service_account_kubeconfig
+from testenv.unrelated import unrelated
 
 RESULTS = Path(__file__).parent / "results"
 NAMESPACE, SYSTEM = "scale", "modelrollout-system"
 IDLE_SECONDS = 60
-SAMPLES = 20
+SAMPLES = 100
+UNRELATED_NAMESPACE = "shop"
+FOREIGN = 'modelrollout_watch_events_total{ours="false"'
 OPERATOR_KINDS = {
     ("modelrollout.io", "modeldeployments"),
     ("apps", "deployments"),
@@ -54,7 +64,6 @@ OPERATOR_KINDS = {
     ("", "events"),
     ("coordination.k8s.io", "leases"),
 }
-GOALS = {"idle_requests_per_s": 1.0, "idle_cpu_percent": 5.0, "rss_mib": 250.0, "p99_s": 1.0}
 
 
 def proc_rss_mib(pid: int) -> float:
@@ -131,7 +140,7 @@ def operator_account(api: client.ApiClient, kubeconfig: Path, workdir: Path) -> 
     )
 
 
-def run_size(n: int) -> dict[str, Any]:
+def run_size(n: int, unrelated_per_model: int) -> dict[str, Any]:
     workdir = settings.CACHE_DIR / f"bench-scale-{n}"
     shutil.rmtree(workdir, ignore_errors=True)  # a fresh cluster per size
     environment = Environment(workdir)
@@ -144,6 +153,12 @@ def run_size(n: int) -> dict[str, Any]:
         add_nodes(core, range(NODE_COUNT, max(NODE_COUNT, wanted_nodes)))
         apply_crds(api, [*upstream_crds("gateway-api"), MODELROLLOUT_CRD])
         kubeconfig = operator_account(api, endpoints.kubeconfig, workdir)
+        per_kind = math.ceil(unrelated_per_model * n / 3)  # Deployments, Services, slices
+        core.create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=UNRELATED_NAMESPACE))
+        )
+        unrelated(api, UNRELATED_NAMESPACE, 0, per_kind)
+        print(f"N={n}: {3 * per_kind} unrelated objects", flush=True)
         replicas = Replicas(api, kubeconfig, workdir / "replicas", SYSTEM)
         replicas.start()
         leader = replicas.wait_for_leader(timeout=120)
@@ -197,6 +212,8 @@ def run_size(n: int) -> dict[str, Any]:
             "leader_rss_mib": proc_rss_mib(leader_pid),
             "standby_rss_mib": proc_rss_mib(standby),
             "reconciles": leader.reconciles() - decided0,
+            "unrelated_objects": 3 * per_kind,
+            "foreign_watch_events_leader": leader.metric(FOREIGN),
         }
         print(f"N={n}: idle {idle}", flush=True)
 
@@ -219,7 +236,6 @@ def run_size(n: int) -> dict[str, Any]:
             new = next(d for d in seen.first_seen if d.startswith(f"{name}-") and d not in before)
             latencies.append(seen.first_seen[new] - sent)
             time.sleep(0.5)  # one change at a time
-        seen.stop()
         first_action = {
             "samples": len(latencies),
             "p50_s": statistics.median(latencies),
@@ -270,6 +286,11 @@ def run_size(n: int) -> dict[str, Any]:
             "exit_code": successor.process.popen.returncode,
         }
         print(f"N={n}: shutdown {shutdown}", flush=True)
+
+        replicas.wait_for_leader(timeout=120, besides=successor.process.pid)
+        burst = burst_with_an_abort(api, NAMESPACE, [f"m-{i}" for i in range(n)], seen, "3.0.0")
+        seen.stop()
+        print(f"N={n}: burst {burst}", flush=True)
         return {
             "n": n,
             "apply_s": applied,
@@ -278,6 +299,7 @@ def run_size(n: int) -> dict[str, Any]:
             "first_action": first_action,
             "failover": failover,
             "shutdown": shutdown,
+            "burst": burst,
         }
     finally:
         if replicas is not None:
@@ -286,55 +308,14 @@ def run_size(n: int) -> dict[str, Any]:
         environment.stop()
 
 
-def markdown(results: list[dict[str, Any]]) -> str:
-    def met(value: float, goal: float) -> str:
-        return "met" if value <= goal else "**not met**"
-
-    lines = [
-        "# Scale: idle cost, reaction time and failover (2 replicas, leader election)",
-        "",
-        "| N | leader RSS MiB | leader CPU idle | standby CPU idle | replicas' requests/s idle "
-        "| apply -> all Healthy | first action p50 / p99 / max | failover: Lease / reconciling "
-        "| SIGTERM -> exit |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        i, f, o, s = r["idle"], r["first_action"], r["failover"], r["shutdown"]
-        lines.append(
-            f"| {r['n']} | {i['leader_rss_mib']:.0f} | {i['leader_cpu_percent']:.1f}% "
-            f"| {i['standby_cpu_percent']:.1f}% | {i['replicas_requests_per_s']:.2f} "
-            f"| {r['all_healthy_s']:.0f} s | {f['p50_s']:.3f} / {f['p99_s']:.3f} / "
-            f"{f['max_s']:.3f} s | {o['lease_taken_s']:.1f} / {o['first_reconcile_s']:.1f} s "
-            f"| {s['exit_s']:.1f} s ({s['orphaned_or_unclosed_lines']} bad lines) |"
-        )
-    biggest = max(results, key=lambda r: r["n"])
-    i, f = biggest["idle"], biggest["first_action"]
-    failover = biggest["failover"]["first_reconcile_s"]
-    checks = [
-        (
-            "idle requests/s (both replicas, Lease renewals included)",
-            i["replicas_requests_per_s"],
-            GOALS["idle_requests_per_s"],
-            "{:.2f}",
-        ),
-        ("idle CPU, % of a core", i["leader_cpu_percent"], GOALS["idle_cpu_percent"], "{:.1f}"),
-        ("RSS, MiB", i["leader_rss_mib"], GOALS["rss_mib"], "{:.0f}"),
-        ("first action p99, s", f["p99_s"], GOALS["p99_s"], "{:.3f}"),
-        ("failover to a working leader, s", failover, 15.0, "{:.1f}"),
-    ]
-    lines += ["", f"Goals at N = {biggest['n']}:"]
-    for what, value, goal, fmt in checks:
-        lines.append(f"- {what}: {fmt.format(value)} (goal <= {goal:g}) -> {met(value, goal)}")
-    return "\n".join(lines) + "\n"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", default="100,1000")
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--unrelated-per-model", type=int, default=10)
     args = parser.parse_args()
-    results = [run_size(int(n)) for n in args.sizes.split(",")]
+    results = [run_size(int(n), args.unrelated_per_model) for n in args.sizes.split(",")]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scale.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / "scale.md").write_text(markdown(results))

@@ -27,51 +27,22 @@ from testenv.audit import Write, writes
 from testenv.cluster import Cluster
 from testenv.pairs import assert_each_ended_once, roll_out_in_pairs, start_healthy
 from testenv.procs import wait_until
-from testenv.replicas import FAST_LEASE, LEASE, Replicas
+from testenv.replicas import FAST_LEASE, LEASE, Replicas, audited_replicas
 from testenv.rollouts import Scenario
-from testenv.serviceaccounts import cluster_admin_service_account
 
 ROLLOUTS = 10
 
 
 @pytest.fixture
-def audited_replicas(
+def audited(
     api: client.ApiClient,
     cluster: Cluster,
     namespace: str,
     session_operator_stopped: None,
     tmp_path: Path,
 ) -> Iterator[tuple[Replicas, list[str]]]:
-    """Two replicas, each its own ServiceAccount; with their audit users."""
-    if cluster.audit_log is None:
-        pytest.fail("this test reads kube-apiserver's audit log: run it on the local control plane")
-    names = ["replica-0", "replica-1"]
-    with contextlib.ExitStack() as stack:
-        kubeconfigs = [
-            stack.enter_context(
-                cluster_admin_service_account(
-                    api, cluster.kubeconfig, namespace, name, tmp_path / f"{name}.kubeconfig"
-                )
-            )
-            for name in names
-        ]
-        replicas = Replicas(
-            api,
-            cluster.kubeconfig,
-            tmp_path,
-            namespace,
-            lease_args=FAST_LEASE,
-            kubeconfigs=kubeconfigs,
-        )
-        replicas.start()
-        try:
-            yield replicas, [f"system:serviceaccount:{namespace}:{name}" for name in names]
-        finally:
-            for member in replicas.members:  # none left stopped, whatever happened
-                if member.process is not None:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(member.process.pid, signal.SIGCONT)
-            replicas.stop()
+    with audited_replicas(api, cluster, namespace, tmp_path, FAST_LEASE) as replicas:
+        yield replicas
 
 
 def holder_at(lease_writes: list[Write], when: datetime) -> str | None:
@@ -89,9 +60,9 @@ def test_a_frozen_leader_never_writes_after_a_successor_took_its_lease(
     cluster: Cluster,
     namespace: str,
     make_scenario: Callable[..., Scenario],
-    audited_replicas: tuple[Replicas, list[str]],
+    audited: tuple[Replicas, list[str]],
 ) -> None:
-    replicas, users = audited_replicas
+    replicas, users = audited
     assert cluster.audit_log is not None
     started = datetime.now(UTC)
     scenarios = [make_scenario(f"frozen-{i}") for i in range(ROLLOUTS)]

@@ -6,7 +6,6 @@ application's objects cost it nothing, neither at startup (the listing) nor afte
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,47 +16,13 @@ from testenv.namespaces import temporary_namespace
 from testenv.operator import OperatorProcess
 from testenv.procs import wait_until
 from testenv.rollouts import count_healthy, create_idle
+from testenv.unrelated import unrelated
 
 MODELS = 50
 PER_KIND = 700  # unrelated Deployments, Services and EndpointSlices: 2,100 in all
 FOREIGN = 'modelrollout_watch_events_total{ours="false"'
 OURS = 'modelrollout_watch_events_total{ours="true"'
 MEMORY_MARGIN = 1.10  # the issue's bound: unrelated objects add at most 10%
-
-
-def unrelated(api: client.ApiClient, namespace: str, start: int, count: int) -> None:
-    """`count` each of Deployments (no pods), Services without a selector, and
-    EndpointSlices of those Services, as another application keeps them."""
-    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
-    discovery = client.DiscoveryV1Api(api)
-    labels = {"app": "shop"}
-
-    def make(i: int) -> None:
-        name = f"shop-{i}"
-        meta = client.V1ObjectMeta(name=name, labels=labels)
-        template = client.V1PodTemplateSpec(
-            metadata=client.V1ObjectMeta(labels=labels),
-            spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="shop")]),
-        )
-        selector = client.V1LabelSelector(match_labels=labels)
-        spec = client.V1DeploymentSpec(replicas=0, selector=selector, template=template)
-        apps.create_namespaced_deployment(namespace, client.V1Deployment(metadata=meta, spec=spec))
-        ports = [client.V1ServicePort(port=80)]
-        core.create_namespaced_service(
-            namespace, client.V1Service(metadata=meta, spec=client.V1ServiceSpec(ports=ports))
-        )
-        piece = client.V1EndpointSlice(
-            metadata=client.V1ObjectMeta(
-                name=name, labels={**labels, "kubernetes.io/service-name": name}
-            ),
-            address_type="IPv4",
-            endpoints=[client.V1Endpoint(addresses=[f"10.1.{i // 250}.{i % 250 + 1}"])],
-            ports=[client.DiscoveryV1EndpointPort(port=80)],
-        )
-        discovery.create_namespaced_endpoint_slice(namespace, piece)
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(make, range(start, start + count)))
 
 
 def settled(operator: OperatorProcess) -> Callable[[], bool]:

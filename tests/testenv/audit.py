@@ -1,6 +1,7 @@
-"""kube-apiserver's audit log: every write by a ServiceAccount outside kube-system (the
-operator's replicas run as ServiceAccounts where a test counts their writes), with the
-Leases' bodies, so a test can tell who held the Lease when each write arrived."""
+"""kube-apiserver's audit log: every write and every list by a ServiceAccount outside
+kube-system (the operator's replicas run as ServiceAccounts where a test counts their
+requests), with the Leases' bodies, so a test can tell who held the Lease when each
+write arrived, and when a replica listed what it watches."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ _POLICY = {
         {
             "level": "Metadata",
             "userGroups": ["system:serviceaccounts"],
-            "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+            "verbs": ["create", "update", "patch", "delete", "deletecollection", "list"],
         },
         {"level": "None"},
     ],
@@ -59,6 +60,15 @@ def _time(text: str) -> datetime:
 
 def writes(log: Path, since: datetime | None = None) -> list[Write]:
     """The audit log's writes (received at or after `since`), in the order received."""
+    return [w for w in requests(log, since) if w.verb != "list"]
+
+
+def lists(log: Path, since: datetime | None = None) -> list[Write]:
+    """The audit log's lists (received at or after `since`), in the order received."""
+    return [w for w in requests(log, since) if w.verb == "list"]
+
+
+def requests(log: Path, since: datetime | None = None) -> list[Write]:
     found = []
     for line in log.read_text().splitlines():
         event = json.loads(line)

@@ -35,6 +35,15 @@ def _finished(s: Scenario, bad: set[str]) -> bool:
     return st.get("phase") == "Healthy" and st["stable"]["version"] == "2.0.0"
 
 
+def wait_all_ended(scenarios: list[Scenario], bad: set[str], timeout: float) -> None:
+    wait_until(
+        lambda: all(_finished(s, bad) for s in scenarios),
+        timeout=timeout,
+        what=f"the {len(scenarios)} rollouts ended",
+        interval=1.0,  # each look reads every ModelDeployment
+    )
+
+
 def roll_out_in_pairs(
     scenarios: list[Scenario],
     bad: set[str],

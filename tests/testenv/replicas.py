@@ -3,15 +3,19 @@ a replica that exits (killed, or giving up a Lease it could not renew) starts ag
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from kubernetes import client
 
+from testenv.cluster import Cluster
 from testenv.operator import OperatorProcess
 from testenv.procs import pid_alive, wait_until
+from testenv.serviceaccounts import cluster_admin_service_account
 
 LEASE = "modelrollout"
 # For tests that kill leaders often: a failover in about 5 s instead of about 12.5 s.
@@ -109,3 +113,46 @@ class Replicas:
         os.kill(member.process.pid, signal.SIGTERM)
         member.process.popen.wait(timeout=timeout)
         return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def audited_replicas(
+    api: client.ApiClient,
+    cluster: Cluster,
+    namespace: str,
+    workdir: Path,
+    lease_args: tuple[str, ...] = (),
+) -> Iterator[tuple[Replicas, list[str]]]:
+    """Two started replicas, each its own ServiceAccount; with their audit users, so
+    kube-apiserver's audit log says which replica sent what (testenv.audit)."""
+    if cluster.audit_log is None:
+        raise AssertionError(
+            "this test reads kube-apiserver's audit log: run it on the local control plane"
+        )
+    names = ["replica-0", "replica-1"]
+    with contextlib.ExitStack() as stack:
+        kubeconfigs = [
+            stack.enter_context(
+                cluster_admin_service_account(
+                    api, cluster.kubeconfig, namespace, name, workdir / f"{name}.kubeconfig"
+                )
+            )
+            for name in names
+        ]
+        replicas = Replicas(
+            api,
+            cluster.kubeconfig,
+            workdir,
+            namespace,
+            lease_args=lease_args,
+            kubeconfigs=kubeconfigs,
+        )
+        replicas.start()
+        try:
+            yield replicas, [f"system:serviceaccount:{namespace}:{name}" for name in names]
+        finally:
+            for member in replicas.members:  # none left stopped, whatever happened
+                if member.process is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(member.process.pid, signal.SIGCONT)
+            replicas.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -189,6 +190,7 @@ class RouteRecorder:
         self.plural = plural
         self.istio = plural == "virtualservices"
         self.weights: list[int] = []
+        self.weighed_at: list[float] = []  # time.monotonic() each weight was seen
         self.rules: list[list[dict[str, Any]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -212,6 +214,7 @@ class RouteRecorder:
         weight = canary_weight(rules, self.canary, self.istio)
         if weight is not None and (not self.weights or self.weights[-1] != weight):
             self.weights.append(weight)
+            self.weighed_at.append(time.monotonic())
 
     def stop(self) -> None:
         self._stop.set()

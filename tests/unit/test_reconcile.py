@@ -14,14 +14,16 @@ from modelrollout.api.spec import Analysis, ModelDeploymentSpec
 from modelrollout.api.vocabulary import ConditionType, Outcome, Phase, Reason
 from modelrollout.engine.conditions import condition
 from modelrollout.engine.model import RevisionObservation
+from modelrollout.rate_limits import Priority
 from modelrollout.reconcile import (
     Adapters,
     InvalidSpec,
     Result,
+    Urgency,
     carry_out,
-    queries_metrics,
     reconcile,
     release_route,
+    urgency,
 )
 from modelrollout.routing.router import RouteError
 
@@ -90,8 +92,8 @@ def test_a_rollout_measures_when_due_and_sets_the_canary_weight() -> None:
     assert not any(call[0] == "query" for call in cluster.calls), "nothing is due yet"
     new["status"] = status.wire()
     due = T0 + timedelta(seconds=20)
-    assert not queries_metrics(new, T0 + timedelta(seconds=4))
-    assert queries_metrics(new, due)
+    assert urgency(new, T0 + timedelta(seconds=4)) == Urgency(Priority.ROUTINE)
+    assert urgency(new, due) == Urgency(Priority.ANALYSIS, measures=True)
     # A person's request waits for no query: decided without measuring.
     asked = {
         **new,
@@ -100,7 +102,7 @@ def test_a_rollout_measures_when_due_and_sets_the_canary_weight() -> None:
             "annotations": {"modelrollout.io/request": "pause:20261124T120000Z"},
         },
     }
-    assert not queries_metrics(asked, due)
+    assert urgency(asked, due) == Urgency(Priority.REQUEST)
     unmeasured = reconcile(adapters(cluster), new, due, measure=False)
     assert unmeasured.measurements is None
     assert not any(call[0] == "query" for call in cluster.calls)

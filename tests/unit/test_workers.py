@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from modelrollout.handlers.workers import Workers
+from modelrollout.rate_limits import Priority, current
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -57,11 +58,17 @@ def test_a_stalled_namespace_holds_only_its_share_and_never_the_reserve() -> Non
         return "hostile"
 
     async def scenario() -> tuple[list[str], float]:
-        hostile = [asyncio.ensure_future(workers.run("evil", stuck)) for _ in range(40)]
+        hostile = [
+            asyncio.ensure_future(workers.run(Priority.ANALYSIS, "evil", stuck)) for _ in range(40)
+        ]
         await until(lambda: running["hostile"] == 2)  # its share holds its threads
         done = [
-            await asyncio.wait_for(workers.run("victim", lambda: "analysis"), timeout=5),
-            await asyncio.wait_for(workers.run(None, lambda: "rollback"), timeout=5),
+            await asyncio.wait_for(
+                workers.run(Priority.ANALYSIS, "victim", lambda: "analysis"), timeout=5
+            ),
+            await asyncio.wait_for(
+                workers.run(Priority.ROUTINE, None, lambda: "rollback"), timeout=5
+            ),
         ]
         waited = workers.oldest_wait()
         release.set()
@@ -78,25 +85,106 @@ def test_a_stalled_namespace_holds_only_its_share_and_never_the_reserve() -> Non
     assert waited == 0.0, "nothing waited for a thread: the hostile jobs wait at their gate"
 
 
-def test_all_analysis_together_leaves_the_reserve() -> None:
+@pytest.mark.parametrize(
+    ("priority", "namespaced"), [(Priority.ANALYSIS, True), (Priority.NEW_ROLLOUT, False)]
+)
+def test_work_that_can_wait_leaves_the_reserve(priority: Priority, namespaced: bool) -> None:
+    """Analysis of many namespaces, or a burst of new rollouts: they hold all but the
+    reserve, and a person's request still finds a thread, without counting as a stall."""
     workers = Workers(4, per_namespace=4, reserve=1)
     release = threading.Event()
 
     job, started = blocking(release)
 
-    async def scenario() -> str:
-        blocked = [asyncio.ensure_future(workers.run(f"ns{i}", job)) for i in range(10)]
+    async def scenario() -> tuple[str, float]:
+        blocked = [
+            asyncio.ensure_future(workers.run(priority, f"ns{i}" if namespaced else None, job))
+            for i in range(10)
+        ]
         await until(lambda: started() == 3)  # all but the reserve hold their threads
-        plain = await asyncio.wait_for(workers.run(None, lambda: "request"), timeout=5)
+        waited = workers.oldest_wait()
+        plain = await asyncio.wait_for(
+            workers.run(Priority.REQUEST, None, lambda: "request"), timeout=5
+        )
         release.set()
         await asyncio.gather(*blocked)
-        return plain
+        return plain, waited
 
     try:
-        assert asyncio.run(scenario()) == "request"
+        assert asyncio.run(scenario()) == ("request", 0.0)
     finally:
         release.set()
         workers.shutdown()
+    assert started() == 10
+
+
+def test_next_steps_leave_half_the_reserve_to_requests_rollbacks_and_promotions() -> None:
+    """Eight threads, a reserve of four: new rollouts hold four, their next steps two
+    more, and a person's request and a rollback still find a thread each."""
+    workers = Workers(8, per_namespace=2, reserve=4)
+    release = threading.Event()
+    job, started = blocking(release)
+
+    async def scenario() -> list[str]:
+        blocked = [
+            asyncio.ensure_future(workers.run(priority, None, job))
+            for priority in [Priority.NEW_ROLLOUT] * 10 + [Priority.ROUTINE] * 10
+        ]
+        await until(lambda: started() == 6)
+        done = [
+            await asyncio.wait_for(workers.run(p, None, lambda p=p: p.name), timeout=5)
+            for p in (Priority.REQUEST, Priority.ROLLBACK)
+        ]
+        assert started() == 6, "nothing else took a reserved thread"
+        release.set()
+        await asyncio.gather(*blocked)
+        return done
+
+    try:
+        assert asyncio.run(scenario()) == ["REQUEST", "ROLLBACK"]
+    finally:
+        release.set()
+        workers.shutdown()
+    assert started() == 20
+
+
+def test_a_free_thread_goes_to_the_most_urgent_job_waiting() -> None:
+    """One thread, held; five new rollouts queue, then a person's request and an
+    analysis: the request runs first, the new rollouts last, each at its priority."""
+    workers = Workers(1, per_namespace=1, reserve=0)
+    release = threading.Event()
+    job, started = blocking(release)
+    ran: list[tuple[str, Priority]] = []
+
+    def noted(what: str) -> Callable[[], None]:
+        return lambda: ran.append((what, current()))
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(workers.run(Priority.ROUTINE, None, job))
+        await until(lambda: started() == 1)
+        queued = [
+            asyncio.ensure_future(workers.run(Priority.NEW_ROLLOUT, None, noted(f"new-{i}")))
+            for i in range(5)
+        ]
+        queued.append(asyncio.ensure_future(workers.run(Priority.ANALYSIS, None, noted("look"))))
+        cancelled = asyncio.ensure_future(workers.run(Priority.REQUEST, None, noted("gone")))
+        queued.append(asyncio.ensure_future(workers.run(Priority.REQUEST, None, noted("abort"))))
+        await asyncio.sleep(0)  # all in line
+        cancelled.cancel()
+        release.set()
+        await asyncio.gather(first, *queued)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        workers.shutdown()
+    assert ran == [
+        ("abort", Priority.REQUEST),
+        ("look", Priority.ANALYSIS),
+        *[(f"new-{i}", Priority.NEW_ROLLOUT) for i in range(5)],
+    ]
+    assert workers._busy == 0, "every thread handed back, the cancelled job's turn too"
 
 
 def test_the_oldest_wait_for_a_thread_is_reported() -> None:
@@ -106,9 +194,9 @@ def test_the_oldest_wait_for_a_thread_is_reported() -> None:
     job, started = blocking(release)
 
     async def scenario() -> float:
-        first = asyncio.ensure_future(workers.run(None, job))
+        first = asyncio.ensure_future(workers.run(Priority.ROUTINE, None, job))
         await until(lambda: started() == 1)
-        second = asyncio.ensure_future(workers.run(None, lambda: None))
+        second = asyncio.ensure_future(workers.run(Priority.ROUTINE, None, lambda: None))
         await asyncio.sleep(0)  # queued from here on
         await asyncio.sleep(0.3)
         waited = workers.oldest_wait()
@@ -149,9 +237,9 @@ def test_the_liveness_probe_fails_once_a_reconcile_waited_too_long() -> None:
 
     async def scenario() -> tuple[dict[str, float], BaseException | None]:
         healthy = workers_progress(memo)
-        first = asyncio.ensure_future(workers.run(None, job))
+        first = asyncio.ensure_future(workers.run(Priority.ROUTINE, None, job))
         await until(lambda: started() == 1)
-        second = asyncio.ensure_future(workers.run(None, lambda: None))
+        second = asyncio.ensure_future(workers.run(Priority.ROUTINE, None, lambda: None))
         await asyncio.sleep(0)  # queued from here on
         await asyncio.sleep(0.4)
         try:

@@ -19,10 +19,15 @@ knows the Lease is lost.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from kubernetes import client
+
+from modelrollout.rate_limits import PriorityBucket
+
+UNLIMITED = PriorityBucket(0, 0)
 
 # Counts during a suspended system too (a stopped or migrated VM), unlike CLOCK_MONOTONIC.
 _CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
@@ -42,6 +47,10 @@ class Fence(Protocol):
         """True while this replica provably holds the Lease."""
         ...
 
+    def when_leading(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once this replica leads (from any thread), or at once."""
+        ...
+
 
 class Standalone:
     """No election: the only replica always acts."""
@@ -49,15 +58,26 @@ class Standalone:
     def holds(self) -> bool:
         return True
 
+    def when_leading(self, callback: Callable[[], None]) -> None:
+        callback()
+
 
 class FencedApiClient(client.ApiClient):
-    """The Kubernetes client whose every write first checks the fence."""
+    """The Kubernetes client whose every write first checks the fence, and every request
+    waits for the rate limit (at the calling thread's priority, rate_limits)."""
 
-    def __init__(self, configuration: client.Configuration, fence: Fence) -> None:
+    def __init__(
+        self,
+        configuration: client.Configuration,
+        fence: Fence,
+        rate_limit: PriorityBucket = UNLIMITED,
+    ) -> None:
         super().__init__(configuration)
         self.fence = fence
+        self.rate_limit = rate_limit
 
     def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        self.rate_limit.take()  # first: the fence is checked just before the request is sent
         if method.upper() not in _READS and not self.fence.holds():
             raise NotLeading(f"{method} {urlsplit(url).path}: the Lease is not provably held")
         return super().call_api(method, url, *args, **kwargs)

@@ -1,11 +1,13 @@
 """Two replicas, one active: leader election on a coordination.k8s.io Lease.
 
-The kubernetes client's `leaderelection` (with its LeaseLock) does the election. A
-standby does nothing but try to take the Lease (and answer its liveness probe); once
-it leads, the operator starts. Every write is fenced (handlers.fencing): it is sent
-only while the last renewal is younger than the renew deadline. Losing the Lease ends
-the process at once, as controller-runtime does: a replica that cannot renew may
-already have a successor.
+The kubernetes client's `leaderelection` (with its LeaseLock) does the election, in a
+thread of its own beside kopf. A standby is hot: kopf runs in it from the start, its
+watches keep the caches filled, but no loop reconciles until the Lease is taken
+(`when_leading`), so a failover is the Lease handover alone. Every write is fenced
+(handlers.fencing, and handlers.kopf_writes for kopf's own): it is sent only while the
+last renewal is younger than the renew deadline. Losing the Lease ends the process at
+once, as controller-runtime does: a replica that cannot renew may already have a
+successor.
 On a clean exit the Lease is handed back, so the standby takes over within one retry
 period instead of waiting for the lease to run out.
 """
@@ -15,13 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 from kubernetes import client
 from kubernetes.leaderelection import electionconfig, leaderelection
@@ -37,14 +36,16 @@ logging.getLogger("leaderelection").setLevel(logging.WARNING)
 
 @dataclass(frozen=True)
 class LeaseTiming:
-    """client-go's defaults are 15/10/2 s. These give a new leader within about 11 s of
-    the leader's death (the Lease runs out, then the standby's next try); a leader that
-    cannot renew for 6 s (two tries) gives up; and both replicas together make 1 request/s
-    (the leader a GET and a PUT per try, the standby a GET)."""
+    """client-go's defaults are 15/10/2 s. With a hot standby a failover is the Lease
+    handover alone: the Lease runs out a whole duration after the standby last saw it
+    renewed (it looks every retry period), then its next try takes it. That is between
+    2 and 5 s after the leader died (3.5 s on average). A leader that cannot renew for
+    2 s (two tries) stops writing (the fence), then gives up. Renewing is one PUT a
+    second (the fast path below), a standby's look one GET a second."""
 
-    lease_seconds: int = 8  # the Lease stores whole seconds
-    renew_deadline_seconds: float = 6
-    retry_seconds: float = 3
+    lease_seconds: int = 3  # the Lease stores whole seconds
+    renew_deadline_seconds: float = 2
+    retry_seconds: float = 1
 
     def __post_init__(self) -> None:
         # The difference is what covers a fenced write's flight (handlers.fencing).
@@ -58,29 +59,50 @@ class LeaseTiming:
 
 class _Lock(LeaseLock):
     """The client's LeaseLock on our ApiClient, refusing to renew once released, and
-    remembering when its last successful write was sent (the fence's reference)."""
+    remembering when its last successful write was sent (the fence's reference).
+
+    client-go's fast path: a leader whose last write succeeded renews on the Lease it
+    wrote (its resourceVersion) without reading it first. Had anyone else written the
+    Lease since, the PUT fails on the resourceVersion and the next try reads it."""
 
     def __init__(self, api: client.ApiClient, name: str, namespace: str, identity: str) -> None:
         super().__init__(name, namespace, identity)  # type: ignore[no-untyped-call]
         self.api_instance = client.CoordinationV1Api(api)
         self.released = False
         self.renewed_at: float | None = None  # fencing.clock() before the request went out
+        self.wrote_last = False  # lease_reference is the Lease as our last write left it
+
+    def get(self, name: str, namespace: str) -> tuple[bool, Any]:
+        if self.wrote_last and self.lease_reference is not None:
+            return True, self.get_lock_object(self.lease_reference)  # type: ignore[no-untyped-call]
+        return super().get(name, namespace)  # type: ignore[no-any-return,no-untyped-call]
 
     def create(self, name: str, namespace: str, election_record: Any) -> bool:
         sent = clock()
         created = bool(super().create(name, namespace, election_record))  # type: ignore[no-untyped-call]
         if created:
             self.renewed_at = sent
+        self.wrote_last = created
         return created
 
     def update(self, name: str, namespace: str, updated_record: Any) -> bool:
-        if self.released:
+        self.wrote_last = False
+        if self.released or self.lease_reference is None:
             return False
         sent = clock()
-        updated = bool(super().update(name, namespace, updated_record))  # type: ignore[no-untyped-call]
-        if updated:
-            self.renewed_at = sent
-        return updated
+        self.lease_reference.spec = self.get_lease_spec(  # type: ignore[no-untyped-call]
+            updated_record, self.lease_reference.spec
+        )
+        try:
+            self.lease_reference = self.api_instance.replace_namespaced_lease(
+                name, namespace, self.lease_reference
+            )
+        except client.ApiException as exc:
+            logger.debug("Lease not written: %s %s", exc.status, exc.reason)
+            return False
+        self.renewed_at = sent
+        self.wrote_last = True
+        return True
 
 
 class Leadership:
@@ -95,6 +117,8 @@ class Leadership:
         self.lock = _Lock(api, name, namespace, identity)
         self.timing = timing
         self.leading = threading.Event()
+        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks_lock = threading.Lock()
         self.where = f"Lease {namespace}/{name}"
 
     def holds(self) -> bool:
@@ -107,13 +131,31 @@ class Leadership:
             and clock() - renewed < self.timing.renew_deadline_seconds
         )
 
-    def wait_until_leading(self) -> None:
+    def when_leading(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the election's thread) once this replica leads, or at
+        once if it already does."""
+        with self._callbacks_lock:
+            if not self.leading.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def _started_leading(self) -> None:
+        with self._callbacks_lock:
+            self.leading.set()
+            callbacks, self._callbacks = self._callbacks, []
+        logger.info("%s: leading as %s", self.where, self.lock.identity)
+        for callback in callbacks:
+            callback()
+
+    def start(self) -> None:
+        """Stand by in a thread of the election's own; `when_leading` says when it leads."""
         config = electionconfig.Config(  # type: ignore[no-untyped-call]
             self.lock,
             lease_duration=self.timing.lease_seconds,
             renew_deadline=self.timing.renew_deadline_seconds,
             retry_period=self.timing.retry_seconds,
-            onstarted_leading=self.leading.set,
+            onstarted_leading=self._started_leading,
             onstopped_leading=self._lost,
         )
         election = leaderelection.LeaderElection(config)  # type: ignore[no-untyped-call]
@@ -127,8 +169,6 @@ class Leadership:
 
         threading.Thread(target=elect, name="leader-election", daemon=True).start()
         logger.info("%s: standing by as %s", self.where, self.lock.identity)
-        self.leading.wait()
-        logger.info("%s: leading as %s", self.where, self.lock.identity)
 
     def _lost(self) -> None:
         if self.lock.released:
@@ -162,30 +202,3 @@ class Leadership:
             logger.info("%s: released", self.where)
         except client.ApiException as exc:
             logger.warning("%s: not released (%s %s)", self.where, exc.status, exc.reason)
-
-
-@contextmanager
-def standby_liveness(url: str | None) -> Iterator[None]:
-    """Answer the liveness probe while standing by (kopf serves it once we lead)."""
-    if url is None:
-        yield
-        return
-    parts = urlsplit(url)
-
-    class Alive(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            found = self.path == (parts.path or "/")
-            self.send_response(200 if found else 404)
-            self.end_headers()
-            self.wfile.write(b"standby\n" if found else b"")
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return None
-
-    server = ThreadingHTTPServer((parts.hostname or "127.0.0.1", parts.port or 80), Alive)
-    threading.Thread(target=server.serve_forever, name="standby-liveness", daemon=True).start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -30,19 +30,23 @@ from modelrollout.engine.model import Emit
 from modelrollout.engine.notices import notices
 from modelrollout.engine.queue import Contender, Limits
 from modelrollout.handlers import caches, events, telemetry
-from modelrollout.handlers.fencing import NotLeading
+from modelrollout.handlers.fencing import Fence, NotLeading, Standalone
 from modelrollout.handlers.notifier import Notifier
 from modelrollout.handlers.rollout_slots import RolloutSlots
 from modelrollout.handlers.status_write import Written, write_status
+from modelrollout.handlers.waits import overtaken, sleep
 from modelrollout.handlers.workers import Workers
 from modelrollout.metrics.endpoints import OPEN, EndpointPolicy
+from modelrollout.metrics.query_rates import UNLIMITED, QueryRates
+from modelrollout.rate_limits import Priority, working_at
 from modelrollout.reconcile import (
     Result,
+    acting,
     carry_out,
     cluster_adapters,
-    queries_metrics,
     reconcile,
     release_route,
+    urgency,
 )
 from modelrollout.routing.router import RouteLookup
 from modelrollout.workloads.observed import Owned
@@ -59,10 +63,14 @@ class Runtime:
     api: client.ApiClient
     workers: Workers
     wakes: caches.Wakes
+    fence: Fence = field(default_factory=Standalone)
+    # Set once this replica leads: a hot standby's loops wait for it (handlers.leadership)
+    leading: asyncio.Event = field(default_factory=asyncio.Event)
     # Route kinds (plurals) served at startup, so the caches have them (routing.registry)
     routes_served: frozenset[str] = frozenset()
     pools_watched: bool = False  # InferencePools are served, so the cache has ours
     endpoints: EndpointPolicy = OPEN  # where metrics may be queried (--prometheus-allow)
+    query_rates: QueryRates = UNLIMITED  # how often each Prometheus (--prometheus-qps)
     resync_seconds: float = 300.0
     stall_seconds: float = 60.0  # liveness fails once a reconcile waited this for a thread
     invalid_recheck_seconds: float = 30.0  # InvalidSpec may hinge on an unwatched Secret
@@ -120,17 +128,21 @@ def _work(
     body: dict[str, Any],
     owned: Owned,
     routes: RouteLookup | None,
+    priority: Priority,
     measure: bool,
     fleet: list[Contender],
 ) -> Turn:
     """In a worker thread: decide, record, then act (reconcile's docstring says why in
-    this order)."""
+    this order); the writes of a rollback or a promotion at their own priority."""
     started, now = time.monotonic(), datetime.now(UTC)
     try:
-        adapters = cluster_adapters(rt.api, owned, routes, rt.endpoints, rt.slots.view(fleet))
+        adapters = cluster_adapters(
+            rt.api, owned, routes, rt.endpoints, rt.slots.view(fleet), rt.query_rates
+        )
         result = reconcile(adapters, body, now, measure)
         try:
-            turn = _record_and_act(rt, key, body, result, now)
+            with working_at(acting(priority, result.previous, result.status)):
+                turn = _record_and_act(rt, key, body, result, now)
         except NotLeading as exc:  # whatever was left undone, the leader's next decision does
             logger.warning("%s/%s: %s; nothing more done", key[0], key[1], exc)
             return Turn(result, written=False, fenced=True)
@@ -214,15 +226,6 @@ def _post(rt: Runtime, key: caches.Key, body: dict[str, Any], turn: Turn) -> Non
             logger.warning("%s/%s: Event %s not posted: %s", namespace, name, event.reason, exc)
 
 
-async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> None:
-    waits = {asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())}
-    try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
-
-
 # On shutdown or deletion a loop finishes the reconcile in hand and exits by itself
 # (cancellation_backoff); only one stuck for longer is cancelled.
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_backoff=8.0, cancellation_timeout=2.0)
@@ -236,6 +239,10 @@ async def drive(
     key = (body.metadata.namespace or "", body.metadata.name or "")
     wake = rt.wakes.event(key)
     failures = 0
+    if not rt.leading.is_set():  # a hot standby: the caches are kept, nothing is decided
+        await sleep(rt.leading, stopped, None)
+        if not rt.leading.is_set():
+            return  # stopped (deleted, or shutting down) while standing by: not ours to act
     while not stopped:
         wake.clear()  # anything after this moment wakes the next round
         # kopf swaps in a new body per event and never changes one in place, so the
@@ -243,21 +250,36 @@ async def drive(
         current = rt.newest(key, dict(body))
         spec = current.get("spec") or {}
         owned, routes = caches.snapshot(key, spec, indices, rt.pools_watched, rt.routes_served)
-        # Analysis waits behind the bulkhead (handlers.workers); all else goes straight on.
-        measure = queries_metrics(current, datetime.now(UTC))
+        # In line by urgency; analysis also behind the bulkhead (handlers.workers).
+        urgent = urgency(current, datetime.now(UTC))
         status = current.get("status") or {}
         may_start = rt.slots.limits.any() and not (status.get("canary") or status.get("returning"))
         fleet = caches.fleet_snapshot(indices) if may_start else []
-        turn = await rt.workers.run(
-            key[0] if measure else None, _work, rt, key, current, owned, routes, measure, fleet
+        started = asyncio.Event()
+        queued = asyncio.ensure_future(
+            rt.workers.run(
+                urgent.priority,
+                key[0] if urgent.measures else None,
+                _work,
+                *(rt, key, current, owned, routes, urgent.priority, urgent.measures, fleet),
+                started=started,
+            )
         )
+
+        def more_urgent(was: Priority = urgent.priority) -> bool:
+            newest = rt.newest(key, dict(body))
+            return urgency(newest, datetime.now(UTC)).priority < was
+
+        if await overtaken(queued, started, wake, more_urgent):
+            continue  # more urgent since it was queued: queued again as it now is
+        turn = queued.result()
         failures = failures + 1 if turn.failed else 0
-        await _sleep(wake, stopped, _delay(rt, turn, failures))
+        await sleep(wake, stopped, _delay(rt, turn, failures))
     if stopped.reason is not None and kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason:
         # Deleted (kopf's finalizer holds it until we return): its Deployments and
         # Services go with it, but the route is its owner's.
         current = rt.newest(key, dict(body))
-        await rt.workers.run(None, _release, rt, key, current)
+        await rt.workers.run(Priority.ROLLBACK, None, _release, rt, key, current)
 
 
 def _release(rt: Runtime, key: caches.Key, body: dict[str, Any]) -> None:

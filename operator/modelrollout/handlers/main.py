@@ -1,4 +1,4 @@
-"""Process entry point: leader election, then kopf's operator with one loop per object.
+"""Process entry point: leader election beside kopf's operator, one loop per object.
 
 Each ModelDeployment has a kopf daemon (handlers.loop) that reconciles it when it or
 anything it depends on changes, or when the engine says something is due; watch-fed
@@ -26,14 +26,16 @@ from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.handlers import (
     caches,
     kopf_at_scale,
+    kopf_writes,
     log_format,
     loop,
     notifier,
+    request_limits,
     rollout_slots,
     telemetry,
 )
 from modelrollout.handlers.fencing import Fence, FencedApiClient, Standalone
-from modelrollout.handlers.leadership import Leadership, LeaseTiming, standby_liveness
+from modelrollout.handlers.leadership import Leadership, LeaseTiming
 from modelrollout.handlers.workers import Workers
 from modelrollout.metrics import endpoints
 from modelrollout.routing import registry
@@ -92,6 +94,19 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         ", ".join(sorted(runtime.routes_served)) or "none served (read when needed)",
         "watched" if runtime.pools_watched else "not served",
     )
+
+
+@kopf.on.startup()
+async def follow_the_lease(memo: kopf.Memo, **_: Any) -> None:
+    """The loops wait for the Lease; the watches and caches run from now on (a hot
+    standby, handlers.leadership). On the event loop, to know it."""
+    runtime: loop.Runtime = memo.runtime
+    event_loop = asyncio.get_running_loop()
+
+    def leading() -> None:  # from the election's thread
+        event_loop.call_soon_threadsafe(runtime.leading.set)
+
+    runtime.fence.when_leading(leading)
 
 
 @kopf.on.probe(id="workers")
@@ -206,6 +221,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "link-local (cloud metadata) and unspecified; listed: only these",
     )
     rollout_slots.add_arguments(parser)
+    request_limits.add_arguments(parser)
     notifier.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     args = parser.parse_args(argv)
@@ -217,6 +233,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(exc))
     try:
         args.endpoints = endpoints.EndpointPolicy.parse(args.prometheus_allow)
+        args.request_limits = request_limits.from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
     try:
@@ -235,32 +252,32 @@ def main(argv: list[str] | None = None) -> int:
         telemetry.serve(args.metrics_port)
     configuration = api_configuration(connections=args.workers + 1)  # + startup
     fence: Fence = Standalone()
-    leadership = None
     # The pod's name, and the pid and a nonce: a restarted container is a new candidate.
     # Given to kopf too, which would otherwise ask the passwd database for the user's
     # name: the image's uid 10001 has no entry there.
     identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     if args.leader_election_namespace:
         # The Lease's own writes are not fenced: they are what the fence is made of.
-        leadership = Leadership(
+        fence = Leadership(
             client.ApiClient(api_configuration(connections=2)),
             args.leader_election_namespace,
             args.lease_name,
             identity,
             args.timing,
         )
-        fence = leadership
-        with standby_liveness(args.liveness):
-            leadership.wait_until_leading()
-    api = FencedApiClient(configuration, fence)
+        fence.start()
+    api = FencedApiClient(configuration, fence, args.request_limits.kube_api)
     kopf_at_scale.install()
+    kopf_writes.install(fence)
     runtime = loop.Runtime(
         api=api,
         workers=Workers.sized(args.workers),
+        fence=fence,
         stall_seconds=args.stall_seconds,
         wakes=caches.Wakes(),
         resync_seconds=args.resync_seconds,
         endpoints=args.endpoints,
+        query_rates=args.request_limits.prometheus,
         slots=rollout_slots.RolloutSlots(args.limits),
     )
     if args.notifications_secret:
@@ -283,11 +300,11 @@ def main(argv: list[str] | None = None) -> int:
         runtime.workers.shutdown()
         if runtime.notifier is not None:
             runtime.notifier.stop()
-        if leadership is not None:
-            leadership.release()
+        if isinstance(fence, Leadership):
+            fence.release()
         api.close()  # type: ignore[no-untyped-call]
     logger.info("modelrollout stopped")
-    if leadership is not None:
+    if isinstance(fence, Leadership):
         # The election library's thread cannot be stopped: left to the interpreter's
         # finalization, a renewal in flight there can abort the process (SIGABRT, seen
         # under load). Everything is recorded and released by now: exit at once.

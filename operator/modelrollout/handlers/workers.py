@@ -7,18 +7,28 @@ every other rollout and every rollback needs. So, before a thread is taken (wait
 the event loop, holding nothing):
 
 - analysis work of one namespace holds at most `per_namespace` threads;
-- analysis work of all namespaces holds at most `size - reserve` threads, so `reserve`
-  threads are always left for work that queries nothing: a person's request (decided
-  without measuring), a rollback or a promotion's traffic move once decided, an idle
-  reconcile.
+- work that can wait (analysis, and starting a version not yet rolled out) holds at
+  most `size - reserve` threads, and a rollout's next step (and an idle reconcile)
+  with it at most `size - reserve / 2`: so a person's request, a rollback and a
+  promotion's traffic move once decided always find a thread. Each waits for the API
+  server's rate limit while it holds its thread: without the reserves a thousand
+  rollouts starting at once, and their next steps, would hold every thread, and an
+  abort would wait for a thread behind them.
 
-`oldest_wait()` is how long the longest-queued job has waited for a thread: the pool
-not making progress is what the liveness probe reports.
+A free thread goes to the most urgent job waiting (modelrollout.rate_limits.Priority),
+not to the first in line: when a thousand rollouts start at once, a person's abort
+is the next job to run. The job's thread works at that priority, so its requests wait
+for the API server's rate limit in the same order.
+
+`oldest_wait()` is how long the longest-queued job that must not wait (above analysis)
+has waited for a thread: the pool not making progress is what the liveness probe
+reports.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import time
 from collections.abc import Callable
@@ -26,7 +36,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from modelrollout.rate_limits import Priority, working_at
+
 T = TypeVar("T")
+
+
+def can_wait(priority: Priority) -> bool:
+    return priority >= Priority.ANALYSIS
+
+
+def urgent(priority: Priority) -> bool:
+    return priority < Priority.ROUTINE
 
 
 @dataclass
@@ -35,15 +55,20 @@ class Workers:
     per_namespace: int
     reserve: int
     executor: ThreadPoolExecutor = field(init=False)
-    _analysis: asyncio.Semaphore = field(init=False)
     _namespaces: dict[str, asyncio.Semaphore] = field(default_factory=dict)
-    _queued: dict[int, float] = field(default_factory=dict)  # job -> when it was queued
+    # job -> when it was queued, for the jobs that must not wait (liveness)
+    _queued: dict[int, float] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
+    _busy: int = 0  # threads handed out
+    _busy_not_urgent: int = 0  # of which to routine work and work that can wait
+    _busy_waitable: int = 0  # of which to work that can wait
+    # (priority, job, its turn) waiting for a thread, the most urgent first
+    _line: list[tuple[Priority, int, asyncio.Future[None]]] = field(default_factory=list)
 
     @classmethod
     def sized(cls, size: int) -> Workers:
-        """A quarter of the threads kept from analysis (at least one), and a namespace's
-        analysis held to a quarter of them (at least one)."""
+        """A quarter of the threads kept from work that can wait (at least one), and a
+        namespace's analysis held to a quarter of them (at least one)."""
         share = max(1, size // 4)
         return cls(size, per_namespace=share, reserve=min(share, size - 1))
 
@@ -51,35 +76,98 @@ class Workers:
         if not 0 <= self.reserve < self.size:
             raise ValueError(f"reserve {self.reserve} must leave a thread of {self.size}")
         self.executor = ThreadPoolExecutor(self.size, thread_name_prefix="reconcile")
-        self._analysis = asyncio.Semaphore(self.size - self.reserve)
 
-    async def run(self, analysis_of: str | None, work: Callable[..., T], *args: Any) -> T:
-        """`work(*args)` on a thread; `analysis_of`: the namespace whose metrics it
-        queries (None: it queries none), for the bulkhead."""
+    async def run(
+        self,
+        priority: Priority,
+        analysis_of: str | None,
+        work: Callable[..., T],
+        *args: Any,
+        started: asyncio.Event | None = None,
+    ) -> T:
+        """`work(*args)` on a thread, at `priority`; `analysis_of`: the namespace whose
+        metrics it queries (None: it queries none), for the bulkhead. `started` is set
+        once it has its thread: cancelled before that, it never runs."""
         if analysis_of is None:
-            return await self._on_thread(work, *args)
+            return await self._on_thread(priority, started, work, *args)
         gate = self._namespaces.setdefault(analysis_of, asyncio.Semaphore(self.per_namespace))
-        async with gate, self._analysis:
-            return await self._on_thread(work, *args)
+        async with gate:
+            return await self._on_thread(priority, started, work, *args)
 
-    async def _on_thread(self, work: Callable[..., T], *args: Any) -> T:
+    async def _on_thread(
+        self,
+        priority: Priority,
+        started: asyncio.Event | None,
+        work: Callable[..., T],
+        *args: Any,
+    ) -> T:
         job = next(self._ids)
-        self._queued[job] = time.monotonic()
-
-        def started() -> T:
-            self._queued.pop(job, None)
-            return work(*args)
-
+        if not can_wait(priority):
+            self._queued[job] = time.monotonic()
         try:
+            await self._turn(priority, job)
+            if started is not None:
+                started.set()
+
+            def on_thread() -> T:
+                self._queued.pop(job, None)
+                with working_at(priority):
+                    return work(*args)
+
+            running = asyncio.get_running_loop().run_in_executor(self.executor, on_thread)
+            running.add_done_callback(lambda _: self._release(priority))
             # Shielded: a job handed to a thread runs to its end (it records what it did).
-            return await asyncio.shield(
-                asyncio.get_running_loop().run_in_executor(self.executor, started)
-            )
+            return await asyncio.shield(running)
         finally:
             self._queued.pop(job, None)
 
+    async def _turn(self, priority: Priority, job: int) -> None:
+        """Wait until a thread is ours: the most urgent job that may run goes first."""
+        turn = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._line, (priority, job, turn))
+        self._dispatch()
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._release(priority)  # given a thread as we were cancelled: pass it on
+            raise
+
+    def _may_run(self, priority: Priority) -> bool:
+        """A free thread, and the reserves of every more urgent kind of work left (so
+        when the line's head may not run, nothing behind it may)."""
+        if self._busy >= self.size:
+            return False
+        if not urgent(priority) and self._busy_not_urgent >= self.size - self.reserve // 2:
+            return False
+        return not can_wait(priority) or self._busy_waitable < self.size - self.reserve
+
+    def _dispatch(self) -> None:
+        """Free threads to the most urgent jobs waiting. The line is in priority order,
+        so once its head may not run (work that can wait, its share taken) none may."""
+        while self._line:
+            priority, _, turn = self._line[0]
+            if turn.done():  # cancelled while waiting
+                heapq.heappop(self._line)
+                continue
+            if not self._may_run(priority):
+                return
+            heapq.heappop(self._line)
+            self._count(priority, 1)
+            turn.set_result(None)
+
+    def _release(self, priority: Priority) -> None:
+        self._count(priority, -1)
+        self._dispatch()
+
+    def _count(self, priority: Priority, threads: int) -> None:
+        self._busy += threads
+        self._busy_not_urgent += threads * (not urgent(priority))
+        self._busy_waitable += threads * can_wait(priority)
+
     def oldest_wait(self) -> float:
-        """Seconds the longest-queued job has waited for a thread (0: none waits)."""
+        """Seconds the longest-queued job that must not wait has waited for a thread (0:
+        none waits); work that can wait may wait its turn."""
         queued = list(self._queued.values())
         return time.monotonic() - min(queued) if queued else 0.0
 

@@ -29,6 +29,8 @@ from modelrollout.metrics.provider import (
     ProviderError,
     Target,
 )
+from modelrollout.metrics.query_rates import UNLIMITED, QueryRates
+from modelrollout.rate_limits import Priority
 
 # An answer holds one number, or a few series for the judge: a few KiB. Far more is a
 # wrong URL, or a hostile one (a gzip bomb took 815 MiB before answers were bounded).
@@ -42,8 +44,10 @@ class PrometheusProvider:
         credentials: Credentials | None = None,
         policy: EndpointPolicy = OPEN,
         ca_pem: str | None = None,
+        rates: QueryRates = UNLIMITED,
     ) -> None:
         self.url = source.url.rstrip("/")
+        self.rate_limit = rates.bucket(self.url)
         self.timeout = parse_duration(source.timeout).total_seconds()
         self.conventions = source.conventions
         if credentials is not None:
@@ -73,6 +77,7 @@ class PrometheusProvider:
     def _get(self, query: str) -> Answer:
         """One query within `timeout` from start to the answer's last byte, and at most
         MAX_ANSWER_BYTES of decoded answer (bounded_read)."""
+        self.rate_limit.take(Priority.ANALYSIS)  # before the deadline starts: our own wait
         deadline = time.monotonic() + self.timeout
         slow = f"Prometheus at {self.url} did not answer within {self.timeout:g}s"
         try:

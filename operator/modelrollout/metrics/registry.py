@@ -15,6 +15,7 @@ from modelrollout.metrics.credentials import Credentials
 from modelrollout.metrics.endpoints import EndpointPolicy, resolve
 from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.metrics.provider import MetricsProvider
+from modelrollout.metrics.query_rates import UNLIMITED, QueryRates
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ProviderInputs:
     policy: EndpointPolicy
     secret: Mapping[str, str] | None = None  # the credentials Secret's data (base64)
     ca_pem: str | None = None
+    rates: QueryRates = UNLIMITED  # the operator's limits toward each endpoint
 
 
 PROVIDERS: dict[str, Callable[[Analysis, ProviderInputs], MetricsProvider]] = {
@@ -33,6 +35,7 @@ PROVIDERS: dict[str, Callable[[Analysis, ProviderInputs], MetricsProvider]] = {
         Credentials.from_secret(given.secret) if given.secret is not None else None,
         given.policy,
         given.ca_pem,
+        given.rates,
     ),
 }
 

@@ -14,7 +14,7 @@ become an InvalidSpec condition and an Event, and no workload or route is touche
 """
 
 from modelrollout.reconcile.acting import carry_out, release_route
-from modelrollout.reconcile.deciding import parse_request, queries_metrics, reconcile
+from modelrollout.reconcile.deciding import parse_request, reconcile
 from modelrollout.reconcile.ports import (
     Adapters,
     InvalidSpec,
@@ -23,17 +23,20 @@ from modelrollout.reconcile.ports import (
     WorkloadsPort,
     cluster_adapters,
 )
+from modelrollout.reconcile.urgency import Urgency, acting, urgency
 
 __all__ = [
     "Adapters",
     "InvalidSpec",
     "Plan",
     "Result",
+    "Urgency",
     "WorkloadsPort",
+    "acting",
     "carry_out",
     "cluster_adapters",
     "parse_request",
-    "queries_metrics",
     "reconcile",
     "release_route",
+    "urgency",
 ]

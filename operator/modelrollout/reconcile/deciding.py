@@ -24,7 +24,7 @@ from modelrollout.engine.queue import Contender
 from modelrollout.engine.request_token import Refused, read_request
 from modelrollout.engine.rollout import decide
 from modelrollout.metrics.provider import MetricsProvider
-from modelrollout.metrics.reads import judge_look, measurements, reads_due
+from modelrollout.metrics.reads import judge_look, measurements
 from modelrollout.reconcile.ports import Adapters, InvalidSpec, Plan, Result
 from modelrollout.routing.router import RouteError, require_features
 from modelrollout.workloads.render import (
@@ -113,21 +113,6 @@ def reconcile(
         events.append(Emit("Warning", request.reason, f"{REQUEST_ANNOTATION}={request.message}"))
     plan = Plan(decision.actions, spec, workloads, router, obs, generation)
     return Result(status, new, events, obs.measurements, next_due=decision.next_due, plan=plan)
-
-
-def queries_metrics(body: Mapping[str, Any], now: datetime) -> bool:
-    """Whether reconciling `body` now should query the metrics provider: a measurement
-    or a look is due, and no person's request waits (a request is decided at once,
-    never behind a query; the next reconcile measures)."""
-    try:
-        spec = ModelDeploymentSpec.model_validate(body.get("spec") or {})
-        status = ModelDeploymentStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        return False
-    annotations = (body.get("metadata") or {}).get("annotations") or {}
-    if isinstance(parse_request(annotations, status.handled_request, now), Request):
-        return False
-    return reads_due(spec, status, now)
 
 
 def parse_spec(raw: Mapping[str, Any]) -> ModelDeploymentSpec:

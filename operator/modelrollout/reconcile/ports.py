@@ -27,6 +27,7 @@ from modelrollout.engine.model import (
 from modelrollout.engine.queue import Contender
 from modelrollout.metrics.endpoints import EndpointPolicy
 from modelrollout.metrics.provider import MetricsProvider, ProviderConfigError
+from modelrollout.metrics.query_rates import UNLIMITED, QueryRates
 from modelrollout.metrics.registry import (
     ProviderInputs,
     credentials_secret,
@@ -99,9 +100,11 @@ def cluster_adapters(
     routes: RouteLookup | None,
     policy: EndpointPolicy,
     slots: SlotsPort = NO_LIMITS,
+    rates: QueryRates = UNLIMITED,
 ) -> Adapters:
     """Adapters for one reconcile, reading what the caches hold (`owned`, `routes`), and
-    querying metrics only where the operator's allow-list (`policy`) lets them go."""
+    querying metrics only where the operator's allow-list (`policy`) lets them go, as
+    often as its limits (`rates`) let them."""
     return Adapters(
         workloads=lambda name, namespace, uid: Workloads(api, name, namespace, uid, owned),
         router=lambda spec, namespace, name: router_for(
@@ -116,19 +119,20 @@ def cluster_adapters(
                 pod_labels(name, spec),
             ),
         ),
-        provider=lambda analysis, namespace: _provider(api, analysis, namespace, policy),
+        provider=lambda analysis, namespace: _provider(
+            api, analysis, namespace, ProviderInputs(policy, rates=rates)
+        ),
         slots=slots,
     )
 
 
 def _provider(
-    api: client.ApiClient, analysis: Analysis, namespace: str, policy: EndpointPolicy
+    api: client.ApiClient, analysis: Analysis, namespace: str, given: ProviderInputs
 ) -> MetricsProvider:
-    refused = endpoint_refusal(analysis, policy)
+    refused = endpoint_refusal(analysis, given.policy)
     if refused is not None:
         raise InvalidSpec(Reason.INVALID_SPEC, refused)
     core = client.CoreV1Api(api)
-    given = ProviderInputs(policy)
     ref, ca = credentials_secret(analysis), trusted_ca(analysis)
     if ref is not None:
         secret = _read(core.read_namespaced_secret, "Secret", ref.name, namespace, "credentials")

@@ -37,6 +37,7 @@ EVERYTHING_ON = [
     '--set-json=networkPolicy.apiServer=[{"cidr":"10.0.0.1/32","port":6443}]',
     '--set-json=networkPolicy.prometheus=[{"cidr":"10.96.0.0/12","port":9090}]',
     '--set-json=rolloutLimits={"overall":10,"perNamespace":2,"perLabel":{"modelrollout.io/pool":1}}',
+    '--set-json=requestLimits={"kubeApiQPS":12.5,"kubeApiBurst":100,"prometheusQPS":20,"prometheusBurst":7}',
 ]
 NAMESPACED = ["--set=watchNamespaces={team-a,team-b}"]
 # Kinds of the Prometheus Operator: no schema in kubernetes-validate; checked below instead.
@@ -98,6 +99,8 @@ def test_every_manifest_is_valid_for_the_kubernetes_version_we_test_on(
         (["--set=unknownValue=1"], "unknownValue"),
         (["--set=rolloutLimits.overall=-1"], "overall"),
         (['--set-json=rolloutLimits.perLabel={"pool":0}'], "pool"),
+        (["--set=requestLimits.kubeApiBurst=0"], "kubeApiBurst"),
+        (["--set=requestLimits.prometheusQPS=-1"], "prometheusQPS"),
     ],
 )
 def test_values_schema_rejects_bad_values(values: list[str], says: str) -> None:
@@ -229,14 +232,21 @@ def test_no_wildcards_and_secrets_only_by_name() -> None:
                 assert verb == "get"
 
 
-def test_rollout_limits_and_notifications_come_from_values() -> None:
+def test_rollout_limits_request_limits_and_notifications_come_from_values() -> None:
     (operator,) = kinds(render(*EVERYTHING_ON), "Deployment")
     args = parse_args(operator["spec"]["template"]["spec"]["containers"][0]["args"])
     assert args.limits == Limits(10, 2, {"modelrollout.io/pool": 1})
     assert args.notifications_secret == "modelrollout-notifications"
     assert args.notifications_namespace == "modelrollout-system"
+    assert (args.kube_api_qps, args.kube_api_burst) == (12.5, 100)
+    assert (args.prometheus_qps, args.prometheus_burst) == (20, 7)
     (default,) = kinds(render(), "Deployment")
-    assert not parse_args(default["spec"]["template"]["spec"]["containers"][0]["args"]).limits.any()
+    defaults = parse_args(default["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert not defaults.limits.any()
+    assert (defaults.request_limits.kube_api.rate, defaults.request_limits.kube_api.burst) == (
+        50,
+        100,
+    )
 
 
 def test_the_allow_list_and_the_egress_policy_come_from_values() -> None:

@@ -1,0 +1,90 @@
+"""Scale, the burst: every ModelDeployment changes version at once (a base-image bump),
+and meanwhile a person aborts one rollout that was already under way.
+
+Measured: from the first patch, the time until each ModelDeployment took its first
+step (its canary Deployment seen through a watch); and the abort -> the route's canary
+weight back to 0 (polled every 20 ms).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+
+from modelrollout.api.crd import GROUP, PLURAL, VERSION
+from modelrollout.api.vocabulary import REQUEST_ANNOTATION
+from modelrollout.engine.request_token import mint
+from testenv.procs import wait_until
+from testenv.rollouts import GW, HELD_CANARY, canary_weight
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def burst_with_an_abort(
+    api: client.ApiClient, namespace: str, names: list[str], seen: Any, version: str
+) -> dict[str, Any]:
+    """`names[0]` is put mid-rollout first (held at 20%), then every other one changes
+    to `version` at once, and `names[0]` is aborted once the first of them started.
+    `seen` is a DeploymentsSeen on the namespace."""
+    custom = client.CustomObjectsApi(api)
+    held, rest = names[0], names[1:]
+
+    def route_weight() -> int | None:
+        route: Any = custom.get_namespaced_custom_object(*GW, namespace, "httproutes", held)
+        return canary_weight(route["spec"]["rules"], f"{held}-canary", istio=False)
+
+    def patch(name: str, body: dict[str, Any]) -> None:
+        custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
+
+    patch(held, {"spec": {"model": {"version": version}, "strategy": HELD_CANARY}})
+    wait_until(lambda: route_weight() == 20, timeout=300, what=f"{held} at 20%", interval=0.2)
+
+    before = set(seen.first_seen)
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        changes = [pool.submit(patch, n, {"spec": {"model": {"version": version}}}) for n in rest]
+
+        def some_started() -> bool:
+            return any(d not in before for d in seen.first_seen)
+
+        wait_until(some_started, timeout=300, what="the burst's first step", interval=0.01)
+        asked = time.monotonic()
+        token = mint("abort", datetime.now(UTC))
+        patch(held, {"metadata": {"annotations": {REQUEST_ANNOTATION: token}}})
+        wait_until(lambda: route_weight() == 0, timeout=300, what="the abort", interval=0.02)
+        abort_s = time.monotonic() - asked
+        waiting_then = len(rest) - sum(d not in before for d in seen.first_seen)
+        for change in changes:
+            change.result()
+    patched = time.monotonic() - started
+
+    def first_step(name: str) -> float | None:
+        new = [
+            t for d, t in seen.first_seen.items() if d.startswith(f"{name}-") and d not in before
+        ]
+        return min(new) - started if new else None
+
+    wait_until(
+        lambda: all(first_step(n) is not None for n in rest),
+        timeout=3 * 3600,
+        what="every rollout's first step",
+        interval=2,
+    )
+    steps = [first_step(n) or 0.0 for n in rest]
+    return {
+        "rollouts": len(rest),
+        "all_patched_s": patched,
+        "first_step_p50_s": statistics.median(steps),
+        "first_step_p99_s": percentile(steps, 0.99),
+        "all_first_steps_s": max(steps),
+        "abort_acted_s": abort_s,
+        "rollouts_yet_to_start_when_the_abort_acted": waiting_then,
+    }
