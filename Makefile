@@ -84,7 +84,7 @@ e2e: build-cluster helm ## the end-to-end tests on a real control plane
 test: deps build-cluster helm lint ## everything CI runs
 	$(VENV)/bin/pytest
 
-bench: build-cluster ## benchmarks (about 95 minutes); figures go to tests/bench/results/
+bench: build-cluster ## benchmarks (about 2 hours); figures go to tests/bench/results/
 	$(PY) tests/bench/judge_simulation.py --runs 2000
 	$(PY) tests/bench/judge_lab.py --runs 5 --good-runs 10
 	$(PY) tests/bench/shares_simulation.py --runs 2000

@@ -47,14 +47,13 @@ from testenv.procs import wait_until
 from testenv.replicas import Replicas
 from testenv.rollouts import count_healthy, create_idle
 from testenv.serviceaccounts import service_account_kubeconfig
-from testenv.unrelated import unrelated
+from testenv.unrelated import foreign_events, unrelated
 
 RESULTS = Path(__file__).parent / "results"
 NAMESPACE, SYSTEM = "scale", "modelrollout-system"
 IDLE_SECONDS = 60
 SAMPLES = 100
 UNRELATED_NAMESPACE = "shop"
-FOREIGN = 'modelrollout_watch_events_total{ours="false"'
 OPERATOR_KINDS = {
     ("modelrollout.io", "modeldeployments"),
     ("apps", "deployments"),
@@ -213,7 +212,9 @@ def run_size(n: int, unrelated_per_model: int) -> dict[str, Any]:
             "standby_rss_mib": proc_rss_mib(standby),
             "reconciles": leader.reconciles() - decided0,
             "unrelated_objects": 3 * per_kind,
-            "foreign_watch_events_leader": leader.metric(FOREIGN),
+            "foreign_watch_events_leader": foreign_events(
+                leader, ("deployments", "services", "endpointslices")
+            ),
         }
         print(f"N={n}: idle {idle}", flush=True)
 

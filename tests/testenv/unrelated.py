@@ -7,6 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client
 
+from testenv.operator import OperatorProcess
+
+EVENTS = "modelrollout_watch_events_total"
+
+
+def foreign_events(operator: OperatorProcess, resources: tuple[str, ...]) -> float:
+    """What the operator's watches of `resources` delivered of objects not ours."""
+    return sum(operator.metric(f'{EVENTS}{{ours="false",resource="{r}"}}') for r in resources)
+
 
 def unrelated(api: client.ApiClient, namespace: str, start: int, count: int) -> None:
     """`count` each of Deployments (no pods), Services without a selector, and

@@ -109,11 +109,11 @@ def held_lease() -> Leadership:
 
 
 def test_the_lease_is_held_only_within_the_renew_deadline_of_the_last_renewal() -> None:
-    lead = held_lease()  # 3 s Lease, 2 s renew deadline
+    lead = held_lease()  # 4 s Lease, 3 s renew deadline
     assert not lead.holds(), "never renewed"
     lead.lock.renewed_at = clock() - 1
     assert lead.holds()
-    lead.lock.renewed_at = clock() - 2.5  # frozen past the deadline: a successor may act
+    lead.lock.renewed_at = clock() - 3.5  # frozen past the deadline: a successor may act
     assert not lead.holds()
     lead.lock.renewed_at = clock()
     lead.lock.released = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from kubernetes import client
 
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.handlers.caches import Wakes
+from modelrollout.handlers.caches import Wakes, snapshot
 from modelrollout.handlers.loop import Runtime, Turn, _delay
 from modelrollout.handlers.workers import Workers
 from modelrollout.reconcile import Result
@@ -72,8 +73,10 @@ def test_wakes_reach_running_loops_and_the_users_of_a_route() -> None:
         assert a.is_set()
         assert not b.is_set()
         a.clear()
-        wakes.wake_route_users(("other", "httproutes", "shared"))  # other namespace
-        wakes.wake_route_users(("ml", other_kind.plural, "shared"))  # same name, other kind
+        assert not wakes.wake_route_users(("other", "httproutes", "shared"))  # other namespace
+        assert not wakes.wake_route_users(("ml", other_kind.plural, "shared"))  # other kind
+        assert wakes.wake_route_users(("ml", "httproutes", "own")), "named: ours"
+        b.clear()
         assert not a.is_set()
         wakes.forget(("ml", "a"))
         wakes.wake_route_users(("ml", "httproutes", "shared"))
@@ -135,3 +138,32 @@ def test_when_the_next_reconcile_runs(
     rt: Runtime, case: str, turned: dict[str, Any], failures: int, low: float, high: float
 ) -> None:
     assert low <= _delay(rt, turn(**turned), failures) <= high, case
+
+
+@dataclass
+class Watched:
+    routes_served: frozenset[str] = frozenset({"httproutes"})
+    route_selector: str | None = None
+
+
+@pytest.mark.parametrize(
+    ("cached", "selector", "read"),
+    [
+        ({"spec": {"rules": []}}, None, "the cache's"),
+        (None, None, "none: not found"),  # every route watched: not cached is not there
+        (None, "modelrollout.io/routed", "the API server's"),  # maybe there, unlabelled
+        ({"spec": {"rules": []}}, "modelrollout.io/routed", "the cache's"),
+    ],
+)
+def test_the_named_route_comes_from_the_cache_unless_it_may_be_there_unwatched(
+    cached: dict[str, Any] | None, selector: str | None, read: str
+) -> None:
+    indices: dict[str, Any] = {
+        name: {}
+        for name in ("owned_deployments", "owned_services", "owned_endpoint_slices", "owned_pools")
+    }
+    indices["routes_httproutes"] = {("ml", "r"): [cached]} if cached else {}
+    spec = {"traffic": {"gatewayAPI": {"httpRoute": "r"}}}
+    _, lookup = snapshot(("ml", "m"), spec, indices, False, Watched(route_selector=selector))
+    found = "the API server's" if lookup is None else lookup("ml", "r")
+    assert found == (cached if read == "the cache's" else None if read.startswith("none") else read)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import kopf
 
@@ -49,6 +49,11 @@ OWNED_KINDS = (
 RouteKey = tuple[str, str, str]  # (namespace, plural, name) of a route
 
 
+class RoutesWatched(Protocol):
+    routes_served: frozenset[str]  # the route kinds (plurals) served, so watched
+    route_selector: str | None  # watched only if labelled so
+
+
 class Wakes:
     """One asyncio.Event per running ModelDeployment loop, and who uses which route."""
 
@@ -73,9 +78,12 @@ class Wakes:
             self._route_of[key] = (key[0], kind.plural, name)
             self._route_users[self._route_of[key]].add(key)
 
-    def wake_route_users(self, route: RouteKey) -> None:
-        for key in self._route_users.get(route, ()):
+    def wake_route_users(self, route: RouteKey) -> bool:
+        """Wake the ModelDeployments naming `route`; whether any does."""
+        users = self._route_users.get(route, ())
+        for key in users:
             self.wake(key)
+        return bool(users)
 
     def forget(self, key: Key) -> None:
         self._events.pop(key, None)
@@ -126,7 +134,8 @@ async def route_changed(
     body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any
 ) -> None:
     namespace, name = _key(body)
-    memo.runtime.wakes.wake_route_users((namespace, resource.plural, name))
+    named = memo.runtime.wakes.wake_route_users((namespace, resource.plural, name))
+    telemetry.WATCH_EVENTS.labels(resource.plural, "true" if named else "false").inc()
 
 
 # Every kind of route a router writes to (routing.registry): an index and a wake-up each.
@@ -187,12 +196,12 @@ def snapshot(
     spec: Mapping[str, Any],
     indices: Mapping[str, Any],
     pools_watched: bool,
-    routes_served: frozenset[str],
+    routes: RoutesWatched,
 ) -> tuple[Owned, RouteLookup | None]:
     """What the caches hold for one ModelDeployment: its owned objects' summaries and the
-    route its spec names (a lookup; None when that kind of route is not watched: the
-    router reads the API server). Taken on the event loop; the reconcile then reads it
-    in a worker thread while the indices keep changing."""
+    route its spec names (a lookup; None when that route is not watched: the router
+    reads the API server). Taken on the event loop; the reconcile then reads it in a
+    worker thread while the indices keep changing."""
     deployments: Cache = indices["owned_deployments"]
     services: Cache = indices["owned_services"]
     slices: Cache = indices["owned_endpoint_slices"]
@@ -205,10 +214,12 @@ def snapshot(
         pools_watched,
     )
     named = registry.route_of(spec)
-    if named is None or named[0].plural not in routes_served:
+    if named is None or named[0].plural not in routes.routes_served:
         return owned, None
     kind, name = named
     cache: Cache = indices[routes_index(kind)]
     found = list(cache.get((key[0], name), ()))
+    if not found and routes.route_selector:
+        return owned, None  # maybe there, but not labelled as the operator watches
     route = found[0] if found else None
     return owned, lambda _namespace, _name: route

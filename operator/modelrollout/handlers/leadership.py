@@ -14,6 +14,7 @@ period instead of waiting for the lease to run out.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import threading
@@ -39,12 +40,14 @@ class LeaseTiming:
     """client-go's defaults are 15/10/2 s. With a hot standby a failover is the Lease
     handover alone: the Lease runs out a whole duration after the standby last saw it
     renewed (it looks every retry period), then its next try takes it. That is between
-    2 and 5 s after the leader died (3.5 s on average). A leader that cannot renew for
-    2 s (two tries) stops writing (the fence), then gives up. Renewing is one PUT a
-    second (the fast path below), a standby's look one GET a second."""
+    3 and 6 s after the leader died (4.5 s on average). A leader that cannot renew for
+    3 s stops writing (the fence), then gives up. Renewing is one PUT a second (the fast
+    path below), a standby's look one GET a second. A 2 s renew deadline (3/2/1) gave
+    failovers a second sooner, but a leader busy with a thousand rollouts starting at
+    once on 2 cores renewed late enough that its fence lapsed (make bench)."""
 
-    lease_seconds: int = 3  # the Lease stores whole seconds
-    renew_deadline_seconds: float = 2
+    lease_seconds: int = 4  # the Lease stores whole seconds
+    renew_deadline_seconds: float = 3
     retry_seconds: float = 1
 
     def __post_init__(self) -> None:
@@ -202,3 +205,41 @@ class Leadership:
             logger.info("%s: released", self.where)
         except client.ApiException as exc:
             logger.warning("%s: not released (%s %s)", self.where, exc.status, exc.reason)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--leader-election-namespace",
+        metavar="NAMESPACE",
+        default=None,
+        help="run as one of several replicas: lead through a Lease in this namespace "
+        "(the operator's own); default: standalone, no election",
+    )
+    parser.add_argument("--lease-name", default="modelrollout", help="the Lease's name")
+    default = LeaseTiming()
+    parser.add_argument(
+        "--lease-seconds",
+        type=int,
+        default=default.lease_seconds,
+        help=f"how long a Lease holds unrenewed (default {default.lease_seconds:g})",
+    )
+    parser.add_argument(
+        "--lease-renew-deadline-seconds",
+        type=float,
+        default=default.renew_deadline_seconds,
+        help="a leader that cannot renew within this gives up and exits "
+        f"(default {default.renew_deadline_seconds:g})",
+    )
+    parser.add_argument(
+        "--lease-retry-seconds",
+        type=float,
+        default=default.retry_seconds,
+        help=f"between renewals, and a standby's tries (default {default.retry_seconds:g})",
+    )
+
+
+def timing(args: argparse.Namespace) -> LeaseTiming:
+    """ValueError says which timings cannot work together."""
+    return LeaseTiming(
+        args.lease_seconds, args.lease_renew_deadline_seconds, args.lease_retry_seconds
+    )

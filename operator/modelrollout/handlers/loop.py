@@ -68,6 +68,7 @@ class Runtime:
     leading: asyncio.Event = field(default_factory=asyncio.Event)
     # Route kinds (plurals) served at startup, so the caches have them (routing.registry)
     routes_served: frozenset[str] = frozenset()
+    route_selector: str | None = None  # only labelled routes watched (--route-label-selector)
     pools_watched: bool = False  # InferencePools are served, so the cache has ours
     endpoints: EndpointPolicy = OPEN  # where metrics may be queried (--prometheus-allow)
     query_rates: QueryRates = UNLIMITED  # how often each Prometheus (--prometheus-qps)
@@ -249,7 +250,7 @@ async def drive(
         # top level is all a snapshot needs to copy.
         current = rt.newest(key, dict(body))
         spec = current.get("spec") or {}
-        owned, routes = caches.snapshot(key, spec, indices, rt.pools_watched, rt.routes_served)
+        owned, routes = caches.snapshot(key, spec, indices, rt.pools_watched, rt)
         # In line by urgency; analysis also behind the bulkhead (handlers.workers).
         urgent = urgency(current, datetime.now(UTC))
         status = current.get("status") or {}

@@ -27,6 +27,7 @@ from modelrollout.handlers import (
     caches,
     kopf_at_scale,
     kopf_writes,
+    leadership,
     log_format,
     loop,
     notifier,
@@ -35,7 +36,7 @@ from modelrollout.handlers import (
     telemetry,
 )
 from modelrollout.handlers.fencing import Fence, FencedApiClient, Standalone
-from modelrollout.handlers.leadership import Leadership, LeaseTiming
+from modelrollout.handlers.leadership import Leadership
 from modelrollout.handlers.workers import Workers
 from modelrollout.metrics import endpoints
 from modelrollout.routing import registry
@@ -78,6 +79,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     for group, version, plural in caches.OWNED_KINDS:
         settings.watching.label_selectors[group, version, plural] = LABEL_NAME
     runtime: loop.Runtime = memo.runtime
+    # Routes are the users' objects: only those they label, if they say which.
+    if runtime.route_selector:
+        for kind in registry.route_kinds():
+            settings.watching.label_selectors[kind] = runtime.route_selector
     require_crd(runtime.api)
     runtime.routes_served = frozenset(
         kind.plural for kind in registry.route_kinds() if served(runtime.api, *kind)
@@ -157,33 +162,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="serve the liveness probe here, e.g. http://0.0.0.0:8080/healthz",
     )
+    leadership.add_arguments(parser)
     parser.add_argument(
-        "--leader-election-namespace",
-        metavar="NAMESPACE",
+        "--route-label-selector",
+        metavar="SELECTOR",
         default=None,
-        help="run as one of several replicas: lead through a Lease in this namespace "
-        "(the operator's own); default: standalone, no election",
-    )
-    parser.add_argument("--lease-name", default="modelrollout", help="the Lease's name")
-    default = LeaseTiming()
-    parser.add_argument(
-        "--lease-seconds",
-        type=int,
-        default=default.lease_seconds,
-        help=f"how long a Lease holds unrenewed (default {default.lease_seconds:g})",
-    )
-    parser.add_argument(
-        "--lease-renew-deadline-seconds",
-        type=float,
-        default=default.renew_deadline_seconds,
-        help="a leader that cannot renew within this gives up and exits "
-        f"(default {default.renew_deadline_seconds:g})",
-    )
-    parser.add_argument(
-        "--lease-retry-seconds",
-        type=float,
-        default=default.retry_seconds,
-        help=f"between renewals, and a standby's tries (default {default.retry_seconds:g})",
+        help="watch only the routes (HTTPRoute, GRPCRoute, VirtualService) this label "
+        "selector selects, e.g. modelrollout.io/routed; a route a ModelDeployment names "
+        "without it is read at each reconcile instead (default: every route in scope)",
     )
     parser.add_argument(
         "--workers",
@@ -237,11 +223,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        args.timing = LeaseTiming(
-            args.lease_seconds, args.lease_renew_deadline_seconds, args.lease_retry_seconds
-        )
+        args.timing = leadership.timing(args)
     except ValueError as exc:
         parser.error(str(exc))
+    selector = args.route_label_selector
+    if selector is not None and (not selector.isprintable() or not 0 < len(selector) <= 256):
+        parser.error("--route-label-selector: printable text of at most 256 characters")
     return args
 
 
@@ -279,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         endpoints=args.endpoints,
         query_rates=args.request_limits.prometheus,
         slots=rollout_slots.RolloutSlots(args.limits),
+        route_selector=args.route_label_selector,
     )
     if args.notifications_secret:
         receivers = notifier.SecretReceivers(

@@ -38,8 +38,10 @@ FINISHED = Counter(
 )
 WATCH_EVENTS = Counter(
     "modelrollout_watch_events",
-    "Events the watches of owned kinds delivered, by resource and whether the object "
-    "is labelled as a ModelDeployment's (the API server selects only those)",
+    "Events the watches delivered, by resource and whether the object is ours: an owned "
+    "kind's labelled as a ModelDeployment's (the API server selects only those), a route "
+    "named by a ModelDeployment (all routes in scope, or those --route-label-selector "
+    "selects)",
     ["resource", "ours"],
 )
 DURATION = Histogram(

@@ -37,6 +37,7 @@ EVERYTHING_ON = [
     '--set-json=networkPolicy.apiServer=[{"cidr":"10.0.0.1/32","port":6443}]',
     '--set-json=networkPolicy.prometheus=[{"cidr":"10.96.0.0/12","port":9090}]',
     '--set-json=rolloutLimits={"overall":10,"perNamespace":2,"perLabel":{"modelrollout.io/pool":1}}',
+    "--set=routeLabelSelector=modelrollout.io/routed",
     '--set-json=requestLimits={"kubeApiQPS":12.5,"kubeApiBurst":100,"prometheusQPS":20,"prometheusBurst":7}',
 ]
 NAMESPACED = ["--set=watchNamespaces={team-a,team-b}"]
@@ -239,10 +240,12 @@ def test_rollout_limits_request_limits_and_notifications_come_from_values() -> N
     assert args.notifications_secret == "modelrollout-notifications"
     assert args.notifications_namespace == "modelrollout-system"
     assert (args.kube_api_qps, args.kube_api_burst) == (12.5, 100)
+    assert args.route_label_selector == "modelrollout.io/routed"
     assert (args.prometheus_qps, args.prometheus_burst) == (20, 7)
     (default,) = kinds(render(), "Deployment")
     defaults = parse_args(default["spec"]["template"]["spec"]["containers"][0]["args"])
     assert not defaults.limits.any()
+    assert defaults.route_label_selector is None
     assert (defaults.request_limits.kube_api.rate, defaults.request_limits.kube_api.burst) == (
         50,
         100,
