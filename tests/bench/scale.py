@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, watch
-from scale_burst import burst_with_an_abort  # beside this script
+from scale_burst import burst_with_an_abort, percentile  # beside this script
 from scale_report import markdown
 
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
@@ -75,11 +75,6 @@ def proc_rss_mib(pid: int) -> float:
 def proc_cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
 class DeploymentsSeen:

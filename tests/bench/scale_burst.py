@@ -8,6 +8,7 @@ weight back to 0 (polled every 20 ms).
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +25,9 @@ from testenv.rollouts import GW, HELD_CANARY, canary_weight
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile (scale.py's first-action figures use it too)."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
 def burst_with_an_abort(

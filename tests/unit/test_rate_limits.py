@@ -43,8 +43,9 @@ def until(condition: Callable[[], bool]) -> None:
 
 def test_tokens_go_to_the_most_urgent_waiter_first() -> None:
     """The bucket is empty; ten new rollouts wait for a token, then an abort comes: it
-    takes the next token (or the one after, had one been handed out as it came)."""
-    bucket = PriorityBucket(rate=5, burst=1)
+    takes the next token (or the one after, had one been handed out as it came: a token
+    every half second leaves a busy machine time to start the abort's thread)."""
+    bucket = PriorityBucket(rate=2, burst=1)
     bucket.take()
     order: list[str] = []
     lock = threading.Lock()
