@@ -97,9 +97,12 @@ def test_chart_installs_and_its_service_account_completes_a_canary(
             assert not can(api, user, "get", "secrets", namespace)
             assert not can(api, user, "list", "pods", namespace)
             # The Lease in its own namespace, and no other.
-            lease = {"group": "coordination.k8s.io"}
-            assert can(api, user, "update", "leases", release_ns, **lease)
+            lease = {"group": "coordination.k8s.io", "name": "mr-modelrollout"}
+            for verb in ("get", "update", "watch"):
+                assert can(api, user, verb, "leases", release_ns, **lease)
             assert not can(api, user, "update", "leases", namespace, **lease)
+            other_lease = {"group": "coordination.k8s.io", "name": "kube-scheduler"}
+            assert not can(api, user, "update", "leases", release_ns, **other_lease)
             for verb in ("create", "update", "delete"):  # the spec belongs to people and Git
                 assert not can(api, user, verb, "modeldeployments", namespace, group=GROUP)
             assert not can(

@@ -1,7 +1,7 @@
 """kube-apiserver's audit log: every write and every list by a ServiceAccount outside
 kube-system (the operator's replicas run as ServiceAccounts where a test counts their
 requests), with the Leases' bodies, so a test can tell who held the Lease when each
-write arrived, and when a replica listed what it watches."""
+write arrived, and when a replica listed what it watches; and each look at a Lease."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ _POLICY = {
             "level": "Metadata",
             "userGroups": ["system:serviceaccounts"],
             "verbs": ["create", "update", "patch", "delete", "deletecollection", "list"],
+        },
+        {
+            "level": "Metadata",
+            "userGroups": ["system:serviceaccounts"],
+            "verbs": ["get"],
+            "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
         },
         {"level": "None"},
     ],
@@ -60,7 +66,7 @@ def _time(text: str) -> datetime:
 
 def writes(log: Path, since: datetime | None = None) -> list[Write]:
     """The audit log's writes (received at or after `since`), in the order received."""
-    return [w for w in requests(log, since) if w.verb != "list"]
+    return [w for w in requests(log, since) if w.verb not in ("list", "get")]
 
 
 def lists(log: Path, since: datetime | None = None) -> list[Write]:

@@ -18,12 +18,13 @@ from testenv.procs import pid_alive, wait_until
 from testenv.serviceaccounts import cluster_admin_service_account
 
 LEASE = "modelrollout"
-# For tests that kill leaders often: a failover in 3 to 6 s (the defaults, spelled out so
-# that these tests keep them if the defaults change).
+# For tests that kill leaders often: a failover in 2.5 to 4 s (the defaults, spelled out
+# so that these tests keep them if the defaults change).
 FAST_LEASE = (
     "--lease-seconds=4",
     "--lease-renew-deadline-seconds=3",
-    "--lease-retry-seconds=1",
+    "--lease-renew-interval-seconds=1.5",
+    "--lease-retry-seconds=0.5",
 )
 
 

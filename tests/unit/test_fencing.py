@@ -12,14 +12,11 @@ import pytest
 import urllib3
 from fake_adapters import Cluster, FakeWorkloads, adapters
 from kubernetes import client
-from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
-from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.handlers import leadership
 from modelrollout.handlers.caches import Wakes
 from modelrollout.handlers.fencing import FencedApiClient, NotLeading, Standalone, clock
-from modelrollout.handlers.leadership import Leadership, LeaseTiming
+from modelrollout.handlers.leadership import Leadership
 from modelrollout.handlers.loop import Runtime, Turn, _delay
 from modelrollout.handlers.status_write import write_status
 from modelrollout.reconcile import Result, carry_out, reconcile
@@ -121,95 +118,6 @@ def test_the_lease_is_held_only_within_the_renew_deadline_of_the_last_renewal() 
     assert Standalone().holds()
 
 
-def lease(holder: str, resource_version: str) -> client.V1Lease:
-    return client.V1Lease(
-        metadata=client.V1ObjectMeta(name="modelrollout", resource_version=resource_version),
-        spec=client.V1LeaseSpec(holder_identity=holder, lease_duration_seconds=3),
-    )
-
-
-def record(holder: str) -> LeaderElectionRecord:
-    now = str(datetime.now())  # the election library's own format: local, naive
-    return LeaderElectionRecord(holder, "3", now, now)
-
-
-def test_a_renewal_counts_from_before_its_request_was_sent(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A renewal that took 20 s to answer (frozen in between) proves nothing newer than
-    the moment it was sent."""
-    monkeypatch.setattr(leadership, "clock", lambda: 100.0)
-    monkeypatch.setattr(LeaseLock, "create", lambda *_: False)
-    lead = held_lease()
-    lead.lock.lease_reference = lease("me", "1")
-    lead.lock.api_instance = Answers(lease("me", "2"))
-    assert lead.lock.update("modelrollout", "ops", record("me"))
-    assert lead.lock.renewed_at == 100.0
-    monkeypatch.setattr(leadership, "clock", lambda: 130.0)
-    assert not lead.lock.create("modelrollout", "ops", record("me"))
-    assert lead.lock.renewed_at == 100.0, "a failed write renews nothing"
-
-
-class Answers:
-    """CoordinationV1Api's Lease calls, answered from a list (an ApiException raised)."""
-
-    def __init__(self, *answers: client.V1Lease | client.ApiException) -> None:
-        self.answers = list(answers)
-        self.calls: list[str] = []
-
-    def _next(self, call: str) -> client.V1Lease:
-        self.calls.append(call)
-        answer = self.answers.pop(0)
-        if isinstance(answer, client.ApiException):
-            raise answer
-        return answer
-
-    def read_namespaced_lease(self, name: str, namespace: str) -> client.V1Lease:
-        return self._next("GET")
-
-    def replace_namespaced_lease(
-        self, name: str, namespace: str, body: client.V1Lease
-    ) -> client.V1Lease:
-        assert body.spec.holder_identity == "me"
-        return self._next(f"PUT@{body.metadata.resource_version}")
-
-
-def test_a_leader_renews_on_the_lease_it_wrote_and_reads_again_after_a_failed_write() -> None:
-    """client-go's fast path: one PUT per renewal while ours is the last write; any other
-    write makes the PUT fail on the resourceVersion, and the next try reads first."""
-    lock = held_lease().lock
-    answers = Answers(
-        lease("someone", "1"),  # the standby's look
-        lease("me", "2"),  # taken
-        lease("me", "3"),  # renewed without a read
-        client.ApiException(status=409, reason="Conflict"),  # someone else wrote it
-        lease("other", "7"),  # so the next try reads
-    )
-    lock.api_instance = answers
-    found, seen = lock.get("modelrollout", "ops")
-    assert found
-    assert seen.holder_identity == "someone"
-    assert lock.update("modelrollout", "ops", record("me"))
-    found, seen = lock.get("modelrollout", "ops")
-    assert found
-    assert seen.holder_identity == "me"
-    assert lock.update("modelrollout", "ops", record("me"))
-    lock.get("modelrollout", "ops")
-    assert not lock.update("modelrollout", "ops", record("me"))
-    found, seen = lock.get("modelrollout", "ops")
-    assert seen.holder_identity == "other"
-    assert answers.calls == ["GET", "PUT@1", "PUT@2", "PUT@3", "GET"]
-
-
-def test_a_released_lease_is_never_renewed() -> None:
-    lock = held_lease().lock
-    lock.api_instance = Answers()
-    lock.lease_reference = lease("me", "4")
-    lock.released = True
-    assert not lock.update("modelrollout", "ops", record("me"))
-    assert lock.api_instance.calls == []
-
-
 def test_the_loops_are_told_once_when_the_standby_leads() -> None:
     lead = Leadership(client.ApiClient(unreachable()), "ops", "modelrollout", "me")
     told: list[str] = []
@@ -222,13 +130,3 @@ def test_the_loops_are_told_once_when_the_standby_leads() -> None:
     standalone: list[str] = []
     Standalone().when_leading(lambda: standalone.append("now"))
     assert standalone == ["now"]
-
-
-@pytest.mark.parametrize(
-    ("lease", "deadline", "retry"), [(8, 8, 3), (8, 9, 3), (8, 6, 6), (8, 6, 0)]
-)
-def test_lease_timings_leave_room_for_a_write_in_flight(
-    lease: int, deadline: float, retry: float
-) -> None:
-    with pytest.raises(ValueError, match="retry < renew deadline < lease duration"):
-        LeaseTiming(lease, deadline, retry)

@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.leader_election_namespace:
         # The Lease's own writes are not fenced: they are what the fence is made of.
         fence = Leadership(
-            client.ApiClient(api_configuration(connections=2)),
+            client.ApiClient(api_configuration(connections=3)),  # + the watch
             args.leader_election_namespace,
             args.lease_name,
             identity,
