@@ -10,9 +10,9 @@ replicas' own total, and by verb and resource over the operator's kinds, where o
 controllers such as the garbage collector also count; the events its watches delivered
 of objects not ours); spec change -> first action (the canary Deployment seen through
 a watch), 100 samples; failover (SIGKILL the leader -> the standby holds the Lease ->
-it has reconciled); clean shutdown (SIGTERM -> exit, log clean); then the burst
-(scale_burst.py): every ModelDeployment changes version at once while a person aborts
-one rollout.
+it has reconciled; a version changed at the kill -> its canary Deployment); clean
+shutdown (SIGTERM -> exit, log clean); then the burst (scale_burst.py): every
+ModelDeployment changes version at once while a person aborts one rollout.
 
     python tests/bench/scale.py --sizes 1000,10000 [--unrelated-per-model 10]
 """
@@ -104,6 +104,21 @@ class DeploymentsSeen:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def new_version_to_canary(
+    custom: client.CustomObjectsApi, seen: DeploymentsSeen, name: str, since: float
+) -> float:
+    """Change `name`'s version; seconds from `since` until its canary Deployment is seen."""
+    before = set(seen.first_seen)
+    patch = {"spec": {"model": {"version": "2.0.0"}}}
+    custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name, patch)
+
+    def canaries() -> list[str]:
+        return [d for d in seen.first_seen if d.startswith(f"{name}-") and d not in before]
+
+    wait_until(lambda: bool(canaries()), timeout=120, what=f"{name}'s canary", interval=0.01)
+    return seen.first_seen[canaries()[0]] - since
 
 
 def operator_account(api: client.ApiClient, kubeconfig: Path, workdir: Path) -> Path:
@@ -216,21 +231,7 @@ def run_size(n: int, unrelated_per_model: int) -> dict[str, Any]:
         seen = DeploymentsSeen(api, NAMESPACE)
         latencies = []
         for i in range(SAMPLES):
-            name = f"m-{i}"
-            before = set(seen.first_seen)
-            patch = {"spec": {"model": {"version": "2.0.0"}}}
-            sent = time.monotonic()
-            custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name, patch)
-            wait_until(
-                lambda name=name, before=before: any(
-                    d.startswith(f"{name}-") and d not in before for d in seen.first_seen
-                ),
-                timeout=120,
-                what=f"{name}'s canary Deployment",
-                interval=0.01,
-            )
-            new = next(d for d in seen.first_seen if d.startswith(f"{name}-") and d not in before)
-            latencies.append(seen.first_seen[new] - sent)
+            latencies.append(new_version_to_canary(custom, seen, f"m-{i}", time.monotonic()))
             time.sleep(0.5)  # one change at a time
         first_action = {
             "samples": len(latencies),
@@ -242,6 +243,9 @@ def run_size(n: int, unrelated_per_model: int) -> dict[str, Any]:
 
         killed_at = time.monotonic()
         killed = replicas.kill(leader)
+        # A version changed at the kill, which the dead leader never saw: the successor's
+        # first action on it (its canary Deployment) is the failover a user sees.
+        changed = new_version_to_canary(custom, seen, f"m-{n - 1}", killed_at)
         successor = replicas.wait_for_leader(timeout=120, besides=killed)
         leading = time.monotonic() - killed_at
         wait_until(
@@ -260,6 +264,7 @@ def run_size(n: int, unrelated_per_model: int) -> dict[str, Any]:
         all_reconciled = time.monotonic() - killed_at
         failover = {
             "lease_taken_s": leading,
+            "changed_at_the_kill_to_its_canary_s": changed,
             "first_reconcile_s": working,
             "all_reconciled_s": all_reconciled,
         }

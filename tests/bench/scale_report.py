@@ -23,7 +23,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
         "",
         "| N | unrelated objects | leader / standby RSS MiB | leader / standby CPU idle "
         "| replicas' requests/s idle | apply -> all Healthy | first action p50 / p99 / max "
-        "| failover: Lease / reconciling | SIGTERM -> exit |",
+        "| failover: Lease / reconciling / a version changed at the kill -> its canary "
+        "| SIGTERM -> exit |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -34,7 +35,8 @@ def markdown(results: list[dict[str, Any]]) -> str:
             f"| {i['leader_cpu_percent']:.1f}% / {i['standby_cpu_percent']:.1f}% "
             f"| {i['replicas_requests_per_s']:.2f} "
             f"| {r['all_healthy_s']:.0f} s | {f['p50_s']:.3f} / {f['p99_s']:.3f} / "
-            f"{f['max_s']:.3f} s | {o['lease_taken_s']:.1f} / {o['first_reconcile_s']:.1f} s "
+            f"{f['max_s']:.3f} s | {o['lease_taken_s']:.1f} / {o['first_reconcile_s']:.1f} / "
+            f"{o['changed_at_the_kill_to_its_canary_s']:.1f} s "
             f"| {s['exit_s']:.1f} s ({s['orphaned_or_unclosed_lines']} bad lines) |"
         )
     lines += [

@@ -187,6 +187,36 @@ def test_a_free_thread_goes_to_the_most_urgent_job_waiting() -> None:
     assert workers._busy == 0, "every thread handed back, the cancelled job's turn too"
 
 
+def test_a_job_with_a_free_thread_and_nobody_in_line_starts_without_a_round_trip() -> None:
+    """A thousand loops waking together (a standby taking the Lease) each run to their
+    first wait before the event loop runs anything else: the first ones' work is on its
+    threads by then, not queued behind every other loop's wake-up (the turn is given
+    before it is awaited)."""
+    workers = Workers(2, per_namespace=1, reserve=0)
+    release = threading.Event()
+    job, _ = blocking(release)
+
+    async def scenario() -> list[bool]:
+        started = [asyncio.Event() for _ in range(3)]
+        jobs = [
+            asyncio.ensure_future(workers.run(Priority.ROUTINE, None, job, started=event))
+            for event in started
+        ]
+        await asyncio.sleep(0)  # each job's task ran once, to its first wait
+        handed = [event.is_set() for event in started]
+        release.set()
+        await asyncio.gather(*jobs)
+        return handed
+
+    try:
+        handed = asyncio.run(scenario())
+    finally:
+        release.set()
+        workers.shutdown()
+    assert handed == [True, True, False], "two free threads taken at once; the third waits"
+    assert workers._busy == 0
+
+
 def test_the_oldest_wait_for_a_thread_is_reported() -> None:
     workers = Workers(1, per_namespace=1, reserve=0)
     release = threading.Event()
