@@ -45,7 +45,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
         "| rollouts yet to start then |",
         "|---|---|---|---|---|",
     ]
-    for r in results:
+    for r in (r for r in results if r["burst"] is not None):
         b = r["burst"]
         lines.append(
             f"| {r['n']} | {b['rollouts']} | {b['first_step_p50_s']:.1f} / "
@@ -70,13 +70,17 @@ def markdown(results: list[dict[str, Any]]) -> str:
             GOALS["failover_s"],
             "{:.1f}",
         ),
-        (
-            "an abort during the burst, s",
-            biggest["burst"]["abort_acted_s"],
-            GOALS["abort_s"],
-            "{:.2f}",
-        ),
     ]
+    burst = max((r for r in results if r["burst"] is not None), key=lambda r: r["n"], default=None)
+    if burst is not None:
+        checks.append(
+            (
+                f"an abort during the burst at N = {burst['n']}, s",
+                burst["burst"]["abort_acted_s"],
+                GOALS["abort_s"],
+                "{:.2f}",
+            )
+        )
     lines += ["", f"Goals at N = {biggest['n']}:"]
     for what, value, goal, fmt in checks:
         lines.append(f"- {what}: {fmt.format(value)} (goal <= {goal:g}) -> {met(value, goal)}")
