@@ -4,6 +4,7 @@ renew interval, and gives up a whole Lease after its last renewal."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -12,8 +13,9 @@ from kubernetes import client
 from kubernetes.leaderelection.leaderelectionrecord import LeaderElectionRecord
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
-from modelrollout.handlers import election
+from modelrollout.handlers import election, lease_watch
 from modelrollout.handlers.election import Election, LeaseTiming, Lock
+from modelrollout.handlers.lease_watch import LeaseWatch
 
 
 def unreachable() -> client.ApiClient:
@@ -184,7 +186,7 @@ def test_a_standby_sleeps_until_the_lease_runs_out_unless_the_watch_says_more() 
     vote.observed_time_milliseconds = int(time.time() * 1000) - 1000  # seen renewed 1 s ago
     assert 2.5 < vote._until_next_try() <= 3, "the rest of the 4 s Lease"
     watched.open = False
-    assert vote._until_next_try() == 0.5, "no watch: a look every retry period"
+    assert vote._until_next_try() == 1.5, "no watch: a look every renew interval"
     vote.observed_time_milliseconds -= 5000
     watched.open = True
     assert vote._until_next_try() == 0.5, "run out yet not taken: someone else got there"
@@ -259,3 +261,44 @@ def test_the_default_timings_make_one_renewal_every_one_and_a_half_seconds() -> 
     timing = LeaseTiming()
     assert (timing.lease_seconds, timing.renew_deadline_seconds) == (4, 3)
     assert 1 / timing.renew_interval_seconds < 1, "under one request a second, idle"
+
+
+class Refusing:
+    """CoordinationV1Api without the right to list Leases."""
+
+    def list_namespaced_lease(self, namespace: str, **_: object) -> client.V1LeaseList:
+        raise client.ApiException(status=403, reason="Forbidden")
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_lease_watch_refused_says_what_rbac_lacks_and_the_election_reads(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def sleep(seconds: float) -> None:
+        raise Stop(seconds)
+
+    monkeypatch.setattr(lease_watch.time, "sleep", sleep)
+    watched = LeaseWatch(Refusing(), "modelrollout", "ops")  # type: ignore[arg-type]
+    with pytest.raises(Stop):
+        watched._run()
+    assert not watched.is_open()
+    assert watched.latest() is None, "so the election asks the API server"
+    assert "RBAC must allow list and watch on it" in caplog.text
+
+
+def test_a_lease_watch_wakes_its_waiter_and_hands_out_copies() -> None:
+    watched = LeaseWatch(Refusing(), "modelrollout", "ops")  # type: ignore[arg-type]
+    seen = watched.changes
+    threading.Timer(0.05, lambda: watched._set(lease("leader", "9"), is_open=True)).start()
+    started = time.monotonic()
+    watched.wait(seen, timeout=30)
+    assert time.monotonic() - started < 30, "woken by the change, not the timeout"
+    mine = watched.latest()
+    assert mine is not None
+    mine.spec.holder_identity = "me"  # a takeover's PUT changes the copy it was given
+    again = watched.latest()
+    assert again is not None
+    assert again.spec.holder_identity == "leader"

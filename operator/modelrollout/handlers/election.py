@@ -154,12 +154,14 @@ class Election(leaderelection.LeaderElection):
 
     def _until_next_try(self) -> float:
         """Until the Lease, as last seen, runs out; woken sooner by any change the watch
-        sees. Without a watch open, a look every retry period (a release is noticed)."""
+        sees. Without a watch open, a look every renew interval (a release is noticed)."""
         runs_out = self.observed_time_milliseconds / 1000 + self.timing.lease_seconds
         left = runs_out - time.time()  # the client's own clock for observed_time
         if left <= 0:  # run out, yet not taken: someone else's write got there first
             return self.timing.retry_seconds
-        return left if self.lock.watch.is_open() else min(left, self.timing.retry_seconds)
+        if self.lock.watch.is_open():
+            return left
+        return min(left, self.timing.renew_interval_seconds)
 
     def renew_loop(self, leading_failed: Any = None) -> None:
         """Renew every renew interval (timed from when the last renewal was sent); after

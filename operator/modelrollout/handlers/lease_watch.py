@@ -71,7 +71,15 @@ class LeaseWatch:
                 backoff = 1.0
             except Exception as exc:  # the election reads the Lease itself meanwhile
                 self._set(None, is_open=False)
-                logger.debug("Lease watch ended (%s); again in %gs", type(exc).__name__, backoff)
+                refused = isinstance(exc, client.ApiException) and exc.status in (401, 403)
+                (logger.warning if refused else logger.debug)(
+                    "Lease %s/%s not watched (%s); read instead, watched again in %gs%s",
+                    self.namespace,
+                    self.name,
+                    type(exc).__name__,
+                    backoff,
+                    ": RBAC must allow list and watch on it" if refused else "",
+                )
                 time.sleep(backoff)
                 backoff = min(2 * backoff, MAX_BACKOFF_SECONDS)
 
