@@ -30,6 +30,35 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
+def route_weight(custom: client.CustomObjectsApi, namespace: str, name: str) -> int | None:
+    """The canary's weight on the ModelDeployment's HTTPRoute (named like it)."""
+    route: Any = custom.get_namespaced_custom_object(*GW, namespace, "httproutes", name)
+    return canary_weight(route["spec"]["rules"], f"{name}-canary", istio=False)
+
+
+def patch(custom: client.CustomObjectsApi, namespace: str, name: str, body: Any) -> None:
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
+
+
+def hold_at_20(custom: client.CustomObjectsApi, namespace: str, name: str, version: str) -> None:
+    """`name` mid-rollout: its canary of `version` held at 20%."""
+    patch(
+        custom, namespace, name, {"spec": {"model": {"version": version}, "strategy": HELD_CANARY}}
+    )
+    wait_until(
+        lambda: route_weight(custom, namespace, name) == 20,
+        timeout=300,
+        what=f"{name} at 20%",
+        interval=0.2,
+    )
+
+
+def abort(custom: client.CustomObjectsApi, namespace: str, name: str) -> None:
+    """A person's abort, as the kubectl plugin asks it."""
+    token = mint("abort", datetime.now(UTC))
+    patch(custom, namespace, name, {"metadata": {"annotations": {REQUEST_ANNOTATION: token}}})
+
+
 def burst_with_an_abort(
     api: client.ApiClient, namespace: str, names: list[str], seen: Any, version: str
 ) -> dict[str, Any]:
@@ -38,30 +67,26 @@ def burst_with_an_abort(
     `seen` is a DeploymentsSeen on the namespace."""
     custom = client.CustomObjectsApi(api)
     held, rest = names[0], names[1:]
-
-    def route_weight() -> int | None:
-        route: Any = custom.get_namespaced_custom_object(*GW, namespace, "httproutes", held)
-        return canary_weight(route["spec"]["rules"], f"{held}-canary", istio=False)
-
-    def patch(name: str, body: dict[str, Any]) -> None:
-        custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
-
-    patch(held, {"spec": {"model": {"version": version}, "strategy": HELD_CANARY}})
-    wait_until(lambda: route_weight() == 20, timeout=300, what=f"{held} at 20%", interval=0.2)
+    hold_at_20(custom, namespace, held, version)
 
     before = set(seen.first_seen)
     started = time.monotonic()
+    changed = {"spec": {"model": {"version": version}}}
     with ThreadPoolExecutor(16) as pool:
-        changes = [pool.submit(patch, n, {"spec": {"model": {"version": version}}}) for n in rest]
+        changes = [pool.submit(patch, custom, namespace, n, changed) for n in rest]
 
         def some_started() -> bool:
             return any(d not in before for d in seen.first_seen)
 
         wait_until(some_started, timeout=300, what="the burst's first step", interval=0.01)
         asked = time.monotonic()
-        token = mint("abort", datetime.now(UTC))
-        patch(held, {"metadata": {"annotations": {REQUEST_ANNOTATION: token}}})
-        wait_until(lambda: route_weight() == 0, timeout=300, what="the abort", interval=0.02)
+        abort(custom, namespace, held)
+        wait_until(
+            lambda: route_weight(custom, namespace, held) == 0,
+            timeout=300,
+            what="the abort",
+            interval=0.02,
+        )
         abort_s = time.monotonic() - asked
         waiting_then = len(rest) - sum(d not in before for d in seen.first_seen)
         for change in changes:

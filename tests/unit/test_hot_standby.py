@@ -134,3 +134,49 @@ def test_kopfs_finalizer_writes_wait_for_the_lease(kopf_patch: list[dict[str, An
     fence.held = True
     assert patch() == ({"metadata": {"resourceVersion": "2"}}, None)
     assert [sent["name"] for sent in kopf_patch] == ["m"]
+
+
+def test_taking_the_lease_lets_the_loops_with_something_under_way_go_first() -> None:
+    """A thousand loops wake at once on a takeover: those whose object has something
+    under way (here a person's abort) take the free threads before the settled ones,
+    whatever order they were started in."""
+    settled = {**BODY, "metadata": {**BODY["metadata"], "name": "settled"}}
+    aborted = {
+        **BODY,
+        "metadata": {
+            **BODY["metadata"],
+            "name": "aborted",
+            "annotations": {"modelrollout.io/request": "abort:20261205T115959Z"},
+        },
+    }
+
+    async def scenario() -> list[str]:
+        setters = {name: FlagSetter[kopf.DaemonStoppingReason]() for name in ("settled", "aborted")}
+        order: list[str] = []
+
+        class InOrder(Recording):
+            async def run(self, *given: Any, started: asyncio.Event | None = None) -> Any:
+                name = given[4][1]  # (priority, namespace, fn, rt, key, ...)
+                order.append(name)
+                setters[name].set(kopf.DaemonStoppingReason.OPERATOR_EXITING)
+                return await super().run(*given, started=started)
+
+        workers = InOrder(FlagSetter())
+        rt = Runtime(api=client.ApiClient(), workers=cast(Workers, workers), wakes=Wakes())
+        loops = [
+            asyncio.create_task(
+                drive(  # type: ignore[call-arg]
+                    body=kopf.Body(given),
+                    memo=kopf.Memo(runtime=rt),
+                    stopped=AsyncFlagWaiter(setters[given["metadata"]["name"]]),
+                    **INDICES,
+                )
+            )
+            for given in (settled, aborted)
+        ]
+        await asyncio.sleep(0)  # both wait for the Lease
+        rt.leading.set()
+        await asyncio.wait_for(asyncio.gather(*loops), timeout=10)
+        return order
+
+    assert asyncio.run(scenario()) == ["aborted", "settled"]

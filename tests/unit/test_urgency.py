@@ -10,9 +10,9 @@ import pytest
 
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.api.vocabulary import Phase, PromotionStage
+from modelrollout.api.vocabulary import REQUEST_ANNOTATION, Phase, PromotionStage
 from modelrollout.rate_limits import Priority
-from modelrollout.reconcile import Urgency, acting, urgency
+from modelrollout.reconcile import Urgency, acting, under_way, urgency
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 STABLE = {"version": "1", "revision": "r1", "weight": 100, "replicas": 2}
@@ -139,3 +139,32 @@ def test_acting_on_a_decision_goes_ahead_for_a_rollback_or_a_promotion(
     expected: Priority,
 ) -> None:
     assert acting(before, previous, decided) == expected, case
+
+
+@pytest.mark.parametrize(
+    ("case", "given", "expected"),
+    [
+        ("serving, nothing asked", body("1", phase="Healthy", stable=STABLE), False),
+        ("a version not rolled out yet", body("2", stable=STABLE), False),
+        ("a person's request", body("2", REQUESTED, phase="Healthy", stable=STABLE), True),
+        (
+            "a request already run",
+            body("1", REQUESTED, stable=STABLE, handledRequest=REQUESTED[REQUEST_ANNOTATION]),
+            False,
+        ),
+        (
+            "a request already refused",
+            body("1", REQUESTED, stable=STABLE, refusedRequest=REQUESTED[REQUEST_ANNOTATION]),
+            False,
+        ),
+        ("a canary", body("2", **MID_ROLLOUT), True),
+        ("pods handed back", body("2", stable=STABLE, returning=CANARY), True),
+        ("a promotion", body("2", stable=STABLE, promotionStage="ScaleUp"), True),
+        ("a status that is not an object", {"status": "broken"}, True),
+        ("no status at all", {"metadata": {}}, False),
+    ],
+)
+def test_what_is_under_way_goes_first_when_a_standby_takes_over(
+    case: str, given: dict[str, Any], expected: bool
+) -> None:
+    assert under_way(given) is expected, case

@@ -34,7 +34,7 @@ from modelrollout.handlers.fencing import Fence, NotLeading, Standalone
 from modelrollout.handlers.notifier import Notifier
 from modelrollout.handlers.rollout_slots import RolloutSlots
 from modelrollout.handlers.status_write import Written, write_status
-from modelrollout.handlers.waits import overtaken, sleep
+from modelrollout.handlers.waits import overtaken, sleep, until_leading
 from modelrollout.handlers.workers import Workers
 from modelrollout.metrics.endpoints import OPEN, EndpointPolicy
 from modelrollout.metrics.query_rates import UNLIMITED, QueryRates
@@ -46,6 +46,7 @@ from modelrollout.reconcile import (
     cluster_adapters,
     reconcile,
     release_route,
+    under_way,
     urgency,
 )
 from modelrollout.routing.router import RouteLookup
@@ -240,10 +241,12 @@ async def drive(
     key = (body.metadata.namespace or "", body.metadata.name or "")
     wake = rt.wakes.event(key)
     failures = 0
-    if not rt.leading.is_set():  # a hot standby: the caches are kept, nothing is decided
-        await sleep(rt.leading, stopped, None)
-        if not rt.leading.is_set():
-            return  # stopped (deleted, or shutting down) while standing by: not ours to act
+    # A hot standby keeps its caches and decides nothing. Stopped (deleted, or shutting
+    # down) while standing by: the route's release is the leader's.
+    if not rt.leading.is_set() and not await until_leading(
+        rt.leading, stopped, lambda: under_way(rt.newest(key, dict(body)))
+    ):
+        return
     while not stopped:
         wake.clear()  # anything after this moment wakes the next round
         # kopf swaps in a new body per event and never changes one in place, so the

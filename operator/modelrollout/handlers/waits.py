@@ -1,5 +1,5 @@
-"""What a ModelDeployment's loop waits for, on the event loop: its reconcile's turn for
-a thread, and the next reason to reconcile."""
+"""What a ModelDeployment's loop waits for, on the event loop: the Lease (a standby),
+its reconcile's turn for a thread, and the next reason to reconcile."""
 
 from __future__ import annotations
 
@@ -56,3 +56,18 @@ async def sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float
     finally:
         for waiting in waits:
             waiting.cancel()
+
+
+async def until_leading(
+    leading: asyncio.Event, stopped: kopf.DaemonStopped, goes_first: Callable[[], bool]
+) -> bool:
+    """A hot standby's loop: True once this replica leads, False if the loop is stopped
+    first. Taking the Lease wakes every loop at once, each running to its first wait
+    before the next: the loops whose object has something under way (`goes_first`) go
+    first, the others yield once, so the free threads go to what is under way."""
+    await sleep(leading, stopped, None)
+    if not leading.is_set():
+        return False
+    if not goes_first():
+        await asyncio.sleep(0)
+    return True

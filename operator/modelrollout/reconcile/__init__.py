@@ -23,7 +23,7 @@ from modelrollout.reconcile.ports import (
     WorkloadsPort,
     cluster_adapters,
 )
-from modelrollout.reconcile.urgency import Urgency, acting, urgency
+from modelrollout.reconcile.urgency import Urgency, acting, under_way, urgency
 
 __all__ = [
     "Adapters",
@@ -38,5 +38,6 @@ __all__ = [
     "parse_request",
     "reconcile",
     "release_route",
+    "under_way",
     "urgency",
 ]

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from modelrollout.api.spec import ModelDeploymentSpec
 from modelrollout.api.status import ModelDeploymentStatus
-from modelrollout.api.vocabulary import Phase
+from modelrollout.api.vocabulary import REQUEST_ANNOTATION, Phase
 from modelrollout.engine.model import Request
 from modelrollout.metrics.reads import reads_due
 from modelrollout.rate_limits import Priority
@@ -55,6 +55,21 @@ def urgency(body: Mapping[str, Any], now: datetime) -> Urgency:
     if status.canary is None and spec.model.version != serving and not rolled_back:
         return Urgency(Priority.NEW_ROLLOUT)
     return Urgency(Priority.ROUTINE)
+
+
+def under_way(body: Mapping[str, Any]) -> bool:
+    """Something under way or asked for: a request not yet handled, a canary, a rollback
+    handing pods back. Read from the raw object, without parsing it: a standby taking
+    the Lease asks it of a thousand objects at once, to let these go first."""
+    status = body.get("status") or {}
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    if not isinstance(status, Mapping) or not isinstance(annotations, Mapping):
+        return True  # decided at once, as InvalidSpec
+    asked = annotations.get(REQUEST_ANNOTATION)
+    answered = (status.get("handledRequest"), status.get("refusedRequest"))
+    return bool(asked and asked not in answered) or any(
+        status.get(field) for field in ("canary", "returning", "promotionStage")
+    )
 
 
 def acting(
