@@ -237,7 +237,7 @@ def run_size(n: int, unrelated_per_model: int, with_burst: bool) -> dict[str, An
 
         seen = DeploymentsSeen(api, NAMESPACE)
         latencies = []
-        for i in range(SAMPLES):
+        for i in range(min(SAMPLES, n - 1)):  # the last one is for the failover
             latencies.append(new_version_to_canary(custom, seen, f"m-{i}", time.monotonic()))
             time.sleep(0.5)  # one change at a time
         first_action = {
