@@ -25,6 +25,7 @@ from modelrollout.api import inference_pool
 from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.handlers import (
     caches,
+    client_parts,
     kopf_at_scale,
     kopf_writes,
     leadership,
@@ -237,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     log_format.configure(logging.DEBUG if args.verbose else logging.INFO)
     if args.metrics_port is not None:
         telemetry.serve(args.metrics_port)
+    client_parts.import_now()  # before the Lease can be taken: a takeover starts warm
     configuration = api_configuration(connections=args.workers + 1)  # + startup
     fence: Fence = Standalone()
     # The pod's name, and the pid and a nonce: a restarted container is a new candidate.
