@@ -37,13 +37,18 @@ def markdown(results: list[dict[str, Any]]) -> str:
             f"{f['max_s']:.3f} s | {'; '.join(f'{k} {v:.2f}' for k, v in o.items())} "
             f"| {s['exit_s']:.1f} s ({s['orphaned_or_unclosed_lines']} bad lines) |"
         )
-    lines += [
-        "",
-        "| N | burst: rollouts | first step p50 / p99 / all | abort -> traffic back "
-        "| rollouts yet to start then |",
-        "|---|---|---|---|---|",
-    ]
-    for r in (r for r in results if r["burst"] is not None):
+    bursts = [r for r in results if r["burst"] is not None]
+    lines += (
+        [
+            "",
+            "| N | burst: rollouts | first step p50 / p99 / all | abort -> traffic back "
+            "| rollouts yet to start then |",
+            "|---|---|---|---|---|",
+        ]
+        if bursts
+        else []
+    )
+    for r in bursts:
         b = r["burst"]
         lines.append(
             f"| {r['n']} | {b['rollouts']} | {b['first_step_p50_s']:.1f} / "
@@ -73,7 +78,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 "{:.2f}",
             )
         )
-    burst = max((r for r in results if r["burst"] is not None), key=lambda r: r["n"], default=None)
+    burst = max(bursts, key=lambda r: r["n"], default=None)
     if burst is not None:
         checks.append(
             (
