@@ -39,7 +39,6 @@ from scale_burst import (  # beside this script
     burst_with_an_abort,
     hold_at_20,
     percentile,
-    route_weight,
 )
 from scale_report import markdown
 
@@ -255,12 +254,6 @@ def run_size(n: int, unrelated_per_model: int, with_burst: bool) -> dict[str, An
         killed_wall, killed_at = datetime.now(UTC), time.monotonic()
         killed = replicas.kill(leader)
         abort(custom, NAMESPACE, held)
-        wait_until(
-            lambda: route_weight(custom, NAMESPACE, held) == 0,
-            timeout=120,
-            what="the abort",
-            interval=0.02,
-        )
         aborted = time.monotonic() - killed_at
         successor = replicas.wait_for_leader(timeout=120, besides=killed)
         lease = client.CoordinationV1Api(api).read_namespaced_lease(LEASE, SYSTEM).spec

@@ -54,9 +54,16 @@ def hold_at_20(custom: client.CustomObjectsApi, namespace: str, name: str, versi
 
 
 def abort(custom: client.CustomObjectsApi, namespace: str, name: str) -> None:
-    """A person's abort, as the kubectl plugin asks it."""
+    """A person's abort, as the kubectl plugin asks it; returns once the route sends the
+    canary nothing (polled every 20 ms)."""
     token = mint("abort", datetime.now(UTC))
     patch(custom, namespace, name, {"metadata": {"annotations": {REQUEST_ANNOTATION: token}}})
+    wait_until(
+        lambda: route_weight(custom, namespace, name) == 0,
+        timeout=300,
+        what=f"{name}'s abort",
+        interval=0.02,
+    )
 
 
 def burst_with_an_abort(
@@ -81,12 +88,6 @@ def burst_with_an_abort(
         wait_until(some_started, timeout=300, what="the burst's first step", interval=0.01)
         asked = time.monotonic()
         abort(custom, namespace, held)
-        wait_until(
-            lambda: route_weight(custom, namespace, held) == 0,
-            timeout=300,
-            what="the abort",
-            interval=0.02,
-        )
         abort_s = time.monotonic() - asked
         waiting_then = len(rest) - sum(d not in before for d in seen.first_seen)
         for change in changes:

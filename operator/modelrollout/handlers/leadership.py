@@ -4,11 +4,10 @@ The kubernetes client's `leaderelection` (handlers.election: a standby watches t
 Lease instead of polling it) does the election, in a thread of its own beside kopf. A
 standby is hot: kopf runs in it from the start, its watches keep the caches filled,
 but no loop reconciles until the Lease is taken (`when_leading`), so a failover is the
-Lease handover alone. Every write is fenced
-(handlers.fencing, and handlers.kopf_writes for kopf's own): it is sent only while the
-last renewal is younger than the renew deadline. Losing the Lease ends the process at
-once, as controller-runtime does: a replica that cannot renew may already have a
-successor.
+Lease handover alone. Every write is fenced (handlers.fencing, and
+handlers.kopf_writes for kopf's own): it is sent only while the last renewal is
+younger than the renew deadline. Losing the Lease ends the process at once, as
+controller-runtime does: a replica that cannot renew may already have a successor.
 On a clean exit the Lease is handed back, so the standby, which watches it, takes over
 at once instead of waiting for the Lease to run out.
 """
