@@ -38,11 +38,11 @@ from scale_burst import (  # beside this script
     abort,
     burst_with_an_abort,
     hold_at_20,
+    patch,
     percentile,
 )
 from scale_report import markdown
 
-from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from testenv import settings
 from testenv.apiserver import WRITE_VERBS, dispatched, request_counts
 from testenv.cluster import api_client_for
@@ -113,18 +113,18 @@ class DeploymentsSeen:
 
 
 def new_version_to_canary(
-    custom: client.CustomObjectsApi, seen: DeploymentsSeen, name: str, since: float
+    custom: client.CustomObjectsApi, seen: DeploymentsSeen, name: str
 ) -> float:
-    """Change `name`'s version; seconds from `since` until its canary Deployment is seen."""
+    """Change `name`'s version; seconds from the patch until its canary Deployment is seen."""
     before = set(seen.first_seen)
-    patch = {"spec": {"model": {"version": "2.0.0"}}}
-    custom.patch_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name, patch)
+    sent = time.monotonic()
+    patch(custom, NAMESPACE, name, {"spec": {"model": {"version": "2.0.0"}}})
 
     def canaries() -> list[str]:
         return [d for d in seen.first_seen if d.startswith(f"{name}-") and d not in before]
 
     wait_until(lambda: bool(canaries()), timeout=120, what=f"{name}'s canary", interval=0.01)
-    return seen.first_seen[canaries()[0]] - since
+    return seen.first_seen[canaries()[0]] - sent
 
 
 def operator_account(api: client.ApiClient, kubeconfig: Path, workdir: Path) -> Path:
@@ -237,7 +237,7 @@ def run_size(n: int, unrelated_per_model: int, with_burst: bool) -> dict[str, An
         seen = DeploymentsSeen(api, NAMESPACE)
         latencies = []
         for i in range(min(SAMPLES, n - 1)):  # the last one is for the failover
-            latencies.append(new_version_to_canary(custom, seen, f"m-{i}", time.monotonic()))
+            latencies.append(new_version_to_canary(custom, seen, f"m-{i}"))
             time.sleep(0.5)  # one change at a time
         first_action = {
             "samples": len(latencies),
