@@ -156,5 +156,5 @@ def audited_replicas(
             for member in replicas.members:  # none left stopped, whatever happened
                 if member.process is not None:
                     with contextlib.suppress(ProcessLookupError):
-                        os.kill(member.process.pid, signal.SIGCONT)
+                        os.killpg(member.process.pid, signal.SIGCONT)  # its group
             replicas.stop()

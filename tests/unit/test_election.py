@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -171,13 +172,13 @@ def test_a_released_lease_is_never_renewed() -> None:
     answers = Answers()
     lock = lock_with(Watched(), answers)
     lock.lease_reference = lease("me", "4")
-    lock.released = True
+    lock.state.released = True
     assert not lock.update("modelrollout", "ops", record("me"))
     assert answers.calls == []
 
 
-def elected(lock: Lock) -> Election:
-    return Election(lock, LeaseTiming(), lambda: None, lambda: None)
+def elected(lock: Lock, alive: Callable[[], bool] = lambda: True) -> Election:
+    return Election(lock, LeaseTiming(), lambda: None, lambda: None, alive)
 
 
 def test_a_standby_sleeps_until_the_lease_runs_out_unless_the_watch_says_more() -> None:
@@ -234,16 +235,50 @@ def test_a_leader_renews_every_interval_and_gives_up_a_lease_after_its_last_rene
         tries.append(fake.now)
         renewed = next(outcomes)
         if renewed:
-            lock.renewed_at = fake.now
+            lock.state.renewed_at = fake.now
         return renewed
 
     monkeypatch.setattr(vote, "try_acquire_or_renew", try_acquire_or_renew)
-    lock.renewed_at = 0.0  # just taken
+    lock.state.renewed_at = 0.0  # just taken
     vote.renew_loop()
     # Renewed at 1.5 and 3; failed at 4.5, renewed at 5 (a retry period later); then
     # failed from 6.5 until 9, a whole Lease after 5: given up without trying at 9.5.
     assert tries == [1.5, 3.0, 4.5, 5.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0]
     assert next(outcomes), "the try after giving up was never made"
+
+
+def test_a_stuck_operator_stops_renewing_and_its_lease_runs_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator's event loop stopped turning at 3.5 s (handlers.election_process):
+    renewing for it would keep a standby out, with nothing acting."""
+    fake = Clock()
+    monkeypatch.setattr(election, "clock", fake)
+    monkeypatch.setattr(election.time, "sleep", fake.sleep)
+    lock = lock_with(Watched(), Answers())
+    vote = elected(lock, alive=lambda: fake.now < 3.5)
+    tries: list[float] = []
+
+    def try_acquire_or_renew() -> bool:
+        tries.append(fake.now)
+        lock.state.renewed_at = fake.now
+        return True
+
+    monkeypatch.setattr(vote, "try_acquire_or_renew", try_acquire_or_renew)
+    lock.state.renewed_at = 0.0  # just taken
+    vote.renew_loop()
+    assert tries == [1.5, 3.0], "no renewal once stuck"
+    assert fake.now == 7.0, "given up a whole Lease after the last renewal"
+
+
+def test_a_standby_whose_operator_is_stuck_does_not_take_the_lease() -> None:
+    answers = Answers(lease("me", "8"))
+    watched = Watched(lease(None, "7"))  # free to take
+    turns = iter([False, False, True])
+    vote = elected(lock_with(watched, answers), alive=lambda: next(turns))
+    assert vote.acquire()
+    assert watched.waits == [1.5, 1.5], "a look every renew interval while stuck"
+    assert answers.calls == ["PUT@7"], "taken only once the operator works again"
 
 
 @pytest.mark.parametrize(
@@ -255,6 +290,14 @@ def test_lease_timings_leave_room_for_a_write_in_flight_and_a_retry(
 ) -> None:
     with pytest.raises(ValueError, match="retry <= renew interval < renew deadline < lease"):
         LeaseTiming(lease_s, deadline, interval, retry)
+
+
+def test_a_stall_shorter_than_the_lease_is_refused() -> None:
+    """The stall bound is for a stuck event loop: one shorter than the Lease would give
+    the Lease up during an ordinary pause."""
+    with pytest.raises(ValueError, match="<= stall"):
+        LeaseTiming(4, 3, 1.5, 0.5, stall_seconds=3)
+    assert LeaseTiming(4, 3, 1.5, 0.5, stall_seconds=4).stall_seconds == 4
 
 
 def test_the_default_timings_make_one_renewal_every_one_and_a_half_seconds() -> None:

@@ -100,26 +100,29 @@ def test_a_fenced_turn_is_tried_again_within_a_second() -> None:
 
 
 def held_lease() -> Leadership:
-    lead = Leadership(client.ApiClient(unreachable()), "ops", "modelrollout", "me")
-    lead.leading.set()
+    lead = Leadership("ops", "modelrollout", "me")  # its election process not started
+    lead.state.leading = True  # as the election process says
     return lead
 
 
 def test_the_lease_is_held_only_within_the_renew_deadline_of_the_last_renewal() -> None:
     lead = held_lease()  # 4 s Lease, 3 s renew deadline
     assert not lead.holds(), "never renewed"
-    lead.lock.renewed_at = clock() - 1
+    lead.state.renewed_at = clock() - 1
     assert lead.holds()
-    lead.lock.renewed_at = clock() - 3.5  # frozen past the deadline: a successor may act
+    lead.state.renewed_at = clock() - 3.5  # frozen past the deadline: a successor may act
     assert not lead.holds()
-    lead.lock.renewed_at = clock()
-    lead.lock.released = True
+    lead.state.renewed_at = clock()
+    lead.state.leading = False
+    assert not lead.holds(), "lost: the election process says so before it exits"
+    lead.state.leading = True
+    lead.state.released = True
     assert not lead.holds(), "handed back"
     assert Standalone().holds()
 
 
 def test_the_loops_are_told_once_when_the_standby_leads() -> None:
-    lead = Leadership(client.ApiClient(unreachable()), "ops", "modelrollout", "me")
+    lead = Leadership("ops", "modelrollout", "me")
     told: list[str] = []
     lead.when_leading(lambda: told.append("before"))
     assert told == [], "a standby does not lead"

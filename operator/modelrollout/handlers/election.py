@@ -21,6 +21,7 @@ from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 from modelrollout.handlers.fencing import clock
+from modelrollout.handlers.lease_state import LeaseState
 from modelrollout.handlers.lease_watch import LeaseWatch
 
 logger = logging.getLogger("modelrollout")
@@ -42,6 +43,12 @@ class LeaseTiming:
     renew_deadline_seconds: float = 3
     renew_interval_seconds: float = 1.5
     retry_seconds: float = 0.5
+    # The election runs in a process of its own (handlers.election_process), so a busy
+    # operator renews on time; one whose event loop has not turned for this long is
+    # stuck, not busy: it stops renewing (a standby takes over) and does not take the
+    # Lease either. Far above any pause seen (a full garbage collection of a large heap
+    # takes seconds).
+    stall_seconds: float = 15
 
     def __post_init__(self) -> None:
         # The difference between the last two is what covers a fenced write's flight
@@ -52,34 +59,51 @@ class LeaseTiming:
             <= self.renew_interval_seconds
             < self.renew_deadline_seconds
             < self.lease_seconds
+            <= self.stall_seconds
         )
         if self.lease_seconds < 2 or not ordered:
             raise ValueError(
                 "lease timings need retry <= renew interval < renew deadline < lease "
-                f"duration (2 s at least), got {self.retry_seconds:g} / "
+                f"duration (2 s at least) <= stall, got {self.retry_seconds:g} / "
                 f"{self.renew_interval_seconds:g} / {self.renew_deadline_seconds:g} / "
-                f"{self.lease_seconds:g} s"
+                f"{self.lease_seconds:g} / {self.stall_seconds:g} s"
             )
 
 
 class Lock(LeaseLock):
     """The client's LeaseLock on our ApiClient: it looks at the Lease through the watch
-    while one is open; it refuses to renew once released, and remembers when its last
-    successful write was sent (the fence's reference).
+    while one is open; it refuses to renew once released, and keeps when its last
+    successful write was sent (the fence's reference) in the state the operator's
+    process reads (handlers.lease_state).
 
     The fast path: a leader whose last write succeeded renews on the Lease it wrote (its
     resourceVersion) without reading it. Had anyone else written the Lease since, the PUT
     fails on the resourceVersion, and the next try reads it from the API server, not the
     watch, which may not have caught up."""
 
-    def __init__(self, api: client.ApiClient, name: str, namespace: str, identity: str) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        name: str,
+        namespace: str,
+        identity: str,
+        state: LeaseState | None = None,
+    ) -> None:
         super().__init__(name, namespace, identity)  # type: ignore[no-untyped-call]
         self.api_instance = client.CoordinationV1Api(api)
         self.watch = LeaseWatch(self.api_instance, name, namespace)
-        self.released = False
-        self.renewed_at: float | None = None  # fencing.clock() before the request went out
+        self.state = LeaseState() if state is None else state
         self.wrote_last = False  # lease_reference is the Lease as our last write left it
         self.read_next = False  # a write failed: the watch may be behind
+
+    @property
+    def renewed_at(self) -> float | None:
+        """fencing.clock() before the last successful write went out."""
+        return self.state.renewed_at or None
+
+    @property
+    def released(self) -> bool:
+        return self.state.released
 
     def get(self, name: str, namespace: str) -> tuple[bool, Any]:
         if self.wrote_last and self.lease_reference is not None:
@@ -95,7 +119,7 @@ class Lock(LeaseLock):
         sent = clock()
         created = bool(super().create(name, namespace, election_record))  # type: ignore[no-untyped-call]
         if created:
-            self.renewed_at = sent
+            self.state.renewed_at = sent
         self.wrote_last, self.read_next = created, not created
         return created
 
@@ -115,7 +139,7 @@ class Lock(LeaseLock):
             logger.debug("Lease not written: %s %s", exc.status, exc.reason)
             self.read_next = True
             return False
-        self.renewed_at = sent
+        self.state.renewed_at = sent
         self.wrote_last = True
         return True
 
@@ -129,6 +153,7 @@ class Election(leaderelection.LeaderElection):
         timing: LeaseTiming,
         started_leading: Callable[[], None],
         stopped_leading: Callable[[], None],
+        alive: Callable[[], bool] = lambda: True,
     ) -> None:
         # Of the Config's timings only the Lease's duration is used: our loops below
         # wait as LeaseTiming says. The Config insists on a retry period of at least 1 s
@@ -144,13 +169,17 @@ class Election(leaderelection.LeaderElection):
         super().__init__(config)  # type: ignore[no-untyped-call]
         self.lock = lock
         self.timing = timing
+        self.alive = alive  # the operator's process still works (it would act)
 
     def acquire(self) -> bool:
         while True:
             changes_seen = self.lock.watch.changes
-            if self.try_acquire_or_renew():  # type: ignore[no-untyped-call]
+            if not self.alive():
+                self.lock.watch.wait(changes_seen, self.timing.renew_interval_seconds)
+            elif self.try_acquire_or_renew():  # type: ignore[no-untyped-call]
                 return True
-            self.lock.watch.wait(changes_seen, self._until_next_try())
+            else:
+                self.lock.watch.wait(changes_seen, self._until_next_try())
 
     def _until_next_try(self) -> float:
         """Until the Lease, as last seen, runs out; woken sooner by any change the watch
@@ -166,11 +195,12 @@ class Election(leaderelection.LeaderElection):
     def renew_loop(self, leading_failed: Any = None) -> None:
         """Renew every renew interval (timed from when the last renewal was sent); after
         a failed try, again every retry period, until a whole Lease has passed since the
-        last renewal (a standby may hold it by then). Returning ends the leadership."""
+        last renewal (a standby may hold it by then). Returning ends the leadership, as
+        does an operator process that stopped working (`alive`)."""
         while leading_failed is None or not leading_failed.is_set():
             renewed_at = self.lock.renewed_at or clock()
             time.sleep(max(0.0, renewed_at + self.timing.renew_interval_seconds - clock()))
-            while not self.try_acquire_or_renew():  # type: ignore[no-untyped-call]
+            while not self.alive() or not self.try_acquire_or_renew():  # type: ignore[no-untyped-call]
                 if clock() - renewed_at >= self.timing.lease_seconds:
                     return
                 time.sleep(self.timing.retry_seconds)

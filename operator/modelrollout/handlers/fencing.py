@@ -51,6 +51,10 @@ class Fence(Protocol):
         """Call `callback` once this replica leads (from any thread), or at once."""
         ...
 
+    def alive(self) -> None:
+        """The operator's event loop turned (a replica stuck for long gives up the Lease)."""
+        ...
+
 
 class Standalone:
     """No election: the only replica always acts."""
@@ -60,6 +64,9 @@ class Standalone:
 
     def when_leading(self, callback: Callable[[], None]) -> None:
         callback()
+
+    def alive(self) -> None:
+        return None
 
 
 class FencedApiClient(client.ApiClient):

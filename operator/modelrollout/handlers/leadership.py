@@ -1,15 +1,17 @@
 """Two replicas, one active: leader election on a coordination.k8s.io Lease.
 
 The kubernetes client's `leaderelection` (handlers.election: a standby watches the
-Lease instead of polling it) does the election, in a thread of its own beside kopf. A
-standby is hot: kopf runs in it from the start, its watches keep the caches filled,
-but no loop reconciles until the Lease is taken (`when_leading`), so a failover is the
-Lease handover alone. Every write is fenced (handlers.fencing, and
-handlers.kopf_writes for kopf's own): it is sent only while the last renewal is
-younger than the renew deadline. Losing the Lease ends the process at once, as
-controller-runtime does: a replica that cannot renew may already have a successor.
-On a clean exit the Lease is handed back, so the standby, which watches it, takes over
-at once instead of waiting for the Lease to run out.
+Lease instead of polling it) does the election, in a small process of its own
+(handlers.election_process), so that renewals go out on time however busy this one
+is. A standby is hot: kopf runs in it from the start, its watches keep the caches
+filled, but no loop reconciles until the Lease is taken (`when_leading`), so a
+failover is the Lease handover alone. Every write is fenced (handlers.fencing, and
+handlers.kopf_writes for kopf's own): it is sent only while the last renewal, read
+from memory both processes share (handlers.lease_state), is younger than the renew
+deadline. Losing the Lease ends the process at once, as controller-runtime does: a
+replica that cannot renew may already have a successor. On a clean exit the Lease is
+handed back, so the standby, which watches it, takes over at once instead of waiting
+for the Lease to run out.
 """
 
 from __future__ import annotations
@@ -17,51 +19,66 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import subprocess
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-from kubernetes import client
-
-from modelrollout.handlers.election import Election, LeaseTiming, Lock
+from modelrollout.handlers import election_process, lease_state
+from modelrollout.handlers.election import LeaseTiming
 from modelrollout.handlers.fencing import clock
 
 logger = logging.getLogger("modelrollout")
-# The client logs every retry at INFO ("yet to finish lease_duration..."); we log the
-# transitions ourselves.
-logging.getLogger("leaderelection").setLevel(logging.WARNING)
 DEFAULT_TIMING = LeaseTiming()
+RELEASE_SECONDS = 5.0  # at shutdown, for the election process to hand the Lease back
+
+
+def _exit(why: str) -> None:
+    logger.error("%s; exiting", why)
+    logging.shutdown()
+    os._exit(1)  # at once: no more actions from a replica that may have a successor
 
 
 class Leadership:
     def __init__(
         self,
-        api: client.ApiClient,
         namespace: str,
         name: str,
         identity: str,
         timing: LeaseTiming = DEFAULT_TIMING,
+        on_lost: Callable[[str], None] = _exit,
     ) -> None:
-        self.lock = Lock(api, name, namespace, identity)
+        self.namespace, self.name, self.identity = namespace, name, identity
         self.timing = timing
+        self.fd, self.state = lease_state.create()
+        self.state.alive_at = clock()
         self.leading = threading.Event()
         self._callbacks: list[Callable[[], None]] = []
         self._callbacks_lock = threading.Lock()
+        self._on_lost = on_lost
+        self._answer: str | None = None
+        self._answered = threading.Event()
+        self.process: subprocess.Popen[str] | None = None
         self.where = f"Lease {namespace}/{name}"
 
     def holds(self) -> bool:
         """The fence: leading, not released, and renewed within the renew deadline."""
-        renewed = self.lock.renewed_at
+        state = self.state
+        renewed = state.renewed_at
         return (
-            self.leading.is_set()
-            and not self.lock.released
-            and renewed is not None
+            state.leading
+            and not state.released
+            and renewed > 0
             and clock() - renewed < self.timing.renew_deadline_seconds
         )
 
+    def alive(self) -> None:
+        """The operator's event loop turned (handlers.main, every second): the election
+        process renews only while it hears this (LeaseTiming.stall_seconds)."""
+        self.state.alive_at = clock()
+
     def when_leading(self, callback: Callable[[], None]) -> None:
-        """Call `callback` (from the election's thread) once this replica leads, or at
-        once if it already does."""
+        """Call `callback` (from the thread that hears the election) once this replica
+        leads, or at once if it already does."""
         with self._callbacks_lock:
             if not self.leading.is_set():
                 self._callbacks.append(callback)
@@ -72,55 +89,55 @@ class Leadership:
         with self._callbacks_lock:
             self.leading.set()
             callbacks, self._callbacks = self._callbacks, []
-        logger.info("%s: leading as %s", self.where, self.lock.identity)
         for callback in callbacks:
             callback()
 
     def start(self) -> None:
-        """Stand by in a thread of the election's own; `when_leading` says when it leads."""
-        election = Election(self.lock, self.timing, self._started_leading, self._lost)
-        self.lock.watch.start()
-
-        def elect() -> None:
-            try:
-                election.run()  # type: ignore[no-untyped-call]
-            except Exception:  # a standby that cannot elect must not wait forever
-                logger.exception("%s: leader election failed; exiting", self.where)
-                self._exit()
-
-        threading.Thread(target=elect, name="leader-election", daemon=True).start()
-        logger.info("%s: standing by as %s", self.where, self.lock.identity)
-
-    def _lost(self) -> None:
-        if self.lock.released:
-            return
-        logger.error(
-            "%s: lost (not renewed within %ss); exiting", self.where, self.timing.lease_seconds
+        """Stand by: start the election process; `when_leading` says when it leads."""
+        self.process = process = subprocess.Popen(
+            election_process.command(
+                self.namespace, self.name, self.identity, self.timing, self.fd
+            ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            pass_fds=(self.fd,),
         )
-        self._exit()
+        threading.Thread(
+            target=self._hear, args=(process,), name="leader-election", daemon=True
+        ).start()
+        logger.info("%s: standing by as %s", self.where, self.identity)
 
-    @staticmethod
-    def _exit() -> None:
-        logging.shutdown()
-        os._exit(1)  # at once: no more actions from a replica that may have a successor
+    def _hear(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            said = line.strip()
+            if said == "leading":
+                self._started_leading()
+            elif said in ("released", "kept"):
+                self._answer = said
+                self._answered.set()
+                return
+        if not self.state.released:  # it exits only once the Lease is (or may be) lost
+            self._on_lost(f"{self.where}: the election process ended ({process.wait()})")
 
     def release(self) -> None:
-        """Hand the Lease back if we still hold it (a conflict means someone else does)."""
-        if not self.leading.is_set():
+        """Hand the Lease back if we still hold it, and end the election process."""
+        self.state.released = True  # the fence closes now
+        process = self.process
+        if process is None or process.stdin is None:
             return
-        self.lock.released = True
-        api: client.CoordinationV1Api = self.lock.api_instance
         try:
-            lease = api.read_namespaced_lease(self.lock.name, self.lock.namespace)
-            if lease.spec is None or lease.spec.holder_identity != self.lock.identity:
-                return
-            lease.spec.holder_identity = None
-            lease.spec.lease_duration_seconds = 1
-            lease.spec.renew_time = datetime.now(UTC)
-            api.replace_namespaced_lease(self.lock.name, self.lock.namespace, lease)
-            logger.info("%s: released", self.where)
-        except client.ApiException as exc:
-            logger.warning("%s: not released (%s %s)", self.where, exc.status, exc.reason)
+            process.stdin.write("release\n")
+            process.stdin.close()
+        except OSError:  # it has exited already
+            return
+        if not self._answered.wait(RELEASE_SECONDS):
+            logger.warning("%s: no answer to the release; the Lease runs out", self.where)
+            process.kill()
+        elif self._answer != "released" and self.leading.is_set():
+            logger.info("%s: not released (another replica holds it)", self.where)
+        process.wait()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,6 +175,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=default.retry_seconds,
         help=f"after a failed try (default {default.retry_seconds:g})",
     )
+    parser.add_argument(
+        "--lease-stall-seconds",
+        type=float,
+        default=default.stall_seconds,
+        help="a replica whose event loop has not turned for this long stops renewing, "
+        f"and a standby does not take the Lease (default {default.stall_seconds:g})",
+    )
 
 
 def timing(args: argparse.Namespace) -> LeaseTiming:
@@ -167,4 +191,5 @@ def timing(args: argparse.Namespace) -> LeaseTiming:
         args.lease_renew_deadline_seconds,
         args.lease_renew_interval_seconds,
         args.lease_retry_seconds,
+        args.lease_stall_seconds,
     )

@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 import kopf
-from kubernetes import client, config
+from kubernetes import client
 
 from modelrollout import __version__
 from modelrollout.api import inference_pool
@@ -47,18 +47,6 @@ logger = logging.getLogger("modelrollout")
 # Blocking work (writes, Prometheus queries) per reconcile takes milliseconds and runs
 # on this many threads; everything else is on the event loop. See docs/architecture.md.
 DEFAULT_WORKERS = 32
-
-
-def api_configuration(connections: int) -> client.Configuration:
-    """In-cluster or kubeconfig credentials, with a connection per worker thread (urllib3
-    would otherwise open and drop a TLS connection per request beyond its default 10)."""
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    configuration = client.Configuration.get_default_copy()
-    configuration.connection_pool_maxsize = connections
-    return configuration
 
 
 @kopf.on.startup()
@@ -113,6 +101,15 @@ async def follow_the_lease(memo: kopf.Memo, **_: Any) -> None:
         event_loop.call_soon_threadsafe(runtime.leading.set)
 
     runtime.fence.when_leading(leading)
+    # Kept in the memo: the event loop holds its tasks only weakly.
+    memo["heartbeat"] = asyncio.create_task(heartbeat(runtime.fence))
+
+
+async def heartbeat(fence: Fence) -> None:
+    """Tells the election that this event loop turns (a stuck replica gives the Lease up)."""
+    while True:
+        fence.alive()
+        await asyncio.sleep(1.0)
 
 
 @kopf.on.probe(id="workers")
@@ -239,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.metrics_port is not None:
         telemetry.serve(args.metrics_port)
     client_parts.import_now()  # before the Lease can be taken: a takeover starts warm
-    configuration = api_configuration(connections=args.workers + 1)  # + startup
+    configuration = client_parts.api_configuration(connections=args.workers + 1)  # + startup
     fence: Fence = Standalone()
     # The pod's name, and the pid and a nonce: a restarted container is a new candidate.
     # Given to kopf too, which would otherwise ask the passwd database for the user's
@@ -247,13 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     if args.leader_election_namespace:
         # The Lease's own writes are not fenced: they are what the fence is made of.
-        fence = Leadership(
-            client.ApiClient(api_configuration(connections=3)),  # + the watch
-            args.leader_election_namespace,
-            args.lease_name,
-            identity,
-            args.timing,
-        )
+        fence = Leadership(args.leader_election_namespace, args.lease_name, identity, args.timing)
         fence.start()
     api = FencedApiClient(configuration, fence, args.request_limits.kube_api)
     kopf_at_scale.install()
@@ -294,10 +285,4 @@ def main(argv: list[str] | None = None) -> int:
             fence.release()
         api.close()  # type: ignore[no-untyped-call]
     logger.info("modelrollout stopped")
-    if isinstance(fence, Leadership):
-        # The election library's thread cannot be stopped: left to the interpreter's
-        # finalization, a renewal in flight there can abort the process (SIGABRT, seen
-        # under load). Everything is recorded and released by now: exit at once.
-        logging.shutdown()
-        os._exit(0)
     return 0
