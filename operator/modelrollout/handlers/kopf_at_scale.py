@@ -1,4 +1,4 @@
-"""kopf with thousands of watched objects (kopf 1.45): two costs that grow with them.
+"""kopf with thousands of watched objects (kopf 1.45): three costs that grow with them.
 
 1. A fix for a quadratic startup. Before any handler runs, kopf holds every object's
 worker until all indexed kinds are listed: each worker adds a toggle of its own to one
@@ -11,7 +11,13 @@ wake-ups before its first reconcile (profiled at 2,800 objects: 2,400 toggles, 1
 change that leaves that state as it was need not wake them; the set's behaviour is
 otherwise kopf's own.
 
-2. No diff-base. For every event of every watched object kopf deep-copies the whole
+2. No managedFields. kopf keeps the last body of every object it runs a daemon for
+(every ModelDeployment), and every handler gets the whole body; we never read who
+manages which field, which is about 40% of a ModelDeployment's body in memory
+(measured: 31 KB with it, 18 KB without). It is dropped from every event before kopf
+processes it.
+
+3. No diff-base. For every event of every watched object kopf deep-copies the whole
 body (status and managedFields too) into an "essence", to diff it for change handlers
 and for daemons' idle timers. We have neither, so the essence is empty (profiled: a
 third of the time spent per event).
@@ -20,9 +26,13 @@ third of the time spent per event).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import kopf
 from kopf._cogs.aiokits import aiotoggles
+from kopf._core.reactor import processing
+
+_PROCESS = processing.process_resource_event  # kopf's own, kept before we replace it
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -58,6 +68,15 @@ async def _drop_toggle(self: aiotoggles.ToggleSet, toggle: aiotoggles.Toggle) ->
             self._condition.notify_all()
 
 
+async def _process_without_managed_fields(**kwargs: Any) -> Any:
+    """kopf's processing of one event (all its arguments are given by keyword)."""
+    metadata = kwargs["raw_event"]["object"].get("metadata")
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+    return await _PROCESS(**kwargs)
+
+
 def install() -> None:
+    processing.process_resource_event = _process_without_managed_fields  # type: ignore[assignment]
     aiotoggles.ToggleSet.make_toggle = _make_toggle  # type: ignore[method-assign]
     aiotoggles.ToggleSet.drop_toggle = _drop_toggle  # type: ignore[method-assign]
