@@ -5,10 +5,12 @@ never outlives the operator."""
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,27 +92,34 @@ def test_an_election_process_that_ends_unasked_ends_the_operator(
     assert lost.why == ["Lease ops/modelrollout: the election process ended (3)"]
 
 
-def unreachable_kubeconfig(tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        textwrap.dedent("""
-        apiVersion: v1
-        kind: Config
-        clusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]
-        users: [{name: u, user: {token: t}}]
-        contexts: [{name: x, context: {cluster: c, user: u}}]
-        current-context: x
-    """)
-    )
-    return path
+@pytest.fixture
+def silent_kubeconfig(tmp_path: Path) -> Iterator[Path]:
+    """A kubeconfig whose API server takes connections and never answers: the election
+    waits on its first request for as long as the test runs (an unreachable one would
+    fail it, and the election process would exit on its own)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        path = tmp_path / "kubeconfig"
+        path.write_text(
+            textwrap.dedent(f"""
+            apiVersion: v1
+            kind: Config
+            clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{silent.getsockname()[1]}"}}}}]
+            users: [{{name: u, user: {{token: t}}}}]
+            contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+            current-context: x
+        """)
+        )
+        yield path
 
 
 def test_the_real_election_process_answers_a_release_and_goes_when_the_operator_goes(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, silent_kubeconfig: Path
 ) -> None:
-    """With no API server to reach it never leads; it still answers, and it exits when
-    its stdin closes, as it does when the operator's process dies (even by SIGKILL)."""
-    monkeypatch.setenv("KUBECONFIG", str(unreachable_kubeconfig(tmp_path)))
+    """Not leading yet, it still answers; and it exits when its stdin closes, as it does
+    when the operator's process dies (even by SIGKILL)."""
+    monkeypatch.setenv("KUBECONFIG", str(silent_kubeconfig))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     for asks in ("release\n", ""):
         fd, state = lease_state.create()

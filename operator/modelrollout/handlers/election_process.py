@@ -18,6 +18,7 @@ nothing renews for it then), or once an operator whose event loop stopped turnin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -48,7 +49,7 @@ def command(namespace: str, name: str, identity: str, timing: LeaseTiming, fd: i
         f"--namespace={namespace}",
         f"--name={name}",
         f"--identity={identity}",
-        f"--timing={json.dumps(timing.__dict__)}",
+        f"--timing={json.dumps(dataclasses.asdict(timing))}",
         f"--state-fd={fd}",
         f"--log-level={logging.getLogger('modelrollout').getEffectiveLevel()}",
     ]

@@ -1,13 +1,14 @@
 """Fencing: a replica writes only while it provably holds the Lease.
 
-A leader frozen for longer than the Lease (a GC pause, a throttled CPU, a stopped VM)
-wakes up with decisions in hand while a successor is already acting. Losing the Lease
-is noticed by the election thread only at its next try, seconds later; so every write
-is checked instead, just before it is sent: the last successful renewal (timed from
-before its request was sent) must be younger than the renew deadline. A successor
-cannot take the Lease until a whole Lease duration after it saw that renewal, so the
-difference (the Lease duration minus the renew deadline, 2 s by default) covers a
-write's flight to the API server. docs/architecture.md has the whole argument.
+A leader frozen for longer than the Lease (a throttled CPU, a stopped VM) wakes up
+with decisions in hand while a successor is already acting. Losing the Lease is
+noticed by the election only at its next try, seconds later; so every write is
+checked instead, just before it is sent: the last successful renewal (timed from
+before its request was sent, and read from the memory the election process shares,
+handlers.lease_state) must be younger than the renew deadline. A successor cannot take
+the Lease until a whole Lease duration after it saw that renewal, so the difference
+(the Lease duration minus the renew deadline, 1 s by default) covers a write's flight
+to the API server. docs/architecture.md has the whole argument.
 
 A write that fails the check raises NotLeading, which is a BaseException on purpose:
 it passes through every `except Exception` that turns an ordinary failure into a

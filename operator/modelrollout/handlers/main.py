@@ -26,6 +26,7 @@ from modelrollout.api.crd import GROUP, PLURAL, VERSION
 from modelrollout.handlers import (
     caches,
     client_parts,
+    election_ties,  # noqa: F401 (its kopf handlers register on import)
     kopf_at_scale,
     kopf_writes,
     leadership,
@@ -88,28 +89,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         ", ".join(sorted(runtime.routes_served)) or "none served (read when needed)",
         "watched" if runtime.pools_watched else "not served",
     )
-
-
-@kopf.on.startup()
-async def follow_the_lease(memo: kopf.Memo, **_: Any) -> None:
-    """The loops wait for the Lease; the watches and caches run from now on (a hot
-    standby, handlers.leadership). On the event loop, to know it."""
-    runtime: loop.Runtime = memo.runtime
-    event_loop = asyncio.get_running_loop()
-
-    def leading() -> None:  # from the election's thread
-        event_loop.call_soon_threadsafe(runtime.leading.set)
-
-    runtime.fence.when_leading(leading)
-    # Kept in the memo: the event loop holds its tasks only weakly.
-    memo["heartbeat"] = asyncio.create_task(heartbeat(runtime.fence))
-
-
-async def heartbeat(fence: Fence) -> None:
-    """Tells the election that this event loop turns (a stuck replica gives the Lease up)."""
-    while True:
-        fence.alive()
-        await asyncio.sleep(1.0)
 
 
 @kopf.on.probe(id="workers")
