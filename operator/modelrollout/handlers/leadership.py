@@ -72,8 +72,8 @@ class Leadership:
         )
 
     def alive(self) -> None:
-        """The operator's event loop turned (handlers.main, every second): the election
-        process renews only while it hears this (LeaseTiming.stall_seconds)."""
+        """The operator's event loop turned (handlers.election_ties, every second): the
+        election process renews only while it hears this (LeaseTiming.stall_seconds)."""
         self.state.alive_at = clock()
 
     def when_leading(self, callback: Callable[[], None]) -> None:
