@@ -122,6 +122,10 @@ class DeploymentsSeen:
                 version = meta.resource_version
                 self.first_seen.setdefault(meta.name, time.monotonic())
 
+    def now(self) -> dict[str, float]:
+        """A copy, to iterate while the watch's thread adds (a dict's copy is atomic)."""
+        return self.first_seen.copy()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
@@ -131,15 +135,15 @@ def new_version_to_canary(
     custom: client.CustomObjectsApi, seen: DeploymentsSeen, name: str
 ) -> float:
     """Change `name`'s version; seconds from the patch until its canary Deployment is seen."""
-    before = set(seen.first_seen)
+    before = set(seen.now())
     sent = time.monotonic()
     patch(custom, NAMESPACE, name, {"spec": {"model": {"version": "2.0.0"}}})
 
     def canaries() -> list[str]:
-        return [d for d in seen.first_seen if d.startswith(f"{name}-") and d not in before]
+        return [d for d in seen.now() if d.startswith(f"{name}-") and d not in before]
 
     wait_until(lambda: bool(canaries()), timeout=120, what=f"{name}'s canary", interval=0.01)
-    return seen.first_seen[canaries()[0]] - sent
+    return seen.now()[canaries()[0]] - sent
 
 
 def operator_account(api: client.ApiClient, kubeconfig: Path, workdir: Path) -> Path:

@@ -76,28 +76,26 @@ def burst_with_an_abort(
     held, rest = names[0], names[1:]
     hold_at_20(custom, namespace, held, version)
 
-    before = set(seen.first_seen)
+    before = set(seen.now())
     started = time.monotonic()
     changed = {"spec": {"model": {"version": version}}}
     with ThreadPoolExecutor(16) as pool:
         changes = [pool.submit(patch, custom, namespace, n, changed) for n in rest]
 
         def some_started() -> bool:
-            return any(d not in before for d in seen.first_seen)
+            return any(d not in before for d in seen.now())
 
         wait_until(some_started, timeout=300, what="the burst's first step", interval=0.01)
         asked = time.monotonic()
         abort(custom, namespace, held)
         abort_s = time.monotonic() - asked
-        waiting_then = len(rest) - sum(d not in before for d in seen.first_seen)
+        waiting_then = len(rest) - sum(d not in before for d in seen.now())
         for change in changes:
             change.result()
     patched = time.monotonic() - started
 
     def first_step(name: str) -> float | None:
-        new = [
-            t for d, t in seen.first_seen.items() if d.startswith(f"{name}-") and d not in before
-        ]
+        new = [t for d, t in seen.now().items() if d.startswith(f"{name}-") and d not in before]
         return min(new) - started if new else None
 
     wait_until(
