@@ -245,6 +245,9 @@ def run_size(n: int, unrelated_per_model: int, with_burst: bool) -> dict[str, An
             "standby_cpu_percent": cpu[standby],
             "leader_rss_mib": proc_rss_mib(leader_pid),
             "standby_rss_mib": proc_rss_mib(standby),
+            "of_which_election_processes_rss_mib": [
+                sum(proc_rss_mib(child) for child in children(pid)) for pid in (leader_pid, standby)
+            ],
             "reconciles": leader.reconciles() - decided0,
             "unrelated_objects": 3 * per_kind,
             "foreign_watch_events_leader": foreign_events(
