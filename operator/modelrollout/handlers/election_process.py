@@ -2,7 +2,7 @@
 
 A renewal is a small request every 1.5 s, but in the operator's process it waits for
 Python's interpreter lock, which a busy operator holds for seconds at a time: a full
-garbage collection of a large heap (profiled: 2.8 s at 8 million objects), or a huge
+garbage collection of a large heap (measured: 2.8 s at 8 million objects), or a huge
 list parsed in one call. At ten thousand ModelDeployments the renewals arrived up to
 4 s apart and the fence lapsed for moments. Here, with a heap of its own that stays
 small, the election renews on time however busy the operator is; the fence still
@@ -104,6 +104,7 @@ class Candidate:
         try:
             lease = api.read_namespaced_lease(self.lock.name, self.lock.namespace)
             if lease.spec is None or lease.spec.holder_identity != self.lock.identity:
+                logger.info("%s: not released (another replica holds it)", self.where)
                 return False
             lease.spec.holder_identity = None
             lease.spec.lease_duration_seconds = 1

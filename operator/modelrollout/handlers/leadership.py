@@ -55,8 +55,7 @@ class Leadership:
         self._callbacks: list[Callable[[], None]] = []
         self._callbacks_lock = threading.Lock()
         self._on_lost = on_lost
-        self._answer: str | None = None
-        self._answered = threading.Event()
+        self._answered = threading.Event()  # to a release (the election process logs how)
         self.process: subprocess.Popen[str] | None = None
         self.where = f"Lease {namespace}/{name}"
 
@@ -115,7 +114,6 @@ class Leadership:
             if said == "leading":
                 self._started_leading()
             elif said in ("released", "kept"):
-                self._answer = said
                 self._answered.set()
                 return
         if not self.state.released:  # it exits only once the Lease is (or may be) lost
@@ -135,8 +133,6 @@ class Leadership:
         if not self._answered.wait(RELEASE_SECONDS):
             logger.warning("%s: no answer to the release; the Lease runs out", self.where)
             process.kill()
-        elif self._answer != "released" and self.leading.is_set():
-            logger.info("%s: not released (another replica holds it)", self.where)
         process.wait()
 
 

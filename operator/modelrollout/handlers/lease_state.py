@@ -3,8 +3,8 @@ both map (a memfd), read and written without a lock or a message.
 
 The fence reads the last renewal here just before each write, so it never waits on
 the election process, and the election process reads here whether the operator's
-event loop still turns. Each field is one aligned machine word, written by one side
-only, so a reader sees either the old value or the new one.
+event loop still turns. Each field is written by one side only, in one aligned
+store, so a reader sees either the old value or the new one.
 """
 
 from __future__ import annotations
