@@ -69,7 +69,9 @@ def replicas(
         cluster.kubeconfig,
         tmp_path,
         namespace,
-        lease_args=(*FAST_LEASE, f"--max-rollouts={LIMIT}"),
+        # This namespace only: the limit is overall, and ModelDeployments of earlier
+        # tests may still hold slots while their namespaces are being deleted.
+        lease_args=(*FAST_LEASE, f"--max-rollouts={LIMIT}", f"--namespace={namespace}"),
     )
     made.start()
     yield made

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from kubernetes import client
 
 from modelrollout.api.status import ModelDeploymentStatus
+from modelrollout.engine.model import Emit
+from modelrollout.handlers import loop
 from modelrollout.handlers.caches import Wakes, snapshot
 from modelrollout.handlers.loop import Runtime, Turn, _delay
 from modelrollout.handlers.workers import Workers
@@ -167,3 +170,27 @@ def test_the_named_route_comes_from_the_cache_unless_it_may_be_there_unwatched(
     _, lookup = snapshot(("ml", "m"), spec, indices, False, Watched(route_selector=selector))
     found = "the API server's" if lookup is None else lookup("ml", "r")
     assert found == (cached if read == "the cache's" else None if read.startswith("none") else read)
+
+
+def test_an_event_refused_is_logged_with_the_api_servers_message_only(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not its whole answer: headers and body are the API server's, and unbounded."""
+
+    def refuse(*_: Any) -> None:
+        refused = client.ApiException(status=403, reason="Forbidden")
+        refused.headers = {"Audit-Id": "f80f14e2", "X-Kubernetes-Pf-Flowschema-Uid": "9fcc1a11"}
+        refused.body = '{"message": "namespace ml is being terminated", "code": 403}'
+        raise refused
+
+    monkeypatch.setattr(loop.events, "post", refuse)
+    said = [Emit("Warning", "ReconcileFailed", "pointing the Services failed")]
+    result = Result(ModelDeploymentStatus(), ModelDeploymentStatus(), said, None)
+    meta = {"namespace": "ml", "name": "iris"}
+    with caplog.at_level(logging.WARNING, logger="modelrollout"):
+        loop._post(rt, ("ml", "iris"), {"metadata": meta}, Turn(result, written=True))
+    logged = [r.getMessage() for r in caplog.records if "not posted" in r.message]
+    assert logged == [
+        "ml/iris: Event ReconcileFailed not posted: the API server answered 403 Forbidden: "
+        "namespace ml is being terminated"
+    ]

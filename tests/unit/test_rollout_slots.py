@@ -117,6 +117,22 @@ def test_a_rollout_that_cannot_start_holds_no_place() -> None:
     assert contender(body("m", queue=queue, conditions=valid)).since is not None
 
 
+def test_a_rollout_being_deleted_holds_no_slot_and_no_place() -> None:
+    slots = RolloutSlots(Limits(overall=1))
+    canary = {"version": "2", "revision": "b"}
+    assert contender(body("h", canary=canary)).holding
+    assert slots.seen(contender(body("h", canary=canary))) == []
+    waiting = body("w", queue={"since": "2026-12-05T10:00:00Z", "position": 1})
+    assert slots.seen(contender(waiting)) == []
+    deleting = body("h", canary=canary)
+    deleting["metadata"]["deletionTimestamp"] = "2026-12-05T10:01:00Z"
+    gone = contender(deleting)
+    assert not gone.holding
+    assert slots.seen(gone) == [("a", "w")], "its slot is free at once: the line moves"
+    waiting["metadata"]["deletionTimestamp"] = "2026-12-05T10:01:00Z"
+    assert contender(waiting).since is None
+
+
 def test_limits_from_the_command_line() -> None:
     assert parse_limits(0, 0, []) == Limits()
     limits = parse_limits(5, 2, ["modelrollout.io/pool=1"])

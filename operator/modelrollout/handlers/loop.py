@@ -44,6 +44,7 @@ from modelrollout.reconcile import (
     acting,
     carry_out,
     cluster_adapters,
+    error_text,
     reconcile,
     release_route,
     under_way,
@@ -225,7 +226,8 @@ def _post(rt: Runtime, key: caches.Key, body: dict[str, Any], turn: Turn) -> Non
         except NotLeading:
             return
         except Exception as exc:  # an Event lost is logged; the decision stands
-            logger.warning("%s/%s: Event %s not posted: %s", namespace, name, event.reason, exc)
+            why = error_text(exc)  # the API server's message, not its whole answer
+            logger.warning("%s/%s: Event %s not posted: %s", namespace, name, event.reason, why)
 
 
 # On shutdown or deletion a loop finishes the reconcile in hand and exits by itself
@@ -294,6 +296,6 @@ def _release(rt: Runtime, key: caches.Key, body: dict[str, Any]) -> None:
             "route not released: the Lease is not provably held (the next leader does not either)"
         )
     except Exception as exc:  # logged; the object goes on being deleted
-        said = f"route not released: {type(exc).__name__}: {exc}"
+        said = f"route not released: {error_text(exc)}"
     logger.info("%s/%s deleted: %s", key[0], key[1], said)
     telemetry.forget(*key)  # again: a reconcile in flight at deletion may have recorded

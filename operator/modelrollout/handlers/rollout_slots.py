@@ -42,10 +42,15 @@ def contender(body: Mapping[str, Any]) -> Contender:
     )
     if invalid:  # it cannot start until its spec is fixed: it holds no place meanwhile
         since = None
+    # Being deleted, its rollout is over: its slot is free as soon as the deletion is
+    # seen, not when its finalizer is gone (an operator that was down, or busy).
+    deleting = bool(meta.get("deletionTimestamp"))
+    if deleting:
+        since = None
     return Contender(
         (meta.get("namespace") or "", meta["name"]),
         dict(meta.get("labels") or {}),
-        holding=bool(status.get("canary") or status.get("returning")),
+        holding=bool(status.get("canary") or status.get("returning")) and not deleting,
         since=datetime.fromisoformat(since) if isinstance(since, str) else None,
     )
 

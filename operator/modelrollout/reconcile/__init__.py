@@ -14,7 +14,7 @@ become an InvalidSpec condition and an Event, and no workload or route is touche
 """
 
 from modelrollout.reconcile.acting import carry_out, release_route
-from modelrollout.reconcile.deciding import parse_request, reconcile
+from modelrollout.reconcile.deciding import error_text, parse_request, reconcile
 from modelrollout.reconcile.ports import (
     Adapters,
     InvalidSpec,
@@ -35,6 +35,7 @@ __all__ = [
     "acting",
     "carry_out",
     "cluster_adapters",
+    "error_text",
     "parse_request",
     "reconcile",
     "release_route",
