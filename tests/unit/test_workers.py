@@ -37,7 +37,7 @@ def blocking(release: threading.Event) -> tuple[Callable[[], None], Callable[[],
 
 def test_sizes_keep_a_reserve_and_bound_a_namespace() -> None:
     workers = Workers.sized(32)
-    assert (workers.per_namespace, workers.reserve) == (8, 8)
+    assert (workers.per_namespace, workers.reserve, workers.calm) == (8, 8, 4)
     assert (Workers.sized(2).per_namespace, Workers.sized(2).reserve) == (1, 1)
     with pytest.raises(ValueError, match="must leave a thread"):
         Workers(2, per_namespace=1, reserve=2)
@@ -146,6 +146,64 @@ def test_next_steps_leave_half_the_reserve_to_requests_rollbacks_and_promotions(
         release.set()
         workers.shutdown()
     assert started() == 20
+
+
+def test_while_urgent_work_runs_other_work_starts_only_below_calm() -> None:
+    """Three routine jobs run when a person's abort starts: three more queued behind do
+    not start (calm is two); once two of the first finish, one starts (two run), and
+    the rest once the abort is done. Urgent work itself always starts."""
+    workers = Workers(8, per_namespace=2, reserve=2, calm=2)
+    names = ["a0", "a1", "a2", "abort", "rollback", "b0", "b1", "b2"]
+    releases = {name: threading.Event() for name in names}
+    started: list[str] = []
+
+    def job(name: str) -> Callable[[], None]:
+        def run() -> None:
+            started.append(name)
+            releases[name].wait(timeout=30)
+
+        return run
+
+    def submit(priority: Priority, name: str) -> asyncio.Future[None]:
+        return asyncio.ensure_future(workers.run(priority, None, job(name)))
+
+    def running_bs() -> int:
+        return sum(name.startswith("b") for name in started)
+
+    async def scenario() -> None:
+        first = [submit(Priority.ROUTINE, f"a{i}") for i in range(3)]
+        abort = submit(Priority.REQUEST, "abort")
+        await asyncio.sleep(0)  # turns are handed out as jobs queue, on the event loop
+        later = [submit(Priority.ROUTINE, f"b{i}") for i in range(3)]
+        await asyncio.sleep(0)
+        assert (workers._busy, workers._busy_not_urgent) == (4, 3), "the b's wait"
+        rollback = submit(Priority.ROLLBACK, "rollback")
+        await asyncio.sleep(0)
+        assert workers._busy_urgent == 2, "urgent work starts whatever else runs"
+        releases["a0"].set()
+        releases["a1"].set()
+        await asyncio.gather(first[0], first[1])
+        await until(lambda: running_bs() == 1)
+        assert workers._busy_not_urgent == 2
+        releases["rollback"].set()
+        await rollback
+        assert (running_bs(), workers._busy_not_urgent) == (1, 2), "the abort still runs"
+        releases["abort"].set()
+        await abort
+        await until(lambda: running_bs() == 3)
+        for release in releases.values():
+            release.set()
+        await asyncio.gather(*first, *later)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        for release in releases.values():
+            release.set()
+        workers.shutdown()
+    assert workers._busy == 0
+    with pytest.raises(ValueError, match="let other work go on"):
+        Workers(4, per_namespace=1, reserve=1, calm=0)
 
 
 def test_a_free_thread_goes_to_the_most_urgent_job_waiting() -> None:

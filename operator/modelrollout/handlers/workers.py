@@ -20,6 +20,12 @@ not to the first in line: when a thousand rollouts start at once, a person's abo
 is the next job to run. The job's thread works at that priority, so its requests wait
 for the API server's rate limit in the same order.
 
+Urgent work also goes first for the interpreter. Threads of one process share one
+interpreter lock, so an abort running beside 28 idle reconciles gets a 29th of it: at
+a takeover, when every loop reconciles at once, that is a second or more. So while
+urgent work runs, other work starts only while fewer than `calm` such jobs run (a
+few: routine work slows down, it never stops); what already runs goes on.
+
 `oldest_wait()` is how long the longest-queued job that must not wait (above analysis)
 has waited for a thread: the pool not making progress is what the liveness probe
 reports.
@@ -54,6 +60,7 @@ class Workers:
     size: int
     per_namespace: int
     reserve: int
+    calm: int = 1  # other jobs that may start while urgent work runs (below `calm` running)
     executor: ThreadPoolExecutor = field(init=False)
     _namespaces: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # job -> when it was queued, for the jobs that must not wait (liveness)
@@ -62,19 +69,24 @@ class Workers:
     _busy: int = 0  # threads handed out
     _busy_not_urgent: int = 0  # of which to routine work and work that can wait
     _busy_waitable: int = 0  # of which to work that can wait
+    _busy_urgent: int = 0  # of which to urgent work
     # (priority, job, its turn) waiting for a thread, the most urgent first
     _line: list[tuple[Priority, int, asyncio.Future[None]]] = field(default_factory=list)
 
     @classmethod
     def sized(cls, size: int) -> Workers:
-        """A quarter of the threads kept from work that can wait (at least one), and a
-        namespace's analysis held to a quarter of them (at least one)."""
+        """A quarter of the threads kept from work that can wait (at least one), a
+        namespace's analysis held to a quarter of them (at least one), and an eighth
+        (at least one) for other work while urgent work runs."""
         share = max(1, size // 4)
-        return cls(size, per_namespace=share, reserve=min(share, size - 1))
+        calm = max(1, size // 8)
+        return cls(size, per_namespace=share, reserve=min(share, size - 1), calm=calm)
 
     def __post_init__(self) -> None:
         if not 0 <= self.reserve < self.size:
             raise ValueError(f"reserve {self.reserve} must leave a thread of {self.size}")
+        if self.calm < 1:
+            raise ValueError(f"calm {self.calm} must let other work go on (at least 1)")
         self.executor = ThreadPoolExecutor(self.size, thread_name_prefix="reconcile")
 
     async def run(
@@ -134,12 +146,16 @@ class Workers:
             raise
 
     def _may_run(self, priority: Priority) -> bool:
-        """A free thread, and the reserves of every more urgent kind of work left (so
-        when the line's head may not run, nothing behind it may)."""
+        """A free thread, the reserves of every more urgent kind of work left, and calm
+        while urgent work runs (so when the line's head may not run, nothing behind it
+        may)."""
         if self._busy >= self.size:
             return False
-        if not urgent(priority) and self._busy_not_urgent >= self.size - self.reserve // 2:
-            return False
+        if not urgent(priority):
+            if self._busy_not_urgent >= self.size - self.reserve // 2:
+                return False
+            if self._busy_urgent and self._busy_not_urgent >= self.calm:
+                return False
         return not can_wait(priority) or self._busy_waitable < self.size - self.reserve
 
     def _dispatch(self) -> None:
@@ -164,6 +180,7 @@ class Workers:
         self._busy += threads
         self._busy_not_urgent += threads * (not urgent(priority))
         self._busy_waitable += threads * can_wait(priority)
+        self._busy_urgent += threads * urgent(priority)
 
     def oldest_wait(self) -> float:
         """Seconds the longest-queued job that must not wait has waited for a thread (0:
