@@ -21,10 +21,10 @@ is the next job to run. The job's thread works at that priority, so its requests
 for the API server's rate limit in the same order.
 
 Urgent work also goes first for the interpreter. Threads of one process share one
-interpreter lock, so an abort running beside 28 idle reconciles gets a 29th of it: at
-a takeover, when every loop reconciles at once, that is a second or more. So while
-urgent work runs, other work starts only while fewer than `calm` such jobs run (a
-few: routine work slows down, it never stops); what already runs goes on.
+interpreter lock, and an abort running beside 28 busy reconciles (at a takeover every
+loop reconciles at once) may get as little as a 29th of it. So while urgent work
+runs, other work starts only while fewer than `calm` such jobs run (a few: routine
+work slows down, it never stops); what already runs goes on.
 
 `oldest_wait()` is how long the longest-queued job that must not wait (above analysis)
 has waited for a thread: the pool not making progress is what the liveness probe
