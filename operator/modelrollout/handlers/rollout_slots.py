@@ -40,12 +40,10 @@ def contender(body: Mapping[str, Any]) -> Contender:
         c.get("type") == "InvalidSpec" and c.get("status") == "True"
         for c in status.get("conditions") or []
     )
-    if invalid:  # it cannot start until its spec is fixed: it holds no place meanwhile
-        since = None
     # Being deleted, its rollout is over: its slot is free as soon as the deletion is
     # seen, not when its finalizer is gone (an operator that was down, or busy).
     deleting = bool(meta.get("deletionTimestamp"))
-    if deleting:
+    if invalid or deleting:  # it cannot start (until its spec is fixed): it holds no place
         since = None
     return Contender(
         (meta.get("namespace") or "", meta["name"]),

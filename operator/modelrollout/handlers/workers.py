@@ -69,7 +69,6 @@ class Workers:
     _busy: int = 0  # threads handed out
     _busy_not_urgent: int = 0  # of which to routine work and work that can wait
     _busy_waitable: int = 0  # of which to work that can wait
-    _busy_urgent: int = 0  # of which to urgent work
     # (priority, job, its turn) waiting for a thread, the most urgent first
     _line: list[tuple[Priority, int, asyncio.Future[None]]] = field(default_factory=list)
 
@@ -180,7 +179,11 @@ class Workers:
         self._busy += threads
         self._busy_not_urgent += threads * (not urgent(priority))
         self._busy_waitable += threads * can_wait(priority)
-        self._busy_urgent += threads * urgent(priority)
+
+    @property
+    def _busy_urgent(self) -> int:
+        """Threads handed out to urgent work."""
+        return self._busy - self._busy_not_urgent
 
     def oldest_wait(self) -> float:
         """Seconds the longest-queued job that must not wait has waited for a thread (0:
